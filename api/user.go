@@ -1,0 +1,90 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"linli/service"
+)
+
+// Me serves GET /me.
+func (h *Handler) Me(c *gin.Context) {
+	me, err := h.svc.Users.Me(c.Request.Context(), userID(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, me)
+}
+
+type updateMeRequest struct {
+	Nickname  *string `json:"nickname" binding:"omitempty,max=32"`
+	AvatarURL *string `json:"avatarUrl" binding:"omitempty,max=512"`
+}
+
+// UpdateMe serves PUT /me {nickname?, avatarUrl?}.
+func (h *Handler) UpdateMe(c *gin.Context) {
+	var req updateMeRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	me, err := h.svc.Users.UpdateProfile(c.Request.Context(), userID(c), service.ProfileUpdate{Nickname: req.Nickname, AvatarURL: req.AvatarURL})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, me)
+}
+
+type setCommunityRequest struct {
+	CommunityID int64  `json:"communityId" binding:"required,gt=0"`
+	GridID      *int64 `json:"gridId" binding:"omitempty,gt=0"`
+}
+
+// SetCommunity serves PUT /me/community {communityId, gridId?}.
+func (h *Handler) SetCommunity(c *gin.Context) {
+	var req setCommunityRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	me, err := h.svc.Users.SetCommunity(c.Request.Context(), userID(c), req.CommunityID, req.GridID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, me)
+}
+
+type bindPhoneRequest struct {
+	Code string `json:"code" binding:"required,max=128"`
+}
+
+// BindPhone serves POST /me/phone {code}: the verified number is stored and
+// answered masked.
+func (h *Handler) BindPhone(c *gin.Context) {
+	var req bindPhoneRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	me, err := h.svc.Users.BindPhone(c.Request.Context(), userID(c), req.Code)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, me)
+}
+
+// SearchUsers serves GET /admin/users?q=&page=&pageSize= [admin].
+func (h *Handler) SearchUsers(c *gin.Context) {
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	list, err := h.svc.Users.Search(c.Request.Context(), userID(c), c.Query("q"), p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, list)
+}

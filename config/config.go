@@ -1,0 +1,317 @@
+// Package config loads linli's settings: built-in defaults, then an optional
+// YAML file, then LINLI_* environment variables, and validates the result.
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Config is the whole configuration of one linli process.
+type Config struct {
+	Dev       bool            `koanf:"dev"`
+	Timezone  string          `koanf:"timezone"`
+	HTTP      HTTPConfig      `koanf:"http"`
+	Data      DataConfig      `koanf:"data"`
+	Database  DatabaseConfig  `koanf:"database"`
+	Redis     RedisConfig     `koanf:"redis"`
+	Bootstrap BootstrapConfig `koanf:"bootstrap"`
+	JWT       JWTConfig       `koanf:"jwt"`
+	WeChat    WeChatConfig    `koanf:"wechat"`
+	RateLimit RateLimitConfig `koanf:"ratelimit"`
+	Log       LogConfig       `koanf:"log"`
+
+	// Location is Timezone resolved by Load; business periods use it.
+	Location *time.Location `koanf:"-"`
+}
+
+// HTTPConfig holds the listener settings.
+type HTTPConfig struct {
+	Addr            string        `koanf:"addr"`
+	MaxBodyBytes    int64         `koanf:"max_body_bytes"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	ReadTimeout     time.Duration `koanf:"read_timeout"`
+	WriteTimeout    time.Duration `koanf:"write_timeout"`
+	// TrustedProxies lists proxy addresses whose X-Forwarded-For is believed
+	// (comma-separated CIDRs or IPs); empty trusts none.
+	TrustedProxies string `koanf:"trusted_proxies"`
+}
+
+// DataConfig says where local files live.
+type DataConfig struct {
+	Dir string `koanf:"dir"`
+}
+
+// DatabaseConfig selects and tunes the relational store.
+type DatabaseConfig struct {
+	Driver          string        `koanf:"driver"`
+	DSN             string        `koanf:"dsn"`
+	MaxOpenConns    int           `koanf:"max_open_conns"`
+	MaxIdleConns    int           `koanf:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
+	SlowThreshold   time.Duration `koanf:"slow_threshold"`
+}
+
+// RedisConfig selects and tunes Redis. An empty Addr means an in-process Redis.
+type RedisConfig struct {
+	// Addr is one address or a comma-separated list (cluster or sentinel).
+	Addr         string        `koanf:"addr"`
+	MasterName   string        `koanf:"master_name"`
+	Username     string        `koanf:"username"`
+	Password     string        `koanf:"password"`
+	DB           int           `koanf:"db"`
+	PoolSize     int           `koanf:"pool_size"`
+	DialTimeout  time.Duration `koanf:"dial_timeout"`
+	ReadTimeout  time.Duration `koanf:"read_timeout"`
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// Prefix is put before every key linli writes, so several deployments can
+	// share one Redis.
+	Prefix string `koanf:"prefix"`
+}
+
+// BootstrapConfig names the first administrators.
+type BootstrapConfig struct {
+	// Admins is a comma-separated list of openids that administer the root org.
+	Admins string `koanf:"admins"`
+}
+
+// AdminOpenIDs returns the bootstrap admin openids, trimmed, without blanks.
+func (b BootstrapConfig) AdminOpenIDs() []string { return splitList(b.Admins) }
+
+// JWTConfig holds token settings.
+type JWTConfig struct {
+	Secret     string        `koanf:"secret"`
+	AccessTTL  time.Duration `koanf:"access_ttl"`
+	RefreshTTL time.Duration `koanf:"refresh_ttl"`
+}
+
+// WeChatConfig holds the mini-program credentials. Empty AppID disables WeChat.
+type WeChatConfig struct {
+	AppID   string        `koanf:"appid"`
+	Secret  string        `koanf:"secret"`
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Enabled reports whether WeChat credentials are configured.
+func (w WeChatConfig) Enabled() bool { return w.AppID != "" && w.Secret != "" }
+
+// RateLimitConfig holds request limits; zero disables a limit.
+type RateLimitConfig struct {
+	LoginPerMinute int `koanf:"login_per_minute"`
+	WritePerMinute int `koanf:"write_per_minute"`
+}
+
+// LogConfig holds logging settings.
+type LogConfig struct {
+	Level string `koanf:"level"`
+}
+
+// MinJWTSecretLen is the shortest JWT secret accepted outside dev mode.
+const MinJWTSecretLen = 32
+
+// defaults returns every key with its default value; a key missing here is
+// not a key (environment variables are mapped through this list).
+func defaults() map[string]any {
+	return map[string]any{
+		"dev":                        false,
+		"timezone":                   "Asia/Shanghai",
+		"http.addr":                  ":8080",
+		"http.max_body_bytes":        1 << 20,
+		"http.shutdown_timeout":      "20s",
+		"http.read_timeout":          "15s",
+		"http.write_timeout":         "30s",
+		"http.trusted_proxies":       "",
+		"data.dir":                   "./data",
+		"database.driver":            "sqlite",
+		"database.dsn":               "",
+		"database.max_open_conns":    50,
+		"database.max_idle_conns":    25,
+		"database.conn_max_lifetime": "30m",
+		"database.slow_threshold":    "500ms",
+		"redis.addr":                 "",
+		"redis.master_name":          "",
+		"redis.username":             "",
+		"redis.password":             "",
+		"redis.db":                   0,
+		"redis.pool_size":            50,
+		"redis.dial_timeout":         "3s",
+		"redis.read_timeout":         "2s",
+		"redis.write_timeout":        "2s",
+		"redis.prefix":               "linli:",
+		"bootstrap.admins":           "",
+		"jwt.secret":                 "",
+		"jwt.access_ttl":             "2h",
+		"jwt.refresh_ttl":            "720h",
+		"wechat.appid":               "",
+		"wechat.secret":              "",
+		"wechat.timeout":             "5s",
+		"ratelimit.login_per_minute": 30,
+		"ratelimit.write_per_minute": 120,
+		"log.level":                  "info",
+	}
+}
+
+// EnvName returns the environment variable that overrides a key path.
+func EnvName(key string) string {
+	return "LINLI_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Keys returns every configuration key path, sorted.
+func Keys() []string {
+	d := defaults()
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Load reads defaults, then the YAML file at path (skipped when path is
+// empty), then LINLI_* variables from environ (os.Environ when nil), then
+// applies overrides (key path → value, e.g. from --dev). It returns an error
+// naming the key when a value cannot be parsed or fails validation.
+func Load(path string, overrides map[string]any) (*Config, error) {
+	return load(path, os.Environ(), overrides)
+}
+
+// LoadFromEnviron is Load with an explicit environment (tests use it).
+func LoadFromEnviron(path string, environ []string, overrides map[string]any) (*Config, error) {
+	return load(path, environ, overrides)
+}
+
+func load(path string, environ []string, overrides map[string]any) (*Config, error) {
+	k := koanf.New(".")
+	for key, v := range defaults() {
+		if err := k.Set(key, v); err != nil {
+			return nil, fmt.Errorf("config: default %s: %w", key, err)
+		}
+	}
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		for _, key := range k.Keys() {
+			if _, ok := defaults()[key]; !ok {
+				return nil, fmt.Errorf("config: unknown key %q in %s", key, path)
+			}
+		}
+	}
+	byEnv := make(map[string]string)
+	for _, key := range Keys() {
+		byEnv[EnvName(key)] = key
+	}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		if key, known := byEnv[name]; known {
+			if err := k.Set(key, value); err != nil {
+				return nil, fmt.Errorf("config: %s: %w", name, err)
+			}
+		}
+	}
+	for key, v := range overrides {
+		if err := k.Set(key, v); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", key, err)
+		}
+	}
+	var c Config
+	if err := k.Unmarshal("", &c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks every value and resolves Location. The error names the key
+// (as its LINLI_* variable) and says what is wrong.
+func (c *Config) Validate() error {
+	bad := func(key, why string) error {
+		return fmt.Errorf("config: %s (%s): %s", key, EnvName(key), why)
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return bad("timezone", "unknown time zone "+c.Timezone)
+	}
+	c.Location = loc
+	if c.HTTP.Addr == "" {
+		return bad("http.addr", "must not be empty")
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		return bad("http.max_body_bytes", "must be at least 1024")
+	}
+	switch c.Database.Driver {
+	case "sqlite":
+	case "mysql":
+		if c.Database.DSN == "" {
+			return bad("database.dsn", "is required when the driver is mysql")
+		}
+	default:
+		return bad("database.driver", "must be sqlite or mysql, not "+c.Database.Driver)
+	}
+	if c.Database.MaxOpenConns < 1 {
+		return bad("database.max_open_conns", "must be at least 1")
+	}
+	if c.Database.MaxIdleConns < 0 {
+		return bad("database.max_idle_conns", "must not be negative")
+	}
+	if c.Redis.PoolSize < 1 {
+		return bad("redis.pool_size", "must be at least 1")
+	}
+	if c.Data.Dir == "" {
+		return bad("data.dir", "must not be empty")
+	}
+	if c.JWT.AccessTTL < time.Minute {
+		return bad("jwt.access_ttl", "must be at least 1m")
+	}
+	if c.JWT.RefreshTTL < c.JWT.AccessTTL {
+		return bad("jwt.refresh_ttl", "must not be shorter than jwt.access_ttl")
+	}
+	if !c.Dev {
+		if c.JWT.Secret == "" {
+			return bad("jwt.secret", "is required outside dev mode (use --dev for a generated one)")
+		}
+		if len(c.JWT.Secret) < MinJWTSecretLen {
+			return bad("jwt.secret", fmt.Sprintf("must be at least %d bytes, got %d", MinJWTSecretLen, len(c.JWT.Secret)))
+		}
+	}
+	if (c.WeChat.AppID == "") != (c.WeChat.Secret == "") {
+		return bad("wechat.secret", "wechat.appid and wechat.secret must be set together")
+	}
+	if c.WeChat.Timeout <= 0 {
+		return bad("wechat.timeout", "must be positive")
+	}
+	if c.RateLimit.LoginPerMinute < 0 {
+		return bad("ratelimit.login_per_minute", "must not be negative (0 disables)")
+	}
+	if c.RateLimit.WritePerMinute < 0 {
+		return bad("ratelimit.write_per_minute", "must not be negative (0 disables)")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

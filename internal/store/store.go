@@ -1,0 +1,150 @@
+// Package store opens linli's database and Redis from the configuration:
+// the embedded pair (SQLite file + in-process miniredis) by default, or
+// MySQL/MariaDB and a real Redis (single, cluster or sentinel).
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/glebarez/sqlite"
+	"github.com/redis/go-redis/v9"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"linli/config"
+)
+
+// SQLiteDSN returns the DSN of linli's SQLite file at path: WAL, a busy
+// timeout, foreign keys and immediate transactions (see DEPENDENCIES.md).
+func SQLiteDSN(path string) string {
+	return path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+// MySQLParams are the DSN parameters linli needs; MySQLDSN adds missing ones.
+const MySQLParams = "parseTime=true&loc=Local&charset=utf8mb4&clientFoundRows=true"
+
+// MySQLDSN adds linli's required parameters to a DSN that lacks them.
+func MySQLDSN(dsn string) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	for _, p := range strings.Split(MySQLParams, "&") {
+		name, _, _ := strings.Cut(p, "=")
+		if !strings.Contains(dsn, name+"=") {
+			dsn += sep + p
+			sep = "&"
+		}
+	}
+	return dsn
+}
+
+// OpenDB opens the configured database with pool limits and gorm's
+// TranslateError on. It returns a description of the store for the start-up
+// log, or an error naming what failed.
+func OpenDB(cfg *config.Config, log *slog.Logger) (*gorm.DB, string, error) {
+	gcfg := &gorm.Config{
+		TranslateError: true,
+		Logger: logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold:             cfg.Database.SlowThreshold,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			ParameterizedQueries:      true, // never log values: they may be phones or names
+		}),
+	}
+	var (
+		db   *gorm.DB
+		desc string
+		err  error
+	)
+	switch cfg.Database.Driver {
+	case "mysql":
+		db, err = gorm.Open(mysql.Open(MySQLDSN(cfg.Database.DSN)), gcfg)
+		desc = "MySQL/MariaDB"
+	default:
+		if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
+			return nil, "", fmt.Errorf("create data dir %s: %w", cfg.Data.Dir, err)
+		}
+		path := filepath.Join(cfg.Data.Dir, "linli.db")
+		db, err = gorm.Open(sqlite.Open(SQLiteDSN(path)), gcfg)
+		desc = "SQLite file " + path
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("open database (%s): %w", desc, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, "", err
+	}
+	sqlDB.SetMaxOpenConns(cfg.Database.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(cfg.Database.MaxIdleConns)
+	sqlDB.SetConnMaxLifetime(cfg.Database.ConnMaxLifetime)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return nil, "", fmt.Errorf("reach database (%s): %w", desc, err)
+	}
+	return db, desc, nil
+}
+
+// Redis is an open Redis client and what to close when done.
+type Redis struct {
+	Client redis.UniversalClient
+	// Embedded is the in-process server when no address was configured.
+	Embedded *miniredis.Miniredis
+	Desc     string
+}
+
+// Close closes the client and the embedded server, if any.
+func (r *Redis) Close() error {
+	err := r.Client.Close()
+	if r.Embedded != nil {
+		r.Embedded.Close()
+	}
+	return err
+}
+
+// OpenRedis connects to the configured Redis, or starts an in-process
+// miniredis (with TTLs following the clock) when redis.addr is empty.
+func OpenRedis(cfg *config.Config) (*Redis, error) {
+	rc := cfg.Redis
+	opts := &redis.UniversalOptions{
+		Username:     rc.Username,
+		Password:     rc.Password,
+		DB:           rc.DB,
+		MasterName:   rc.MasterName,
+		PoolSize:     rc.PoolSize,
+		DialTimeout:  rc.DialTimeout,
+		ReadTimeout:  rc.ReadTimeout,
+		WriteTimeout: rc.WriteTimeout,
+	}
+	if rc.Addr == "" {
+		m := miniredis.NewMiniRedis()
+		m.ClockTTL(true)
+		opts.Addrs = []string{"in-process"} // never dialled: Dialer below uses a pipe
+		opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) { return m.Dial() }
+		return &Redis{Client: redis.NewUniversalClient(opts), Embedded: m,
+			Desc: "in-process Redis (sessions and rate limits are forgotten on restart)"}, nil
+	}
+	opts.Addrs = strings.Split(rc.Addr, ",")
+	for i := range opts.Addrs {
+		opts.Addrs[i] = strings.TrimSpace(opts.Addrs[i])
+	}
+	client := redis.NewUniversalClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("reach redis %s: %w", rc.Addr, err)
+	}
+	return &Redis{Client: client, Desc: "Redis " + rc.Addr}, nil
+}

@@ -1,0 +1,185 @@
+// Package wechat adapts the silenceper/wechat SDK (mini-program subpackages
+// only) to linli's service.WeChat interface, with the SDK's access-token cache
+// kept in linli's Redis.
+package wechat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/silenceper/wechat/v2/credential"
+	"github.com/silenceper/wechat/v2/miniprogram/auth"
+	"github.com/silenceper/wechat/v2/miniprogram/business"
+	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
+	mpcontext "github.com/silenceper/wechat/v2/miniprogram/context"
+	"github.com/silenceper/wechat/v2/util"
+
+	"linli/service"
+)
+
+// UseHTTPClient makes every SDK call go through client. The SDK keeps its HTTP
+// client in a package variable, so this is process-wide: main calls it once
+// with a client that has a timeout, and tests point it at a fake server.
+func UseHTTPClient(client *http.Client) {
+	util.DefaultHTTPClient = client
+}
+
+// Client calls the WeChat mini-program API.
+type Client struct {
+	ctx   *mpcontext.Context
+	cache *RedisCache
+	appID string
+}
+
+// New returns a client for one mini-program. Access tokens are the stable
+// kind and are cached in rdb under prefix.
+func New(appID, secret string, rdb redis.UniversalClient, prefix string) *Client {
+	c := &RedisCache{rdb: rdb, prefix: prefix + "wx:"}
+	cfg := &mpconfig.Config{AppID: appID, AppSecret: secret, Cache: c, UseStableAK: true}
+	return &Client{
+		ctx: &mpcontext.Context{
+			Config:                   cfg,
+			AccessTokenContextHandle: credential.NewStableAccessToken(appID, secret, credential.CacheKeyMiniProgramPrefix, c),
+		},
+		cache: c,
+		appID: appID,
+	}
+}
+
+// Error is a WeChat API answer with a non-zero errcode.
+type Error struct {
+	Code int
+	Msg  string
+	API  string
+}
+
+// Error implements error.
+func (e *Error) Error() string { return fmt.Sprintf("wechat %s: errcode=%d errmsg=%s", e.API, e.Code, e.Msg) }
+
+// WeChatErrCode returns the errcode; service maps it to a client error.
+func (e *Error) WeChatErrCode() int { return e.Code }
+
+// asError turns an SDK error carrying an errcode into *Error; other errors
+// (network, decoding) are returned as they are.
+func asError(api string, err error) error {
+	var ce *util.CommonError
+	if errors.As(err, &ce) {
+		return &Error{Code: int(ce.ErrCode), Msg: ce.ErrMsg, API: api}
+	}
+	return err
+}
+
+// Code2Session implements service.WeChat. It returns *Error for an errcode
+// and a plain error when WeChat cannot be reached.
+func (c *Client) Code2Session(ctx context.Context, code string) (service.WeChatSession, error) {
+	res, err := auth.NewAuth(c.ctx).Code2SessionContext(ctx, code)
+	if res.ErrCode != 0 {
+		return service.WeChatSession{}, &Error{Code: int(res.ErrCode), Msg: res.ErrMsg, API: "code2session"}
+	}
+	if err != nil {
+		return service.WeChatSession{}, err
+	}
+	return service.WeChatSession{OpenID: res.OpenID, UnionID: res.UnionID, SessionKey: res.SessionKey}, nil
+}
+
+// PhoneNumber implements service.WeChat.
+func (c *Client) PhoneNumber(ctx context.Context, code string) (string, error) {
+	var info business.PhoneInfo
+	err := c.withToken(ctx, func() error {
+		var err error
+		info, err = business.NewBusiness(c.ctx).GetPhoneNumberWithContext(ctx, &business.GetPhoneNumberRequest{Code: code})
+		return asError("getuserphonenumber", err)
+	})
+	if err != nil {
+		return "", err
+	}
+	if info.PurePhoneNumber != "" {
+		return info.PurePhoneNumber, nil
+	}
+	return info.PhoneNumber, nil
+}
+
+// withToken runs call and, when WeChat says the cached access token is
+// invalid or expired (40001, 42001), drops the cached token and runs it once
+// more.
+func (c *Client) withToken(ctx context.Context, call func() error) error {
+	err := call()
+	var we *Error
+	if errors.As(err, &we) && (we.Code == 40001 || we.Code == 42001) {
+		key := fmt.Sprintf("%s_stable_access_token_%s", credential.CacheKeyMiniProgramPrefix, c.appID)
+		if derr := c.cache.DeleteContext(ctx, key); derr != nil {
+			return err
+		}
+		return call()
+	}
+	return err
+}
+
+// RedisCache is the SDK's cache.Cache over go-redis v9; values are strings.
+type RedisCache struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+const cacheTimeout = 3 * time.Second
+
+func (r *RedisCache) bg() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), cacheTimeout)
+}
+
+// Get returns the string at key, or nil when missing or unreachable.
+func (r *RedisCache) Get(key string) any {
+	ctx, cancel := r.bg()
+	defer cancel()
+	return r.GetContext(ctx, key)
+}
+
+// Set stores val (formatted as a string) for timeout.
+func (r *RedisCache) Set(key string, val any, timeout time.Duration) error {
+	ctx, cancel := r.bg()
+	defer cancel()
+	return r.SetContext(ctx, key, val, timeout)
+}
+
+// IsExist reports whether key exists.
+func (r *RedisCache) IsExist(key string) bool {
+	ctx, cancel := r.bg()
+	defer cancel()
+	return r.IsExistContext(ctx, key)
+}
+
+// Delete removes key.
+func (r *RedisCache) Delete(key string) error {
+	ctx, cancel := r.bg()
+	defer cancel()
+	return r.DeleteContext(ctx, key)
+}
+
+// GetContext returns the string at key, or nil when missing or unreachable.
+func (r *RedisCache) GetContext(ctx context.Context, key string) any {
+	v, err := r.rdb.Get(ctx, r.prefix+key).Result()
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// SetContext stores val (formatted as a string) for timeout.
+func (r *RedisCache) SetContext(ctx context.Context, key string, val any, timeout time.Duration) error {
+	return r.rdb.Set(ctx, r.prefix+key, fmt.Sprint(val), timeout).Err()
+}
+
+// IsExistContext reports whether key exists.
+func (r *RedisCache) IsExistContext(ctx context.Context, key string) bool {
+	n, err := r.rdb.Exists(ctx, r.prefix+key).Result()
+	return err == nil && n > 0
+}
+
+// DeleteContext removes key.
+func (r *RedisCache) DeleteContext(ctx context.Context, key string) error {
+	return r.rdb.Del(ctx, r.prefix+key).Err()
+}

@@ -1,0 +1,240 @@
+// Command linli serves the linli API (邻里: Party-building-led community
+// governance) and runs its maintenance subcommands.
+//
+//	linli [serve|migrate|version] [--config FILE] [--dev]
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+
+	"linli/config"
+	"linli/internal/ratelimit"
+	"linli/internal/store"
+	"linli/internal/wechat"
+	"linli/model"
+	"linli/router"
+	"linli/service"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "linli:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: linli [command] [--config FILE] [--dev]
+
+commands:
+  serve     serve the HTTP API (default)
+  migrate   create or update the database tables, then exit
+  version   print the version
+`
+
+// run parses the command line and runs one subcommand.
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("linli", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
+	configPath := fs.String("config", "", "YAML configuration file")
+	dev := fs.Bool("dev", false, "dev mode: dev login, generated JWT secret, demo data")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		if cmd != "serve" || fs.NArg() > 1 {
+			return fmt.Errorf("unexpected arguments %q\n%s", fs.Args(), usage)
+		}
+		cmd = fs.Arg(0)
+	}
+	if cmd == "version" {
+		fmt.Println("linli", version)
+		return nil
+	}
+	cfg, err := loadConfig(*configPath, *dev)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	switch cmd {
+	case "serve":
+		return serve(cfg, log)
+	case "migrate":
+		a, err := open(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		log.Info("migrations applied")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+// loadConfig loads the configuration; in dev mode a missing JWT secret is
+// generated once per data dir and kept there.
+func loadConfig(path string, dev bool) (*config.Config, error) {
+	overrides := map[string]any{}
+	if dev {
+		overrides["dev"] = true
+	}
+	cfg, err := config.Load(path, overrides)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Dev && cfg.JWT.Secret == "" {
+		if cfg.JWT.Secret, err = devSecret(cfg.Data.Dir); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// devSecret returns the dev JWT secret kept in dir, creating it if missing.
+func devSecret(dir string) (string, error) {
+	path := filepath.Join(dir, "dev-jwt-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= config.MinJWTSecretLen {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	return secret, nil
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// app is one process's open stores and services.
+type app struct {
+	db    *gorm.DB
+	redis *store.Redis
+	svc   *service.Service
+}
+
+func (a *app) close() {
+	if sqlDB, err := a.db.DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+	_ = a.redis.Close()
+}
+
+// open connects the stores, applies migrations and builds the services.
+func open(cfg *config.Config, log *slog.Logger) (*app, error) {
+	db, dbDesc, err := store.OpenDB(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := store.OpenRedis(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("stores", "database", dbDesc, "redis", rdb.Desc)
+	if rdb.Embedded != nil {
+		log.Warn("using the in-process Redis: sessions and rate limits are forgotten on restart and not shared between instances; set LINLI_REDIS_ADDR for production")
+	}
+	if err := model.Migrate(db); err != nil {
+		return nil, err
+	}
+	deps := service.Deps{DB: db, Redis: rdb.Client, Config: cfg, Clock: service.SystemClock{}, Logger: log}
+	if cfg.WeChat.Enabled() {
+		wechat.UseHTTPClient(&http.Client{Timeout: cfg.WeChat.Timeout})
+		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
+	} else {
+		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503")
+	}
+	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
+}
+
+// serve runs the HTTP server until SIGINT or SIGTERM, then lets in-flight
+// requests finish within http.shutdown_timeout.
+func serve(cfg *config.Config, log *slog.Logger) error {
+	a, err := open(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cfg.Dev {
+		demo, err := a.svc.SeedDemo(ctx)
+		if err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		log.Warn("DEV MODE: POST /api/v1/auth/dev-login is open; never run this in production")
+		log.Info("demo data", "district", demo.DistrictID, "street", demo.StreetID,
+			"communities", demo.CommunityIDs, "grids", demo.GridIDs,
+			"openids", []string{service.DemoAdmin, service.DemoStaff, service.DemoResident, service.DemoMember})
+	}
+
+	gin.SetMode(gin.ReleaseMode)
+	sqlDB, _ := a.db.DB()
+	handler, err := router.New(router.Options{
+		Service: a.svc, Config: cfg, Logger: log,
+		Limiter: ratelimit.New(a.redis.Client, cfg.Redis.Prefix),
+		SQLDB:   sqlDB, Redis: a.redis.Client,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              cfg.HTTP.Addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("listening", "addr", cfg.HTTP.Addr, "version", version, "dev", cfg.Dev)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.HTTP.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

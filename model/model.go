@@ -1,0 +1,30 @@
+// Package model holds linli's tables, enums and the migration list. It knows
+// gorm and nothing of HTTP or business rules.
+package model
+
+import (
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// tables lists every table in migration order. A new area appends its models
+// here; Migrate creates or extends them.
+func tables() []any {
+	return []any{
+		&User{},
+		&OrgUnit{},
+		&StaffRole{},
+	}
+}
+
+// Migrate creates or updates every table and index. It is safe to run on every
+// start and from several instances, and returns the first error it meets.
+func Migrate(db *gorm.DB) error {
+	for _, t := range tables() {
+		if err := db.AutoMigrate(t); err != nil {
+			return fmt.Errorf("migrate %T: %w", t, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+// Package router wires linli's routes and middleware in one place.
+package router
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"linli/api"
+	"linli/config"
+	"linli/docs"
+	"linli/service"
+)
+
+// Options are what the router needs; main and the tests build them alike.
+type Options struct {
+	Service *service.Service
+	Config  *config.Config
+	Logger  *slog.Logger
+	Limiter api.Limiter
+	// SQLDB and Redis feed the pool gauges of /metrics.
+	SQLDB *sql.DB
+	Redis redis.UniversalClient
+}
+
+// New returns the HTTP handler of one linli instance. Call
+// gin.SetMode(gin.ReleaseMode) once before, as main does. Each call has its own
+// metrics registry, so several instances can live in one test process.
+func New(o Options) (http.Handler, error) {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(splitList(o.Config.HTTP.TrustedProxies)); err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	openapi, err := docs.OpenAPIJSON()
+	if err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if o.SQLDB != nil {
+		reg.MustRegister(collectors.NewDBStatsCollector(o.SQLDB, "linli"))
+	}
+	if o.Redis != nil {
+		registerRedisPool(reg, o.Redis)
+	}
+	metrics := api.NewMetrics(reg)
+
+	h := api.NewHandler(o.Service, o.Config)
+	r.Use(api.RequestID(o.Logger), api.AccessLog(), api.Recovery(), metrics.Middleware())
+	r.NoRoute(api.NoRoute)
+	r.NoMethod(api.NoMethod)
+
+	r.GET("/healthz", h.Healthz)
+	r.GET("/readyz", h.Readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+
+	v1 := r.Group("/api/v1", api.BodyLimit(o.Config.HTTP.MaxBodyBytes))
+	v1.GET("/openapi.json", api.OpenAPI(openapi))
+
+	// Public routes: login is limited per client address.
+	loginLimit := api.RateLimit(o.Limiter, "login", o.Config.RateLimit.LoginPerMinute, api.ByClientIP)
+	v1.POST("/auth/wechat-login", loginLimit, h.WeChatLogin)
+	if o.Config.Dev {
+		v1.POST("/auth/dev-login", loginLimit, h.DevLogin)
+	}
+	v1.POST("/auth/refresh", loginLimit, h.Refresh)
+
+	// Signed-in routes: writes are limited per user.
+	authed := v1.Group("",
+		api.RequireAuth(o.Service.Auth),
+		api.RateLimit(o.Limiter, "write", o.Config.RateLimit.WritePerMinute, api.ByUserOnWrites))
+	authed.POST("/auth/logout", h.Logout)
+	authed.GET("/me", h.Me)
+	authed.PUT("/me", h.UpdateMe)
+	authed.PUT("/me/community", h.SetCommunity)
+	authed.POST("/me/phone", h.BindPhone)
+
+	authed.GET("/orgs", h.ListOrgs)
+	authed.POST("/admin/orgs", h.CreateOrg)
+	authed.POST("/admin/staff", h.AppointStaff)
+	authed.DELETE("/admin/staff/:id", h.RemoveStaff)
+	authed.GET("/admin/users", h.SearchUsers)
+
+	return r, nil
+}
+
+// registerRedisPool exposes the Redis connection pool as gauges.
+func registerRedisPool(reg prometheus.Registerer, rdb redis.UniversalClient) {
+	gauge := func(name, help string, f func(*redis.PoolStats) uint32) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(f(rdb.PoolStats())) }))
+	}
+	gauge("linli_redis_pool_total_conns", "Connections in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.TotalConns })
+	gauge("linli_redis_pool_idle_conns", "Idle connections in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.IdleConns })
+	gauge("linli_redis_pool_hits_total", "Times a free connection was found in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.Hits })
+	gauge("linli_redis_pool_misses_total", "Times no free connection was found in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.Misses })
+	gauge("linli_redis_pool_timeouts_total", "Times a wait for a Redis connection timed out.", func(s *redis.PoolStats) uint32 { return s.Timeouts })
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,153 @@
+// Package service holds linli's business rules. Exported methods own their
+// transaction; unexported helpers take a *gorm.DB that may be a transaction.
+// Errors a client should see are *Error values with a code from errors.go.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+
+	"linli/config"
+)
+
+// Clock tells the time; tests pass one they can move.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Deps are the outside things every service needs. main builds them once.
+type Deps struct {
+	DB     *gorm.DB
+	Redis  redis.UniversalClient
+	Config *config.Config
+	Clock  Clock
+	// WeChat is nil when no mini-program credentials are configured.
+	WeChat WeChat
+	Logger *slog.Logger
+}
+
+// Service groups the area services. Build it with New.
+type Service struct {
+	deps  Deps
+	Authz *Authz
+	Auth  *AuthService
+	Users *UserService
+	Orgs  *OrgService
+}
+
+// New builds every area service over the same dependencies.
+func New(d Deps) *Service {
+	if d.Clock == nil {
+		d.Clock = SystemClock{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	authz := &Authz{deps: d}
+	users := &UserService{deps: d, authz: authz}
+	return &Service{
+		deps:  d,
+		Authz: authz,
+		Auth:  &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
+		Users: users,
+		Orgs:  &OrgService{deps: d, authz: authz},
+	}
+}
+
+// redisKey joins parts after the configured prefix.
+func (d Deps) redisKey(parts ...string) string {
+	return d.Config.Redis.Prefix + strings.Join(parts, ":")
+}
+
+// tx runs fn in a transaction bound to ctx.
+func (d Deps) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return d.DB.WithContext(ctx).Transaction(fn)
+}
+
+// randomHex returns n random bytes as hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// Page is a normalised page request.
+type Page struct {
+	Page     int
+	PageSize int
+}
+
+// Pagination limits of the API contract.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// NewPage clamps page to ≥1 and size to 1..MaxPageSize (0 means the default).
+func NewPage(page, size int) Page {
+	if page < 1 {
+		page = 1
+	}
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	if size > MaxPageSize {
+		size = MaxPageSize
+	}
+	return Page{Page: page, PageSize: size}
+}
+
+// Offset returns the row offset of the page.
+func (p Page) Offset() int { return (p.Page - 1) * p.PageSize }
+
+// List is one page of results; List is never nil.
+type List[T any] struct {
+	List     []T   `json:"list"`
+	Total    int64 `json:"total"`
+	Page     int   `json:"page"`
+	PageSize int   `json:"pageSize"`
+}
+
+// NewList returns a page of items, turning nil into an empty list.
+func NewList[T any](items []T, total int64, p Page) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return List[T]{List: items, Total: total, Page: p.Page, PageSize: p.PageSize}
+}
+
+// MaskPhone returns a phone number as 138****1234; short inputs are fully masked.
+func MaskPhone(phone string) string {
+	r := []rune(phone)
+	if len(r) == 0 {
+		return ""
+	}
+	if len(r) < 7 {
+		return strings.Repeat("*", len(r))
+	}
+	return string(r[:3]) + "****" + string(r[len(r)-4:])
+}
+
+// MaskName returns a name as 张** (first character, then one star per rune).
+func MaskName(name string) string {
+	r := []rune(name)
+	if len(r) == 0 {
+		return ""
+	}
+	return string(r[:1]) + strings.Repeat("*", max(len(r)-1, 1))
+}

@@ -1,0 +1,56 @@
+package service
+
+import (
+	"context"
+	"errors"
+)
+
+// WeChat is what linli asks of the WeChat mini-program API. internal/wechat
+// implements it over the silenceper SDK; tests point that at a fake server.
+type WeChat interface {
+	// Code2Session exchanges a wx.login code for the user's identity.
+	Code2Session(ctx context.Context, code string) (WeChatSession, error)
+	// PhoneNumber exchanges a getPhoneNumber code for the verified number.
+	PhoneNumber(ctx context.Context, code string) (string, error)
+}
+
+// WeChatSession is the result of code2session. SessionKey is secret: it is
+// kept in Redis and never returned or logged.
+type WeChatSession struct {
+	OpenID     string
+	UnionID    string
+	SessionKey string
+}
+
+// WeChatAPIError is implemented by errors that carry a WeChat errcode; any
+// other error from a WeChat call means WeChat could not be reached.
+type WeChatAPIError interface {
+	error
+	WeChatErrCode() int
+}
+
+// WeChat errcodes linli treats specially.
+const (
+	wxErrInvalidCode = 40029
+	wxErrCodeUsed    = 40163
+	wxErrRateLimited = 45011
+	wxErrBusy        = -1
+)
+
+// wechatError maps a failed WeChat call to a client error: a bad or used code
+// is 401, WeChat's own rate limit is 429, everything else (unreachable, busy,
+// misconfigured) is 503.
+func wechatError(err error, badCodeMessage string) *Error {
+	var apiErr WeChatAPIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.WeChatErrCode() {
+		case wxErrInvalidCode, wxErrCodeUsed:
+			return Wrap(CodeUnauthenticated, badCodeMessage, err)
+		case wxErrRateLimited:
+			e := Wrap(CodeRateLimited, "微信接口调用过于频繁，请稍后再试", err)
+			e.RetryAfter = 60e9
+			return e
+		}
+	}
+	return unavailable("微信服务暂时不可用，请稍后再试", err)
+}

@@ -58,7 +58,9 @@ type Error struct {
 }
 
 // Error implements error.
-func (e *Error) Error() string { return fmt.Sprintf("wechat %s: errcode=%d errmsg=%s", e.API, e.Code, e.Msg) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("wechat %s: errcode=%d errmsg=%s", e.API, e.Code, e.Msg)
+}
 
 // WeChatErrCode returns the errcode; service maps it to a client error.
 func (e *Error) WeChatErrCode() int { return e.Code }

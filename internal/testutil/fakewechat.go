@@ -1,0 +1,167 @@
+package testutil
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// FakeWeChat is a local stand-in for api.weixin.qq.com. Its answers depend on
+// what the test sends, so one server serves every test of a process:
+//
+//   - code2session: code "bad…" → 40029, "used…" → 40163, "ratelimited…" →
+//     45011, "down…" → the connection is dropped (WeChat unreachable); any other
+//     code is taken as the openid; "union:X" logs in openid X with unionid "u-X".
+//   - getuserphonenumber: code "bad…" → 40029; "phone:N" → N; else 13812345678.
+//   - msg_sec_check: content with "RISKY" → suggest risky, "REVIEW" → review,
+//     "WXDOWN" → dropped connection, else pass.
+//   - subscribe send: errcode 0, recorded; getwxacodeunlimit: a JPEG body.
+type FakeWeChat struct {
+	Server *httptest.Server
+
+	mu    sync.Mutex
+	calls map[string]int
+	sent  []map[string]any
+}
+
+// SessionKeyPrefix starts every session_key the fake hands out, so tests can
+// assert it never leaks.
+const SessionKeyPrefix = "FAKE-SESSION-KEY-"
+
+// FakeJPEG returns the body the fake answers wxacode requests with.
+func FakeJPEG() []byte {
+	return []byte{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0xFF, 0xD9}
+}
+
+// NewFakeWeChat starts the fake server.
+func NewFakeWeChat() *FakeWeChat {
+	f := &FakeWeChat{calls: map[string]int{}}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	return f
+}
+
+// Calls returns how often a path (e.g. "/sns/jscode2session") was called.
+func (f *FakeWeChat) Calls(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[path]
+}
+
+// Sent returns the bodies of subscribe messages sent so far.
+func (f *FakeWeChat) Sent() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.sent...)
+}
+
+// Client returns an HTTP client that sends every request to the fake,
+// whatever host it names.
+func (f *FakeWeChat) Client() *http.Client {
+	target, _ := url.Parse(f.Server.URL)
+	return &http.Client{Transport: rewrite{target: target, next: http.DefaultTransport}}
+}
+
+type rewrite struct {
+	target *url.URL
+	next   http.RoundTripper
+}
+
+func (r rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.URL.Scheme = r.target.Scheme
+	req.URL.Host = r.target.Host
+	req.Host = r.target.Host
+	return r.next.RoundTrip(req)
+}
+
+func (f *FakeWeChat) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.calls[r.URL.Path]++
+	f.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	var in map[string]any
+	_ = json.Unmarshal(body, &in)
+	str := func(k string) string { s, _ := in[k].(string); return s }
+	reply := func(v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	errcode := func(code int, msg string) { reply(map[string]any{"errcode": code, "errmsg": msg}) }
+
+	switch r.URL.Path {
+	case "/cgi-bin/stable_token", "/cgi-bin/token":
+		reply(map[string]any{"access_token": "FAKE-ACCESS-TOKEN", "expires_in": 7200})
+	case "/sns/jscode2session":
+		code := r.URL.Query().Get("js_code")
+		switch {
+		case strings.HasPrefix(code, "bad"):
+			errcode(40029, "invalid code")
+		case strings.HasPrefix(code, "used"):
+			errcode(40163, "code been used")
+		case strings.HasPrefix(code, "ratelimited"):
+			errcode(45011, "api minute-quota reach limit")
+		case strings.HasPrefix(code, "down"):
+			drop(w)
+		default:
+			openid, unionid := code, ""
+			if rest, ok := strings.CutPrefix(code, "union:"); ok {
+				openid, unionid = rest, "u-"+rest
+			}
+			reply(map[string]any{"openid": openid, "unionid": unionid, "session_key": SessionKeyPrefix + openid})
+		}
+	case "/wxa/business/getuserphonenumber":
+		code := str("code")
+		switch {
+		case strings.HasPrefix(code, "bad"):
+			errcode(40029, "invalid code")
+		case strings.HasPrefix(code, "down"):
+			drop(w)
+		default:
+			phone := "13812345678"
+			if p, ok := strings.CutPrefix(code, "phone:"); ok {
+				phone = p
+			}
+			reply(map[string]any{"errcode": 0, "errmsg": "ok", "phone_info": map[string]any{
+				"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86"}})
+		}
+	case "/wxa/msg_sec_check":
+		content := str("content")
+		suggest := "pass"
+		switch {
+		case strings.Contains(content, "WXDOWN"):
+			drop(w)
+			return
+		case strings.Contains(content, "RISKY"):
+			suggest = "risky"
+		case strings.Contains(content, "REVIEW"):
+			suggest = "review"
+		}
+		reply(map[string]any{"errcode": 0, "errmsg": "ok", "trace_id": "fake",
+			"result": map[string]any{"suggest": suggest, "label": 100}})
+	case "/cgi-bin/message/subscribe/send":
+		f.mu.Lock()
+		f.sent = append(f.sent, in)
+		f.mu.Unlock()
+		errcode(0, "ok")
+	case "/wxa/getwxacodeunlimit":
+		w.Header().Set("Content-Type", "image/jpeg")
+		_, _ = w.Write(FakeJPEG())
+	default:
+		errcode(40066, "invalid url")
+	}
+}
+
+// drop closes the connection without an answer, as an unreachable WeChat would.
+func drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	w.WriteHeader(http.StatusBadGateway)
+}

@@ -1,0 +1,501 @@
+// Package testutil builds a real linli instance for end-to-end tests: the
+// real router and services over the embedded stores (a SQLite file per test
+// and an in-process Redis), or over MySQL/MariaDB and Redis when
+// LINLI_TEST_MYSQL_DSN / LINLI_TEST_REDIS_ADDR are set. WeChat is a local
+// fake server. Every test package calls Main from its TestMain.
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/gin-gonic/gin"
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+
+	"linli/config"
+	"linli/internal/ratelimit"
+	"linli/internal/store"
+	"linli/internal/wechat"
+	"linli/model"
+	"linli/router"
+	"linli/service"
+)
+
+// Environment variables that switch the tests to real servers.
+const (
+	EnvMySQLDSN  = "LINLI_TEST_MYSQL_DSN"  // e.g. linli:linli@tcp(127.0.0.1:3306)/
+	EnvRedisAddr = "LINLI_TEST_REDIS_ADDR" // e.g. 127.0.0.1:6379
+)
+
+// process holds what Main sets up once for a test binary; it is written
+// before any test runs and only read afterwards.
+var process struct {
+	wechat   *FakeWeChat
+	mysqlDSN string // DSN of this package's fresh database, "" for SQLite
+}
+
+// Main runs a test package: it starts the fake WeChat, creates a fresh
+// MySQL database for the package when LINLI_TEST_MYSQL_DSN is set (dropped
+// afterwards), runs the tests and exits. Under CI=true a real server that
+// cannot be reached fails the run instead of falling back.
+func Main(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	process.wechat = NewFakeWeChat()
+	wechat.UseHTTPClient(process.wechat.Client())
+	drop := func() {}
+	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
+		var err error
+		process.mysqlDSN, drop, err = createDatabase(dsn)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testutil: MySQL:", err)
+			os.Exit(2)
+		}
+	}
+	if addr := os.Getenv(EnvRedisAddr); addr != "" {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		err := c.Ping(context.Background()).Err()
+		c.Close()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testutil: Redis:", err)
+			os.Exit(2)
+		}
+	}
+	code := m.Run()
+	drop()
+	process.wechat.Server.Close()
+	os.Exit(code)
+}
+
+// createDatabase makes a uniquely named database on the server of dsn and
+// returns a DSN for it and a function that drops it.
+func createDatabase(dsn string) (string, func(), error) {
+	cfg, err := mysqldrv.ParseDSN(store.MySQLDSN(dsn))
+	if err != nil {
+		return "", nil, fmt.Errorf("parse %s: %w", EnvMySQLDSN, err)
+	}
+	cfg.DBName = ""
+	admin, err := gormOpenMySQL(cfg.FormatDSN())
+	if err != nil {
+		return "", nil, err
+	}
+	name := fmt.Sprintf("linli_t_%s_%d_%s", sanitize(filepath.Base(os.Args[0])), os.Getpid(), randomHex(3))
+	if err := admin.Exec("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").Error; err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	cfg.DBName = name
+	dropFn := func() {
+		_ = admin.Exec("DROP DATABASE IF EXISTS `" + name + "`").Error
+		if sqlDB, err := admin.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}
+	// Migrate once for the package; harnesses then share the tables.
+	db, err := gormOpenMySQL(cfg.FormatDSN())
+	if err != nil {
+		dropFn()
+		return "", nil, err
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}()
+	if err := model.Migrate(db); err != nil {
+		dropFn()
+		return "", nil, err
+	}
+	return cfg.FormatDSN(), dropFn, nil
+}
+
+func gormOpenMySQL(dsn string) (*gorm.DB, error) {
+	cfg := testConfig(nil)
+	cfg.Database.Driver = "mysql"
+	cfg.Database.DSN = dsn
+	db, _, err := store.OpenDB(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return db, err
+}
+
+func sanitize(s string) string {
+	s = strings.TrimSuffix(s, ".test")
+	var b strings.Builder
+	for _, r := range s {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+		if b.Len() >= 16 {
+			break
+		}
+	}
+	return b.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// testConfig returns a dev-mode configuration with a fixed secret.
+func testConfig(overrides map[string]any) *config.Config {
+	o := map[string]any{"dev": true, "jwt.secret": strings.Repeat("t", 40), "log.level": "error"}
+	for k, v := range overrides {
+		o[k] = v
+	}
+	cfg, err := config.LoadFromEnviron("", nil, o)
+	if err != nil {
+		panic(err)
+	}
+	return cfg
+}
+
+// Clock is a clock tests can move; it starts at the real time.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now returns the real time plus every Advance so far.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// Harness is one linli instance over test stores.
+type Harness struct {
+	T      testing.TB
+	Config *config.Config
+	DB     *gorm.DB
+	Redis  redis.UniversalClient
+	// Mini is the in-process Redis (nil on a real Redis); tests may close it.
+	Mini   *miniredis.Miniredis
+	Clock  *Clock
+	WeChat *FakeWeChat
+	Svc    *service.Service
+	Router http.Handler
+	// RealStores reports whether MySQL and Redis servers are in use.
+	RealMySQL, RealRedis bool
+}
+
+// Option changes how New builds a harness.
+type Option func(*options)
+
+type options struct {
+	overrides map[string]any
+	noWeChat  bool
+}
+
+// WithConfig sets configuration keys (key path → value) before validation.
+func WithConfig(kv map[string]any) Option {
+	return func(o *options) {
+		for k, v := range kv {
+			o.overrides[k] = v
+		}
+	}
+}
+
+// WithoutWeChat builds the instance as if no WeChat credentials were set.
+func WithoutWeChat() Option { return func(o *options) { o.noWeChat = true } }
+
+// New builds a harness; everything it opens is closed when the test ends.
+func New(t testing.TB, opts ...Option) *Harness {
+	t.Helper()
+	if process.wechat == nil {
+		t.Fatal("testutil: call testutil.Main(m) from the package's TestMain")
+	}
+	o := &options{overrides: map[string]any{
+		"data.dir":     t.TempDir(),
+		"redis.prefix": "t" + randomHex(6) + ":",
+	}}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if !o.noWeChat {
+		o.overrides["wechat.appid"] = "wx-test-app"
+		o.overrides["wechat.secret"] = "wx-test-secret"
+	}
+	if process.mysqlDSN != "" {
+		o.overrides["database.driver"] = "mysql"
+		o.overrides["database.dsn"] = process.mysqlDSN
+	}
+	if addr := os.Getenv(EnvRedisAddr); addr != "" {
+		o.overrides["redis.addr"] = addr
+	}
+	cfg := testConfig(o.overrides)
+	h := &Harness{T: t, Config: cfg, Clock: &Clock{}, WeChat: process.wechat,
+		RealMySQL: process.mysqlDSN != "", RealRedis: cfg.Redis.Addr != ""}
+
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	db, _, err := store.OpenDB(cfg, log)
+	if err != nil {
+		t.Fatalf("testutil: open database: %v", err)
+	}
+	h.DB = db
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	if !h.RealMySQL {
+		if err := model.Migrate(db); err != nil {
+			t.Fatalf("testutil: migrate: %v", err)
+		}
+	}
+	rdb, err := store.OpenRedis(cfg)
+	if err != nil {
+		t.Fatalf("testutil: open redis: %v", err)
+	}
+	h.Redis, h.Mini = rdb.Client, rdb.Embedded
+	t.Cleanup(func() {
+		if h.RealRedis {
+			deleteKeys(rdb.Client, cfg.Redis.Prefix)
+		}
+		_ = rdb.Close()
+	})
+	h.Svc, h.Router = h.NewInstance()
+	return h
+}
+
+// deleteKeys removes every key a harness wrote to a shared Redis.
+func deleteKeys(rdb redis.UniversalClient, prefix string) {
+	ctx := context.Background()
+	for _, pattern := range []string{prefix + "*", "rate:" + prefix + "*"} {
+		iter := rdb.Scan(ctx, 0, pattern, 500).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	}
+}
+
+// NewInstance builds another service and router over the same stores, as a
+// second API instance would be: tests use it to show that nothing that
+// matters lives in one process.
+func (h *Harness) NewInstance() (*service.Service, http.Handler) {
+	h.T.Helper()
+	deps := service.Deps{
+		DB: h.DB, Redis: h.Redis, Config: h.Config, Clock: h.Clock,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}
+	if h.Config.WeChat.Enabled() {
+		deps.WeChat = wechat.New(h.Config.WeChat.AppID, h.Config.WeChat.Secret, h.Redis, h.Config.Redis.Prefix)
+	}
+	svc := service.New(deps)
+	sqlDB, _ := h.DB.DB()
+	r, err := router.New(router.Options{
+		Service: svc, Config: h.Config, Logger: deps.Logger,
+		Limiter: ratelimit.New(h.Redis, h.Config.Redis.Prefix),
+		SQLDB:   sqlDB, Redis: h.Redis,
+	})
+	if err != nil {
+		h.T.Fatalf("testutil: router: %v", err)
+	}
+	return svc, r
+}
+
+// Response is a decoded answer.
+type Response struct {
+	Status    int
+	Header    http.Header
+	Raw       []byte
+	Code      int             `json:"code"`
+	Message   string          `json:"message"`
+	Data      json.RawMessage `json:"data"`
+	RequestID string          `json:"requestId"`
+}
+
+// Decode unmarshals Data into v or fails the test.
+func (r *Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Raw, err)
+	}
+}
+
+// Request describes one call; Body may be a string (sent as is), []byte, or
+// any value (sent as JSON).
+type Request struct {
+	Method, Path string
+	Body         any
+	Token        string
+	Header       map[string]string
+	RemoteAddr   string
+}
+
+// Do sends a request to the harness's router. Path is relative to /api/v1
+// unless it starts with "/healthz", "/readyz" or "/metrics".
+func (h *Harness) Do(method, path string, body any, token string) *Response {
+	return Send(h.T, h.Router, Request{Method: method, Path: path, Body: body, Token: token})
+}
+
+// Send sends req to handler and decodes the envelope (failing the test when
+// the body is not one).
+func Send(t testing.TB, handler http.Handler, req Request) *Response {
+	t.Helper()
+	var rd io.Reader
+	switch b := req.Body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("marshal body: %v", err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	path := req.Path
+	if !strings.HasPrefix(path, "/healthz") && !strings.HasPrefix(path, "/readyz") && !strings.HasPrefix(path, "/metrics") && !strings.HasPrefix(path, "/api/") {
+		path = "/api/v1" + path
+	}
+	r := httptest.NewRequest(req.Method, path, rd)
+	if rd != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if req.Token != "" {
+		r.Header.Set("Authorization", "Bearer "+req.Token)
+	}
+	for k, v := range req.Header {
+		r.Header.Set(k, v)
+	}
+	if req.RemoteAddr != "" {
+		r.RemoteAddr = req.RemoteAddr
+	}
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	res := &Response{Status: w.Code, Header: w.Header(), Raw: w.Body.Bytes()}
+	if strings.HasPrefix(path, "/metrics") || !strings.Contains(w.Header().Get("Content-Type"), "json") {
+		return res
+	}
+	if err := json.Unmarshal(res.Raw, res); err != nil {
+		t.Fatalf("%s %s: body is not an envelope: %v: %s", req.Method, path, err, res.Raw)
+	}
+	return res
+}
+
+// Expect fails the test unless r has the status and envelope code.
+func (r *Response) Expect(t testing.TB, status, code int) *Response {
+	t.Helper()
+	if r.Status != status || r.Code != code {
+		t.Fatalf("want HTTP %d code %d, got HTTP %d code %d: %s", status, code, r.Status, r.Code, r.Raw)
+	}
+	return r
+}
+
+// Login is a signed-in test user.
+type Login struct {
+	UserID       int64
+	AccessToken  string
+	RefreshToken string
+}
+
+// MustLogin signs in openid through the fake WeChat and returns the tokens.
+func (h *Harness) MustLogin(openid string) Login {
+	h.T.Helper()
+	res := h.Do("POST", "/auth/wechat-login", map[string]string{"code": openid}, "").Expect(h.T, 200, 0)
+	var out struct {
+		AccessToken, RefreshToken string
+		User                      struct{ ID int64 }
+	}
+	res.Decode(h.T, &out)
+	return Login{UserID: out.User.ID, AccessToken: out.AccessToken, RefreshToken: out.RefreshToken}
+}
+
+// UniqueOpenID returns an openid no other test uses (tests may share a
+// MySQL database).
+func UniqueOpenID(prefix string) string { return prefix + "-" + randomHex(5) }
+
+// MustMakeStaff appoints userID as role (staff or admin) of orgID directly
+// in the database.
+func (h *Harness) MustMakeStaff(userID, orgID int64, role model.StaffRoleKind) {
+	h.T.Helper()
+	if err := h.DB.Create(&model.StaffRole{UserID: userID, OrgID: orgID, Role: role}).Error; err != nil {
+		h.T.Fatalf("make staff: %v", err)
+	}
+}
+
+// Tree is a small org tree made by MustTree.
+type Tree struct {
+	District, Street, OtherStreet model.OrgUnit
+	// CommunityA and CommunityB are in Street; CommunityC is in OtherStreet.
+	CommunityA, CommunityB, CommunityC model.OrgUnit
+	GridA                              model.OrgUnit
+}
+
+// MustTree creates district → two streets → communities A, B (street 1) and
+// C (street 2) → a grid of A, directly in the database.
+func (h *Harness) MustTree() *Tree {
+	h.T.Helper()
+	tag := randomHex(3)
+	mk := func(parent *model.OrgUnit, level model.OrgLevel, name string) model.OrgUnit {
+		o := model.OrgUnit{Level: level, Name: name + tag}
+		path := "/"
+		if parent != nil {
+			o.ParentID, path = &parent.ID, parent.Path
+		}
+		if err := h.DB.Create(&o).Error; err != nil {
+			h.T.Fatalf("tree: %v", err)
+		}
+		o.Path = fmt.Sprintf("%s%d/", path, o.ID)
+		if err := h.DB.Model(&o).Update("path", o.Path).Error; err != nil {
+			h.T.Fatalf("tree: %v", err)
+		}
+		return o
+	}
+	t := &Tree{}
+	t.District = mk(nil, model.LevelDistrict, "区")
+	t.Street = mk(&t.District, model.LevelStreet, "街道")
+	t.OtherStreet = mk(&t.District, model.LevelStreet, "另一街道")
+	t.CommunityA = mk(&t.Street, model.LevelCommunity, "社区A")
+	t.CommunityB = mk(&t.Street, model.LevelCommunity, "社区B")
+	t.CommunityC = mk(&t.OtherStreet, model.LevelCommunity, "社区C")
+	t.GridA = mk(&t.CommunityA, model.LevelGrid, "网格")
+	return t
+}
+
+// MustSetHome sets a user's home community directly in the database.
+func (h *Harness) MustSetHome(userID, communityID int64) {
+	h.T.Helper()
+	if err := h.DB.Model(&model.User{}).Where("id = ?", userID).Update("home_community_id", communityID).Error; err != nil {
+		h.T.Fatalf("set home: %v", err)
+	}
+}
+
+// Count returns the number of rows of model matching where.
+func (h *Harness) Count(m any, where string, args ...any) int64 {
+	h.T.Helper()
+	var n int64
+	q := h.DB.Model(m)
+	if where != "" {
+		q = q.Where(where, args...)
+	}
+	if err := q.Count(&n).Error; err != nil {
+		h.T.Fatalf("count: %v", err)
+	}
+	return n
+}

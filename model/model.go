@@ -15,6 +15,13 @@ func tables() []any {
 		&User{},
 		&OrgUnit{},
 		&StaffRole{},
+		&Account{},
+		&LedgerTxn{},
+		&LedgerEntry{},
+		&ServiceRecord{},
+		&Unit{},
+		&UnitLiaison{},
+		&MemberReport{},
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"gorm.io/gorm"
 
 	"linli/config"
+	"linli/internal/dbtx"
+	"linli/internal/ledger"
 )
 
 // Clock tells the time; tests pass one they can move.
@@ -41,11 +43,12 @@ type Deps struct {
 
 // Service groups the area services. Build it with New.
 type Service struct {
-	deps  Deps
-	Authz *Authz
-	Auth  *AuthService
-	Users *UserService
-	Orgs  *OrgService
+	deps     Deps
+	Authz    *Authz
+	Auth     *AuthService
+	Users    *UserService
+	Orgs     *OrgService
+	TimeBank *TimeBankService
 }
 
 // New builds every area service over the same dependencies.
@@ -59,11 +62,12 @@ func New(d Deps) *Service {
 	authz := &Authz{deps: d}
 	users := &UserService{deps: d, authz: authz}
 	return &Service{
-		deps:  d,
-		Authz: authz,
-		Auth:  &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
-		Users: users,
-		Orgs:  &OrgService{deps: d, authz: authz},
+		deps:     d,
+		Authz:    authz,
+		Auth:     &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
+		Users:    users,
+		Orgs:     &OrgService{deps: d, authz: authz},
+		TimeBank: &TimeBankService{deps: d, authz: authz, ledger: ledger.New()},
 	}
 }
 
@@ -72,9 +76,40 @@ func (d Deps) redisKey(parts ...string) string {
 	return d.Config.Redis.Prefix + strings.Join(parts, ":")
 }
 
-// tx runs fn in a transaction bound to ctx.
+// afterCommitKey holds, on a transaction opened by Deps.tx, the functions to
+// run once it has committed.
+const afterCommitKey = "linli:after_commit"
+
+// tx runs fn in a transaction bound to ctx, retried as a whole when the
+// database aborts it to break a deadlock (see dbtx.Run), so fn must change
+// the database only through tx. Functions registered with afterCommit run
+// once, after the commit that succeeded.
 func (d Deps) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return d.DB.WithContext(ctx).Transaction(fn)
+	var hooks []func()
+	err := dbtx.Run(ctx, d.DB, func(tx *gorm.DB) error {
+		hooks = hooks[:0]
+		return fn(tx.Set(afterCommitKey, &hooks))
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range hooks {
+		h()
+	}
+	return nil
+}
+
+// afterCommit runs fn after the transaction tx (opened by Deps.tx) commits;
+// nothing runs if it rolls back. Outside such a transaction fn runs at once.
+// Use it for side effects outside the database (Redis caches, leaderboards).
+func afterCommit(tx *gorm.DB, fn func()) {
+	if v, ok := tx.Get(afterCommitKey); ok {
+		if hooks, ok := v.(*[]func()); ok {
+			*hooks = append(*hooks, fn)
+			return
+		}
+	}
+	fn()
 }
 
 // randomHex returns n random bytes as hex.

@@ -1,0 +1,81 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"linli/model"
+)
+
+// ApprovedRecord describes a service record another area creates for its own
+// object (a completed wish, an approved attendance).
+type ApprovedRecord struct {
+	UserID      int64
+	CommunityID int64
+	Kind        model.ServiceKind
+	OccurredAt  time.Time
+	Minutes     int
+	Note        string
+	// SourceKey identifies the object, e.g. "wish:12"; a second call with the
+	// same key returns the first record.
+	SourceKey  string
+	ReviewedBy *int64
+}
+
+// addApprovedRecord writes an approved service record inside tx, once per
+// SourceKey: a replay returns the existing record unchanged. The record
+// carries the member's unit when they have an approved report.
+func (d Deps) addApprovedRecord(ctx context.Context, tx *gorm.DB, r ApprovedRecord) (*model.ServiceRecord, error) {
+	if r.SourceKey == "" || !r.Kind.Valid() {
+		return nil, errors.New("addApprovedRecord: source key and a valid kind are required")
+	}
+	db := tx.WithContext(ctx)
+	var existing model.ServiceRecord
+	err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
+	if err != nil || existing.ID != 0 {
+		return &existing, err
+	}
+	member, err := partyMembership(ctx, db, r.UserID)
+	if err != nil {
+		return nil, err
+	}
+	key := r.SourceKey
+	now := d.Clock.Now()
+	rec := model.ServiceRecord{
+		UserID: r.UserID, CommunityID: r.CommunityID, Kind: r.Kind, OccurredAt: r.OccurredAt,
+		Minutes: r.Minutes, Note: r.Note, Status: model.RecordApproved, SourceKey: &key,
+		ReviewedBy: r.ReviewedBy, ReviewedAt: &now,
+	}
+	if member != nil {
+		rec.UnitID = member.UnitID
+	}
+	if err := db.Create(&rec).Error; err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// partyMembership returns the user's approved, active member report, or nil
+// when they are not a reported Party member.
+func partyMembership(ctx context.Context, db *gorm.DB, userID int64) (*model.MemberReport, error) {
+	var r model.MemberReport
+	err := db.WithContext(ctx).Where("active_user_id = ? AND status = ?", userID, model.ReviewApproved).Limit(1).Find(&r).Error
+	if err != nil || r.ID == 0 {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// liaisonUnits returns the ids of the approved units the user is a liaison of.
+func liaisonUnits(ctx context.Context, db *gorm.DB, userID int64) ([]int64, error) {
+	var ids []int64
+	err := db.WithContext(ctx).Model(&model.UnitLiaison{}).
+		Joins("JOIN units ON units.id = unit_liaisons.unit_id").
+		Where("unit_liaisons.user_id = ? AND units.status = ?", userID, model.ReviewApproved).
+		Order("unit_liaisons.unit_id").Pluck("unit_liaisons.unit_id", &ids).Error
+	return ids, err
+}

@@ -27,6 +27,7 @@ type Config struct {
 	WeChat    WeChatConfig    `koanf:"wechat"`
 	RateLimit RateLimitConfig `koanf:"ratelimit"`
 	Log       LogConfig       `koanf:"log"`
+	Report    ReportConfig    `koanf:"report"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -113,6 +114,37 @@ type LogConfig struct {
 	Level string `koanf:"level"`
 }
 
+// ReportConfig holds the settings of 双报到: service records, quarterly
+// obligations and certificates.
+type ReportConfig struct {
+	// ServiceMaxAgeDays is how many days back a member may log a service.
+	ServiceMaxAgeDays int `koanf:"service_max_age_days"`
+	// PointsPerHour is what an approved self-logged hour earns in points.
+	PointsPerHour int `koanf:"points_per_hour"`
+	// Obligations is the requirements table (000:L197, 000:L189).
+	Obligations ObligationConfig `koanf:"obligations"`
+	// CertificateSecret keys the certificates' verification codes; empty
+	// derives one from jwt.secret.
+	CertificateSecret string `koanf:"certificate_secret"`
+	// VerifyBaseURL is the public address of GET /certificates/verify put in
+	// certificates and their QR codes; empty uses the address the request
+	// came to.
+	VerifyBaseURL string `koanf:"verify_base_url"`
+}
+
+// ObligationConfig is the quarterly requirements table: how many approved
+// service records of each kind a reported member needs per quarter, how many
+// records a daily (日常报到) member needs in each month, and how many
+// unit-organised activities or completed projects a unit needs per quarter.
+type ObligationConfig struct {
+	ContactHelp    int `koanf:"contact_help"`
+	PostDuty       int `koanf:"post_duty"`
+	PublicActivity int `koanf:"public_activity"`
+	PracticalDeed  int `koanf:"practical_deed"`
+	DailyPerMonth  int `koanf:"daily_per_month"`
+	UnitPerQuarter int `koanf:"unit_per_quarter"`
+}
+
 // MinJWTSecretLen is the shortest JWT secret accepted outside dev mode.
 const MinJWTSecretLen = 32
 
@@ -155,6 +187,17 @@ func defaults() map[string]any {
 		"ratelimit.login_per_minute": 30,
 		"ratelimit.write_per_minute": 120,
 		"log.level":                  "info",
+
+		"report.service_max_age_days":         60,
+		"report.points_per_hour":              10,
+		"report.obligations.contact_help":     1,
+		"report.obligations.post_duty":        1,
+		"report.obligations.public_activity":  1,
+		"report.obligations.practical_deed":   1,
+		"report.obligations.daily_per_month":  1,
+		"report.obligations.unit_per_quarter": 1,
+		"report.certificate_secret":           "",
+		"report.verify_base_url":              "",
 	}
 }
 
@@ -297,6 +340,33 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit.WritePerMinute < 0 {
 		return bad("ratelimit.write_per_minute", "must not be negative (0 disables)")
+	}
+	if c.Report.ServiceMaxAgeDays < 1 || c.Report.ServiceMaxAgeDays > 3660 {
+		return bad("report.service_max_age_days", "must be between 1 and 3660")
+	}
+	if c.Report.PointsPerHour < 0 {
+		return bad("report.points_per_hour", "must not be negative")
+	}
+	for _, o := range []struct {
+		key string
+		n   int
+	}{
+		{"report.obligations.contact_help", c.Report.Obligations.ContactHelp},
+		{"report.obligations.post_duty", c.Report.Obligations.PostDuty},
+		{"report.obligations.public_activity", c.Report.Obligations.PublicActivity},
+		{"report.obligations.practical_deed", c.Report.Obligations.PracticalDeed},
+		{"report.obligations.daily_per_month", c.Report.Obligations.DailyPerMonth},
+		{"report.obligations.unit_per_quarter", c.Report.Obligations.UnitPerQuarter},
+	} {
+		if o.n < 0 || o.n > 1000 {
+			return bad(o.key, "must be between 0 and 1000")
+		}
+	}
+	if c.Report.CertificateSecret != "" && len(c.Report.CertificateSecret) < MinJWTSecretLen {
+		return bad("report.certificate_secret", fmt.Sprintf("must be at least %d bytes when set", MinJWTSecretLen))
+	}
+	if u := c.Report.VerifyBaseURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return bad("report.verify_base_url", "must be an http(s) URL")
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -22,6 +22,13 @@ func tables() []any {
 		&Unit{},
 		&UnitLiaison{},
 		&MemberReport{},
+		&UnitAgreement{},
+		&Post{},
+		&PostClaim{},
+		&Certificate{},
+		&Need{},
+		&Resource{},
+		&Project{},
 	}
 }
 

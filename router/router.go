@@ -75,6 +75,7 @@ func New(o Options) (http.Handler, error) {
 		v1.POST("/auth/dev-login", loginLimit, h.DevLogin)
 	}
 	v1.POST("/auth/refresh", loginLimit, h.Refresh)
+	v1.GET("/certificates/verify", api.RateLimit(o.Limiter, "verify", o.Config.RateLimit.LoginPerMinute, api.ByClientIP), h.VerifyCertificate)
 
 	// Signed-in routes: writes are limited per user.
 	authed := v1.Group("",
@@ -91,6 +92,51 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/admin/staff", h.AppointStaff)
 	authed.DELETE("/admin/staff/:id", h.RemoveStaff)
 	authed.GET("/admin/users", h.SearchUsers)
+
+	// 双报到: units, member reports, posts, services, obligations,
+	// certificates, unit report-back, three lists.
+	authed.POST("/units", h.CreateUnit)
+	authed.GET("/units", h.ListUnits)
+	authed.GET("/units/mine", h.MyUnits)
+	authed.GET("/units/:id", h.GetUnit)
+	authed.POST("/units/:id/approve", h.ApproveUnit)
+	authed.POST("/units/:id/reject", h.RejectUnit)
+	authed.POST("/units/:id/liaisons", h.AddLiaison)
+	authed.POST("/units/:id/agreements", h.CreateAgreement)
+	authed.GET("/units/:id/agreements", h.ListAgreements)
+	authed.GET("/units/:id/report", h.UnitReport)
+	authed.POST("/agreements/:id/advance", h.AdvanceAgreement)
+	authed.POST("/member-reports", h.CreateReport)
+	authed.GET("/member-reports", h.ListReports)
+	authed.GET("/member-reports/mine", h.MyReports)
+	authed.GET("/member-reports/:id", h.GetReport)
+	authed.POST("/member-reports/:id/approve", h.ApproveReport)
+	authed.POST("/member-reports/:id/reject", h.RejectReport)
+	authed.POST("/member-reports/:id/withdraw", h.WithdrawReport)
+	authed.POST("/posts", h.CreatePost)
+	authed.GET("/posts", h.ListPosts)
+	authed.GET("/posts/mine", h.MyPosts)
+	authed.POST("/posts/:id/claim", h.ClaimPost)
+	authed.POST("/posts/:id/release", h.ReleasePost)
+	authed.GET("/posts/:id/holders", h.PostHolders)
+	authed.POST("/services", h.LogService)
+	authed.GET("/services", h.ListServices)
+	authed.GET("/services/mine", h.MyServices)
+	authed.POST("/services/:id/approve", h.ApproveService)
+	authed.POST("/services/:id/reject", h.RejectService)
+	authed.GET("/me/obligations", h.MyObligations)
+	authed.GET("/admin/obligations", h.AdminObligations)
+	authed.POST("/me/certificates", h.IssueCertificate)
+	authed.GET("/me/certificates", h.MyCertificates)
+	authed.GET("/me/certificates/:id/qrcode", h.CertificateQRCode)
+	authed.POST("/needs", h.CreateNeed)
+	authed.GET("/needs", h.ListNeeds)
+	authed.POST("/needs/:id/claim", h.ClaimNeed)
+	authed.POST("/resources", h.CreateResource)
+	authed.GET("/resources", h.ListResources)
+	authed.POST("/resources/:id/claim", h.ClaimResource)
+	authed.GET("/projects", h.ListProjects)
+	authed.POST("/projects/:id/complete", h.CompleteProject)
 
 	return r, nil
 }

@@ -78,10 +78,12 @@ func (a *Authz) isBootstrapAdmin(ctx context.Context, db *gorm.DB, userID int64)
 	return n > 0, err
 }
 
-// ScopedRole is one role a user holds, with the org it applies to.
+// ScopedRole is one role a user holds, with the org it applies to. UnitID
+// names the unit of a unit_liaison role.
 type ScopedRole struct {
-	Role  string `json:"role"`
-	OrgID int64  `json:"orgId"`
+	Role   string `json:"role"`
+	OrgID  int64  `json:"orgId"`
+	UnitID *int64 `json:"unitId,omitempty"`
 }
 
 // StaffRoles returns the staff and admin roles of a user, including admin of

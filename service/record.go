@@ -28,7 +28,9 @@ type ApprovedRecord struct {
 
 // addApprovedRecord writes an approved service record inside tx, once per
 // SourceKey: a replay returns the existing record unchanged. The record
-// carries the member's unit when they have an approved report.
+// carries the member's unit when they have an approved report. OccurredAt is
+// stored in UTC (so SQLite compares times as text correctly); it counts
+// toward the quarter it falls in, in the configured zone.
 func (d Deps) addApprovedRecord(ctx context.Context, tx *gorm.DB, r ApprovedRecord) (*model.ServiceRecord, error) {
 	if r.SourceKey == "" || !r.Kind.Valid() {
 		return nil, errors.New("addApprovedRecord: source key and a valid kind are required")
@@ -46,7 +48,7 @@ func (d Deps) addApprovedRecord(ctx context.Context, tx *gorm.DB, r ApprovedReco
 	key := r.SourceKey
 	now := d.Clock.Now()
 	rec := model.ServiceRecord{
-		UserID: r.UserID, CommunityID: r.CommunityID, Kind: r.Kind, OccurredAt: r.OccurredAt,
+		UserID: r.UserID, CommunityID: r.CommunityID, Kind: r.Kind, OccurredAt: r.OccurredAt.UTC(),
 		Minutes: r.Minutes, Note: r.Note, Status: model.RecordApproved, SourceKey: &key,
 		ReviewedBy: r.ReviewedBy, ReviewedAt: &now,
 	}

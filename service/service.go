@@ -49,6 +49,7 @@ type Service struct {
 	Users    *UserService
 	Orgs     *OrgService
 	TimeBank *TimeBankService
+	Reports  *ReportService
 }
 
 // New builds every area service over the same dependencies.
@@ -61,13 +62,15 @@ func New(d Deps) *Service {
 	}
 	authz := &Authz{deps: d}
 	users := &UserService{deps: d, authz: authz}
+	timebank := &TimeBankService{deps: d, authz: authz, ledger: ledger.New()}
 	return &Service{
 		deps:     d,
 		Authz:    authz,
 		Auth:     &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
 		Users:    users,
 		Orgs:     &OrgService{deps: d, authz: authz},
-		TimeBank: &TimeBankService{deps: d, authz: authz, ledger: ledger.New()},
+		TimeBank: timebank,
+		Reports:  &ReportService{deps: d, authz: authz, timebank: timebank},
 	}
 }
 
@@ -88,7 +91,7 @@ func (d Deps) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var hooks []func()
 	err := dbtx.Run(ctx, d.DB, func(tx *gorm.DB) error {
 		hooks = hooks[:0]
-		return fn(tx.Set(afterCommitKey, &hooks))
+		return fn(tx.Set(afterCommitKey, &hooks).Session(&gorm.Session{}))
 	})
 	if err != nil {
 		return err

@@ -46,6 +46,11 @@ func (s *UserService) Me(ctx context.Context, userID int64) (*MeView, error) {
 		return nil, err
 	}
 	roles = append(roles, staff...)
+	reported, err := reportRoles(ctx, db, userID)
+	if err != nil {
+		return nil, err
+	}
+	roles = append(roles, reported...)
 	return &MeView{
 		ID:              u.ID,
 		Nickname:        u.Nickname,

@@ -1,0 +1,462 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+
+	"linli/model"
+)
+
+// The three lists (三张清单): communities publish needs, units publish
+// resources; a unit claims a need or a community claims a resource (双向认领)
+// and the match becomes a project.
+
+// ListItemView is a need or a resource.
+type ListItemView struct {
+	ID          int64            `json:"id"`
+	CommunityID int64            `json:"communityId"`
+	UnitID      *int64           `json:"unitId,omitempty"`
+	Title       string           `json:"title"`
+	Content     string           `json:"content"`
+	Status      model.ListStatus `json:"status"`
+	ProjectID   *int64           `json:"projectId"`
+	CreatedAt   time.Time        `json:"createdAt"`
+}
+
+// ProjectView is a project of the three lists.
+type ProjectView struct {
+	ID             int64               `json:"id"`
+	UnitID         int64               `json:"unitId"`
+	UnitName       string              `json:"unitName"`
+	CommunityID    int64               `json:"communityId"`
+	NeedID         *int64              `json:"needId"`
+	ResourceID     *int64              `json:"resourceId"`
+	Title          string              `json:"title"`
+	Status         model.ProjectStatus `json:"status"`
+	CompletionNote string              `json:"completionNote"`
+	CompletedOn    string              `json:"completedOn"`
+	CreatedAt      time.Time           `json:"createdAt"`
+}
+
+func (s *ReportService) projectView(p *model.Project, unitName string) ProjectView {
+	v := ProjectView{ID: p.ID, UnitID: p.UnitID, UnitName: unitName, CommunityID: p.CommunityID, NeedID: p.NeedID,
+		ResourceID: p.ResourceID, Title: p.Title, Status: p.Status, CompletionNote: p.CompletionNote, CreatedAt: p.CreatedAt}
+	if p.CompletedAt != nil {
+		v.CompletedOn = p.CompletedAt.In(s.deps.Config.Location).Format("2006-01-02")
+	}
+	return v
+}
+
+// listText checks the title (1–64) and content (≤1000) of a list item.
+func listText(title, content string) (string, string, error) {
+	title, err := textField(title, 1, 64, "标题")
+	if err != nil {
+		return "", "", err
+	}
+	content, err = textField(content, 0, 1000, "内容")
+	return title, content, err
+}
+
+// CreateNeed publishes a need of a community. It returns 10001 for a bad
+// field or an org that is not a community, 10005 for an unknown community
+// and 10004 unless the caller is its staff.
+func (s *ReportService) CreateNeed(ctx context.Context, actorID, communityID int64, title, content string) (*ListItemView, error) {
+	title, content, err := listText(title, content)
+	if err != nil {
+		return nil, err
+	}
+	var out ListItemView
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := requireCommunity(ctx, tx, communityID); err != nil {
+			return err
+		}
+		if _, err := s.authz.RequireStaff(ctx, tx, actorID, communityID); err != nil {
+			return err
+		}
+		n := model.Need{CommunityID: communityID, Title: title, Content: content, Status: model.ListOpen, CreatedBy: actorID}
+		if err := tx.Create(&n).Error; err != nil {
+			return err
+		}
+		out = ListItemView{ID: n.ID, CommunityID: n.CommunityID, Title: n.Title, Content: n.Content, Status: n.Status, CreatedAt: n.CreatedAt}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CreateResource publishes a resource of an approved unit, offered to the
+// unit's community. It returns 10001 for a bad field, 10005 for an unknown
+// unit, 50007 unless the caller is a liaison of the unit and 50014 when it
+// is not approved.
+func (s *ReportService) CreateResource(ctx context.Context, actorID, unitID int64, title, content string) (*ListItemView, error) {
+	title, content, err := listText(title, content)
+	if err != nil {
+		return nil, err
+	}
+	var out ListItemView
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
+		u, err := loadUnit(ctx, tx, unitID)
+		if err != nil {
+			return err
+		}
+		if u.Status != model.ReviewApproved {
+			return Errorf(CodeUnitNotApproved, "单位尚未通过审核")
+		}
+		ok, err := isLiaison(ctx, tx, actorID, unitID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(CodeNotLiaison, "您不是该单位的联络员")
+		}
+		r := model.Resource{UnitID: unitID, CommunityID: u.CommunityID, Title: title, Content: content,
+			Status: model.ListOpen, CreatedBy: actorID}
+		if err := tx.Create(&r).Error; err != nil {
+			return err
+		}
+		out = ListItemView{ID: r.ID, CommunityID: r.CommunityID, UnitID: &r.UnitID, Title: r.Title,
+			Content: r.Content, Status: r.Status, CreatedAt: r.CreatedAt}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// listStatus checks an optional list status filter.
+func listStatus(status string) error {
+	switch model.ListStatus(status) {
+	case "", model.ListOpen, model.ListClaimed:
+		return nil
+	}
+	return invalid("status 需为 open 或 claimed")
+}
+
+// projectIDs maps list item ids to the project made of them.
+func projectIDs(db *gorm.DB, column string, ids []int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []model.Project
+	if err := db.Select("id", column).Where(column+" IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, p := range rows {
+		if p.NeedID != nil {
+			out[*p.NeedID] = p.ID
+		}
+		if p.ResourceID != nil {
+			out[*p.ResourceID] = p.ID
+		}
+	}
+	return out, nil
+}
+
+// ListNeeds lists the needs of a community (anyone signed in), optionally by
+// status. It returns 10001 for an unknown status.
+func (s *ReportService) ListNeeds(ctx context.Context, communityID int64, status string, p Page) (List[ListItemView], error) {
+	if err := listStatus(status); err != nil {
+		return List[ListItemView]{}, err
+	}
+	db := s.deps.DB.WithContext(ctx)
+	q := db.Model(&model.Need{}).Where("community_id = ?", communityID)
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return List[ListItemView]{}, err
+	}
+	var rows []model.Need
+	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+		return List[ListItemView]{}, err
+	}
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	projects, err := projectIDs(db, "need_id", ids)
+	if err != nil {
+		return List[ListItemView]{}, err
+	}
+	out := make([]ListItemView, 0, len(rows))
+	for _, r := range rows {
+		v := ListItemView{ID: r.ID, CommunityID: r.CommunityID, Title: r.Title, Content: r.Content, Status: r.Status, CreatedAt: r.CreatedAt}
+		if pid, ok := projects[r.ID]; ok {
+			v.ProjectID = &pid
+		}
+		out = append(out, v)
+	}
+	return NewList(out, total, p), nil
+}
+
+// ListResources lists resources offered to a community or by a unit (anyone
+// signed in), optionally by status. It returns 10001 for an unknown status or
+// when neither communityId nor unitId is given.
+func (s *ReportService) ListResources(ctx context.Context, communityID, unitID *int64, status string, p Page) (List[ListItemView], error) {
+	if err := listStatus(status); err != nil {
+		return List[ListItemView]{}, err
+	}
+	if communityID == nil && unitID == nil {
+		return List[ListItemView]{}, invalid("请指定 communityId 或 unitId")
+	}
+	db := s.deps.DB.WithContext(ctx)
+	q := db.Model(&model.Resource{})
+	if communityID != nil {
+		q = q.Where("community_id = ?", *communityID)
+	}
+	if unitID != nil {
+		q = q.Where("unit_id = ?", *unitID)
+	}
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return List[ListItemView]{}, err
+	}
+	var rows []model.Resource
+	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+		return List[ListItemView]{}, err
+	}
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	projects, err := projectIDs(db, "resource_id", ids)
+	if err != nil {
+		return List[ListItemView]{}, err
+	}
+	out := make([]ListItemView, 0, len(rows))
+	for _, r := range rows {
+		unit := r.UnitID
+		v := ListItemView{ID: r.ID, CommunityID: r.CommunityID, UnitID: &unit, Title: r.Title, Content: r.Content, Status: r.Status, CreatedAt: r.CreatedAt}
+		if pid, ok := projects[r.ID]; ok {
+			v.ProjectID = &pid
+		}
+		out = append(out, v)
+	}
+	return NewList(out, total, p), nil
+}
+
+// ClaimNeed lets a liaison claim a community's need for their approved unit;
+// exactly one claim wins and it creates an ongoing project. It returns 10005
+// for an unknown need or unit, 50007 unless the caller is a liaison of the
+// unit, 50014 when the unit is not approved and 50008 when the need was
+// claimed already.
+func (s *ReportService) ClaimNeed(ctx context.Context, actorID, needID, unitID int64) (*ProjectView, error) {
+	var out ProjectView
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		var n model.Need
+		if err := tx.First(&n, needID).Error; err != nil {
+			return notFoundOr(err, "需求")
+		}
+		u, err := loadUnit(ctx, tx, unitID)
+		if err != nil {
+			return err
+		}
+		ok, err := isLiaison(ctx, tx, actorID, unitID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if u.Status != model.ReviewApproved {
+				return Errorf(CodeUnitNotApproved, "单位尚未通过审核")
+			}
+			return Errorf(CodeNotLiaison, "您不是该单位的联络员")
+		}
+		if err := s.takeListItem(tx, &model.Need{}, needID); err != nil {
+			return err
+		}
+		nid := needID
+		p := model.Project{UnitID: unitID, CommunityID: n.CommunityID, NeedID: &nid, Title: n.Title,
+			Status: model.ProjectOngoing, ClaimedBy: actorID}
+		if err := tx.Create(&p).Error; err != nil {
+			if isDuplicate(err) {
+				return Errorf(CodeListItemClaimed, "该需求已被认领")
+			}
+			return err
+		}
+		out = s.projectView(&p, u.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ClaimResource lets staff of the resource's community claim a unit's
+// resource for it; exactly one claim wins and it creates an ongoing project.
+// It returns 10005 for an unknown resource, 10004 unless the caller is staff
+// of its community and 50008 when it was claimed already.
+func (s *ReportService) ClaimResource(ctx context.Context, actorID, resourceID int64) (*ProjectView, error) {
+	var out ProjectView
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		var r model.Resource
+		if err := tx.First(&r, resourceID).Error; err != nil {
+			return notFoundOr(err, "资源")
+		}
+		if _, err := s.authz.RequireStaff(ctx, tx, actorID, r.CommunityID); err != nil {
+			return err
+		}
+		u, err := loadUnit(ctx, tx, r.UnitID)
+		if err != nil {
+			return err
+		}
+		if err := s.takeListItem(tx, &model.Resource{}, resourceID); err != nil {
+			return err
+		}
+		rid := resourceID
+		p := model.Project{UnitID: r.UnitID, CommunityID: r.CommunityID, ResourceID: &rid, Title: r.Title,
+			Status: model.ProjectOngoing, ClaimedBy: actorID}
+		if err := tx.Create(&p).Error; err != nil {
+			if isDuplicate(err) {
+				return Errorf(CodeListItemClaimed, "该资源已被认领")
+			}
+			return err
+		}
+		out = s.projectView(&p, u.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// takeListItem marks an open need or resource claimed by one conditional
+// UPDATE, or returns 50008.
+func (s *ReportService) takeListItem(tx *gorm.DB, m any, id int64) error {
+	res := tx.Model(m).Where("id = ? AND status = ?", id, model.ListOpen).
+		Updates(map[string]any{"status": model.ListClaimed, "updated_at": s.deps.Clock.Now().UTC()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return Errorf(CodeListItemClaimed, "已被认领")
+	}
+	return nil
+}
+
+// CompleteProject marks an ongoing project done with a completion note and
+// date (today when empty; not in the future); a done project counts toward
+// its unit's obligation for the quarter of that date. Staff of the project's
+// community or a liaison of its unit may do it. It returns 10001 for a bad
+// note or date, 10005 for an unknown project, 10004 for anyone else and
+// 50013 when it is done already.
+func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, note, completedOn string) (*ProjectView, error) {
+	note, err := textField(note, 1, 1000, "完成情况")
+	if err != nil {
+		return nil, err
+	}
+	loc := s.deps.Config.Location
+	now := s.deps.Clock.Now().In(loc)
+	at := now
+	if completedOn != "" {
+		d, err := parseDate(completedOn, loc, "完成日期")
+		if err != nil {
+			return nil, err
+		}
+		if d.After(now) {
+			return nil, invalid("完成日期不能晚于今天")
+		}
+		at = d
+	}
+	var out ProjectView
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
+		var p model.Project
+		if err := tx.First(&p, id).Error; err != nil {
+			return notFoundOr(err, "项目")
+		}
+		ok, err := isLiaison(ctx, tx, actorID, p.UnitID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if _, err := s.authz.RequireStaff(ctx, tx, actorID, p.CommunityID); err != nil {
+				return err
+			}
+		}
+		res := tx.Model(&model.Project{}).Where("id = ? AND status = ?", id, model.ProjectOngoing).
+			Updates(map[string]any{"status": model.ProjectDone, "completion_note": note, "completed_at": at.UTC(),
+				"completed_by": actorID, "updated_at": s.deps.Clock.Now().UTC()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return Errorf(CodeProjectDone, "项目已完成")
+		}
+		if err := tx.First(&p, id).Error; err != nil {
+			return err
+		}
+		u, err := loadUnit(ctx, tx, p.UnitID)
+		if err != nil {
+			return err
+		}
+		out = s.projectView(&p, u.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListProjects lists projects of a community and/or a unit (anyone signed
+// in), newest first, optionally by status. It returns 10001 for an unknown
+// status or when neither communityId nor unitId is given.
+func (s *ReportService) ListProjects(ctx context.Context, communityID, unitID *int64, status string, p Page) (List[ProjectView], error) {
+	switch model.ProjectStatus(status) {
+	case "", model.ProjectOngoing, model.ProjectDone:
+	default:
+		return List[ProjectView]{}, invalid("status 需为 ongoing 或 done")
+	}
+	if communityID == nil && unitID == nil {
+		return List[ProjectView]{}, invalid("请指定 communityId 或 unitId")
+	}
+	db := s.deps.DB.WithContext(ctx)
+	q := db.Model(&model.Project{})
+	if communityID != nil {
+		q = q.Where("community_id = ?", *communityID)
+	}
+	if unitID != nil {
+		q = q.Where("unit_id = ?", *unitID)
+	}
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return List[ProjectView]{}, err
+	}
+	var rows []model.Project
+	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+		return List[ProjectView]{}, err
+	}
+	unitIDs := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		unitIDs = append(unitIDs, r.UnitID)
+	}
+	names := map[int64]string{}
+	if len(unitIDs) > 0 {
+		var units []model.Unit
+		if err := db.Select("id", "name").Where("id IN ?", uniqueIDs(unitIDs)).Find(&units).Error; err != nil {
+			return List[ProjectView]{}, err
+		}
+		for _, u := range units {
+			names[u.ID] = u.Name
+		}
+	}
+	out := make([]ProjectView, 0, len(rows))
+	for i := range rows {
+		out = append(out, s.projectView(&rows[i], names[rows[i].UnitID]))
+	}
+	return NewList(out, total, p), nil
+}

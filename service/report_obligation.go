@@ -1,0 +1,591 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"linli/model"
+)
+
+// ---- Quarters ----
+
+// quarter is a calendar quarter in the configured zone; End is exclusive.
+type quarter struct {
+	Year, Q    int
+	Start, End time.Time
+}
+
+// String returns the quarter as the API writes it, e.g. 2026Q4.
+func (q quarter) String() string { return fmt.Sprintf("%dQ%d", q.Year, q.Q) }
+
+// monthSpan is one month of a quarter; End is exclusive.
+type monthSpan struct {
+	Label      string // 2026-10
+	Start, End time.Time
+}
+
+// months returns the three months of the quarter.
+func (q quarter) months() [3]monthSpan {
+	var out [3]monthSpan
+	for i := range out {
+		start := q.Start.AddDate(0, i, 0)
+		out[i] = monthSpan{Label: start.Format("2006-01"), Start: start, End: start.AddDate(0, 1, 0)}
+	}
+	return out
+}
+
+// quarterOf returns the quarter of t in loc.
+func quarterOf(t time.Time, loc *time.Location) quarter {
+	t = t.In(loc)
+	q := (int(t.Month())-1)/3 + 1
+	start := time.Date(t.Year(), time.Month((q-1)*3+1), 1, 0, 0, 0, 0, loc)
+	return quarter{Year: t.Year(), Q: q, Start: start, End: start.AddDate(0, 3, 0)}
+}
+
+// parseQuarter parses a period such as 2026Q4 (the q may be lower case). It
+// returns 10001 for anything else.
+func parseQuarter(s string, loc *time.Location) (quarter, error) {
+	year, q, ok := strings.Cut(strings.ToUpper(strings.TrimSpace(s)), "Q")
+	y, err1 := strconv.Atoi(year)
+	n, err2 := strconv.Atoi(q)
+	if !ok || err1 != nil || err2 != nil || len(year) != 4 || y < 2000 || y > 2999 || len(q) != 1 || n < 1 || n > 4 {
+		return quarter{}, invalid("period 需为季度，如 2026Q4")
+	}
+	start := time.Date(y, time.Month((n-1)*3+1), 1, 0, 0, 0, 0, loc)
+	return quarter{Year: y, Q: n, Start: start, End: start.AddDate(0, 3, 0)}, nil
+}
+
+// period resolves an optional period: the current quarter when empty.
+func (s *ReportService) period(p string) (quarter, error) {
+	if strings.TrimSpace(p) == "" {
+		return quarterOf(s.deps.Clock.Now(), s.deps.Config.Location), nil
+	}
+	return parseQuarter(p, s.deps.Config.Location)
+}
+
+// ---- The set-based obligation query ----
+
+// memberFilter selects the approved (active) reports whose obligations are
+// computed; empty fields do not filter.
+type memberFilter struct {
+	OrgPath      string // reports of communities at or beneath this org path
+	CommunityIDs []int64
+	UnitID       *int64
+	UserID       *int64
+}
+
+// apply adds the filter to a query over member_reports aliased as alias
+// (joined with org_units as orgAlias when OrgPath is set).
+func (f memberFilter) apply(q *gorm.DB, alias, orgAlias string) *gorm.DB {
+	q = q.Where(alias+".status = ?", model.ReviewApproved)
+	if f.OrgPath != "" {
+		q = q.Joins("JOIN org_units AS "+orgAlias+" ON "+orgAlias+".id = "+alias+".community_id").
+			Where(orgAlias+".path LIKE ?", f.OrgPath+"%")
+	}
+	if len(f.CommunityIDs) > 0 {
+		q = q.Where(alias+".community_id IN ?", f.CommunityIDs)
+	}
+	if f.UnitID != nil {
+		q = q.Where(alias+".unit_id = ?", *f.UnitID)
+	}
+	if f.UserID != nil {
+		q = q.Where(alias+".user_id = ?", *f.UserID)
+	}
+	return q
+}
+
+// recordCounts is the per-user aggregate of approved service records of the
+// quarter, restricted to the users the filter selects: one GROUP BY over the
+// quarter's records (index on user_id, occurred_at), never a query per member.
+func (s *ReportService) recordCounts(db *gorm.DB, q quarter, f memberFilter) *gorm.DB {
+	m := q.months()
+	users := f.apply(db.Table("member_reports AS mr2").Select("mr2.user_id"), "mr2", "o2")
+	return db.Model(&model.ServiceRecord{}).
+		Select(`user_id,
+			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS contact_help,
+			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS post_duty,
+			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS public_activity,
+			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS practical_deed,
+			SUM(CASE WHEN occurred_at >= ? AND occurred_at < ? THEN 1 ELSE 0 END) AS month1,
+			SUM(CASE WHEN occurred_at >= ? AND occurred_at < ? THEN 1 ELSE 0 END) AS month2,
+			SUM(CASE WHEN occurred_at >= ? AND occurred_at < ? THEN 1 ELSE 0 END) AS month3,
+			COUNT(*) AS records,
+			SUM(minutes) AS minutes`,
+			model.ServiceContactHelp, model.ServicePostDuty, model.ServicePublicActivity, model.ServicePracticalDeed,
+			m[0].Start.UTC(), m[0].End.UTC(), m[1].Start.UTC(), m[1].End.UTC(), m[2].Start.UTC(), m[2].End.UTC()).
+		Where("status = ? AND occurred_at >= ? AND occurred_at < ?", model.RecordApproved, q.Start.UTC(), q.End.UTC()).
+		Where("user_id IN (?)", users).
+		Group("user_id")
+}
+
+// memberObligations is one row per approved report the filter selects, with
+// the member's counts of the quarter and whether they comply with the
+// requirements table (report.obligations).
+func (s *ReportService) memberObligations(db *gorm.DB, q quarter, f memberFilter) *gorm.DB {
+	r := s.deps.Config.Report.Obligations
+	inner := db.Table("member_reports AS mr").
+		Joins("LEFT JOIN (?) AS c ON c.user_id = mr.user_id", s.recordCounts(db, q, f)).
+		Select(`mr.id AS report_id, mr.user_id, mr.community_id, mr.unit_id, mr.unit_name, mr.real_name, mr.mode,
+			COALESCE(c.contact_help, 0) AS contact_help,
+			COALESCE(c.post_duty, 0) AS post_duty,
+			COALESCE(c.public_activity, 0) AS public_activity,
+			COALESCE(c.practical_deed, 0) AS practical_deed,
+			COALESCE(c.month1, 0) AS month1,
+			COALESCE(c.month2, 0) AS month2,
+			COALESCE(c.month3, 0) AS month3,
+			COALESCE(c.records, 0) AS records,
+			COALESCE(c.minutes, 0) AS minutes,
+			CASE WHEN COALESCE(c.contact_help, 0) >= ? AND COALESCE(c.post_duty, 0) >= ?
+				AND COALESCE(c.public_activity, 0) >= ? AND COALESCE(c.practical_deed, 0) >= ?
+				AND (mr.mode <> ? OR (COALESCE(c.month1, 0) >= ? AND COALESCE(c.month2, 0) >= ? AND COALESCE(c.month3, 0) >= ?))
+				THEN 1 ELSE 0 END AS compliant`,
+			r.ContactHelp, r.PostDuty, r.PublicActivity, r.PracticalDeed,
+			model.ModeDaily, r.DailyPerMonth, r.DailyPerMonth, r.DailyPerMonth)
+	return f.apply(inner, "mr", "o")
+}
+
+// obligationRow is a scanned row of memberObligations.
+type obligationRow struct {
+	ReportID       int64
+	UserID         int64
+	CommunityID    int64
+	UnitID         *int64
+	UnitName       string
+	RealName       string
+	Mode           model.ReportMode
+	ContactHelp    int
+	PostDuty       int
+	PublicActivity int
+	PracticalDeed  int
+	Month1         int
+	Month2         int
+	Month3         int
+	Records        int
+	Minutes        int
+	Compliant      int
+	AllMembers     int64
+	AllCompliant   int64
+	TotalRows      int64
+}
+
+// ObligationItem is one requirement of a quarter and how far it is met.
+type ObligationItem struct {
+	Kind     model.ServiceKind `json:"kind"`
+	Label    string            `json:"label"`
+	Required int               `json:"required"`
+	Done     int               `json:"done"`
+	Met      bool              `json:"met"`
+}
+
+// MonthItem is one month of a quarter: a daily member needs
+// report.obligations.daily_per_month records in it (Required is 0 for a
+// centralized member).
+type MonthItem struct {
+	Month    string `json:"month"`
+	Required int    `json:"required"`
+	Done     int    `json:"done"`
+	Met      bool   `json:"met"`
+}
+
+// MemberObligationView is a member's standing for a quarter.
+type MemberObligationView struct {
+	ReportID      int64            `json:"reportId"`
+	UserID        int64            `json:"userId"`
+	RealName      string           `json:"realName"`
+	CommunityID   int64            `json:"communityId"`
+	CommunityName string           `json:"communityName"`
+	UnitID        *int64           `json:"unitId"`
+	UnitName      string           `json:"unitName"`
+	Mode          model.ReportMode `json:"mode"`
+	Items         []ObligationItem `json:"items"`
+	Months        []MonthItem      `json:"months"`
+	Records       int              `json:"records"`
+	Minutes       int              `json:"minutes"`
+	Compliant     bool             `json:"compliant"`
+}
+
+// memberView turns a row into a view; communityName may be empty.
+func (s *ReportService) memberView(r *obligationRow, q quarter, communityName string) MemberObligationView {
+	req := s.deps.Config.Report.Obligations
+	item := func(k model.ServiceKind, required, done int) ObligationItem {
+		return ObligationItem{Kind: k, Label: kindLabel(k), Required: required, Done: done, Met: done >= required}
+	}
+	perMonth := 0
+	if r.Mode == model.ModeDaily {
+		perMonth = req.DailyPerMonth
+	}
+	m := q.months()
+	done := [3]int{r.Month1, r.Month2, r.Month3}
+	months := make([]MonthItem, 0, 3)
+	for i := range m {
+		months = append(months, MonthItem{Month: m[i].Label, Required: perMonth, Done: done[i], Met: done[i] >= perMonth})
+	}
+	return MemberObligationView{
+		ReportID: r.ReportID, UserID: r.UserID, RealName: r.RealName, CommunityID: r.CommunityID,
+		CommunityName: communityName, UnitID: r.UnitID, UnitName: r.UnitName, Mode: r.Mode,
+		Items: []ObligationItem{
+			item(model.ServiceContactHelp, req.ContactHelp, r.ContactHelp),
+			item(model.ServicePostDuty, req.PostDuty, r.PostDuty),
+			item(model.ServicePublicActivity, req.PublicActivity, r.PublicActivity),
+			item(model.ServicePracticalDeed, req.PracticalDeed, r.PracticalDeed),
+		},
+		Months: months, Records: r.Records, Minutes: r.Minutes, Compliant: r.Compliant == 1,
+	}
+}
+
+// ---- A member's own obligations ----
+
+// MyObligationView is GET /me/obligations: the caller's standing for a
+// quarter.
+type MyObligationView struct {
+	Period string    `json:"period"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	MemberObligationView
+}
+
+// MyObligations returns the caller's obligations for a quarter (the current
+// one when period is empty), counted over their approved records of that
+// quarter in the configured zone. It returns 10001 for a bad period and 50005
+// unless the caller is a reported member.
+func (s *ReportService) MyObligations(ctx context.Context, actorID int64, period string) (*MyObligationView, error) {
+	q, err := s.period(period)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.memberObligation(ctx, s.deps.DB.WithContext(ctx), actorID, q)
+	if err != nil {
+		return nil, err
+	}
+	return &MyObligationView{Period: q.String(), Start: q.Start, End: q.End, MemberObligationView: *v}, nil
+}
+
+// memberObligation computes one reported member's standing, or 50005.
+func (s *ReportService) memberObligation(ctx context.Context, db *gorm.DB, userID int64, q quarter) (*MemberObligationView, error) {
+	var rows []obligationRow
+	if err := s.memberObligations(db, q, memberFilter{UserID: &userID}).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, Errorf(CodeNotReported, "您还不是已报到的在职党员，请先到社区报到")
+	}
+	names, err := orgNames(ctx, db, []int64{rows[0].CommunityID})
+	if err != nil {
+		return nil, err
+	}
+	v := s.memberView(&rows[0], q, names[rows[0].CommunityID])
+	return &v, nil
+}
+
+// ---- Staff: who is behind ----
+
+// ObligationQuery is GET /admin/obligations.
+type ObligationQuery struct {
+	OrgID  int64
+	Period string
+	// View is "members" (default) or "units".
+	View string
+	// Compliant filters by standing when set.
+	Compliant *bool
+	// UnitID narrows the members view to one unit's members.
+	UnitID *int64
+	// Sort is a column name (see sortColumns) and Order asc or desc.
+	Sort, Order string
+	Page        Page
+}
+
+// ObligationSummary counts the rows of a view before the compliant filter.
+type ObligationSummary struct {
+	Total     int64 `json:"total"`
+	Compliant int64 `json:"compliant"`
+}
+
+// ObligationList is GET /admin/obligations: one page of members or units.
+type ObligationList[T any] struct {
+	Period  string            `json:"period"`
+	View    string            `json:"view"`
+	Summary ObligationSummary `json:"summary"`
+	List[T]
+}
+
+// memberSorts and unitSorts map the API's sort names to columns.
+func memberSorts() map[string]string {
+	return map[string]string{
+		"reportId": "report_id", "name": "real_name", "communityId": "community_id", "unitId": "unit_id",
+		"records": "records", "minutes": "minutes", "compliant": "compliant",
+	}
+}
+
+func unitSorts() map[string]string {
+	return map[string]string{
+		"unitId": "unit_id", "name": "unit_name", "communityId": "community_id", "done": "done",
+		"members": "members", "compliantMembers": "compliant_members", "compliant": "compliant",
+	}
+}
+
+// orderBy returns the ORDER BY clause for a sort name and direction; the
+// default puts those behind first. It returns 10001 for an unknown name or
+// direction.
+func orderBy(sorts map[string]string, sort, order, tie string) (string, error) {
+	dir := "ASC"
+	switch strings.ToLower(order) {
+	case "", "asc":
+	case "desc":
+		dir = "DESC"
+	default:
+		return "", invalid("order 需为 asc 或 desc")
+	}
+	if sort == "" {
+		return "compliant " + dir + ", " + tie + " ASC", nil
+	}
+	col, ok := sorts[sort]
+	if !ok {
+		return "", invalid("sort 不支持 %s", sort)
+	}
+	if col == tie {
+		return col + " " + dir, nil
+	}
+	return col + " " + dir + ", " + tie + " ASC", nil
+}
+
+// AdminObligations lists, for staff of an org, every reported member under
+// it with their counts and standing for a quarter (view=members), or every
+// approved unit sitting under it with its activities and projects and its
+// members' standing (view=units). Rows can be filtered by standing, sorted
+// and paginated; the whole list is computed by a few set-based queries. It
+// returns 10001 for a bad period, view, sort or order, 10005 for an unknown
+// org and 10004 unless the caller is staff of it.
+func (s *ReportService) AdminObligations(ctx context.Context, actorID int64, in ObligationQuery) (any, error) {
+	q, err := s.period(in.Period)
+	if err != nil {
+		return nil, err
+	}
+	db := s.deps.DB.WithContext(ctx)
+	org, err := s.authz.RequireStaff(ctx, db, actorID, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	switch in.View {
+	case "", "members":
+		return s.adminMembers(ctx, db, org, q, in)
+	case "units":
+		return s.adminUnits(ctx, db, org, q, in)
+	}
+	return nil, invalid("view 需为 members 或 units")
+}
+
+// pageOf runs the paged query over rows (a derived table carrying a
+// compliant column): it adds the summary windows, the compliant filter, the
+// total window, the order and the page.
+func pageOf[T any](db *gorm.DB, rows *gorm.DB, compliant *bool, order string, p Page, out *[]T) error {
+	withSummary := db.Table("(?) AS t0", rows).
+		Select("t0.*, COUNT(*) OVER () AS all_members, SUM(t0.compliant) OVER () AS all_compliant")
+	q := db.Table("(?) AS t1", withSummary).Select("t1.*, COUNT(*) OVER () AS total_rows")
+	if compliant != nil {
+		v := 0
+		if *compliant {
+			v = 1
+		}
+		q = q.Where("t1.compliant = ?", v)
+	}
+	return q.Order(order).Offset(p.Offset()).Limit(p.PageSize).Scan(out).Error
+}
+
+// summaryOf counts rows and compliant rows of a derived table; used when a
+// page came back empty and carries no window values.
+func summaryOf(db *gorm.DB, rows *gorm.DB, compliant *bool) (ObligationSummary, int64, error) {
+	var s struct {
+		Total, Compliant int64
+	}
+	if err := db.Table("(?) AS t0", rows).Select("COUNT(*) AS total, COALESCE(SUM(t0.compliant), 0) AS compliant").Scan(&s).Error; err != nil {
+		return ObligationSummary{}, 0, err
+	}
+	total := s.Total
+	if compliant != nil {
+		total = s.Compliant
+		if !*compliant {
+			total = s.Total - s.Compliant
+		}
+	}
+	return ObligationSummary{Total: s.Total, Compliant: s.Compliant}, total, nil
+}
+
+func (s *ReportService) adminMembers(ctx context.Context, db *gorm.DB, org *model.OrgUnit, q quarter, in ObligationQuery) (*ObligationList[MemberObligationView], error) {
+	order, err := orderBy(memberSorts(), in.Sort, in.Order, "report_id")
+	if err != nil {
+		return nil, err
+	}
+	rows := s.memberObligations(db, q, memberFilter{OrgPath: org.Path, UnitID: in.UnitID})
+	var page []obligationRow
+	if err := pageOf(db, rows, in.Compliant, order, in.Page, &page); err != nil {
+		return nil, err
+	}
+	out := &ObligationList[MemberObligationView]{Period: q.String(), View: "members"}
+	var total int64
+	if len(page) > 0 {
+		out.Summary = ObligationSummary{Total: page[0].AllMembers, Compliant: page[0].AllCompliant}
+		total = page[0].TotalRows
+	} else if out.Summary, total, err = summaryOf(db, s.memberObligations(db, q, memberFilter{OrgPath: org.Path, UnitID: in.UnitID}), in.Compliant); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(page))
+	for _, r := range page {
+		ids = append(ids, r.CommunityID)
+	}
+	names, err := orgNames(ctx, db, ids)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]MemberObligationView, 0, len(page))
+	for i := range page {
+		views = append(views, s.memberView(&page[i], q, names[page[i].CommunityID]))
+	}
+	out.List = NewList(views, total, in.Page)
+	return out, nil
+}
+
+// UnitObligationView is a unit's standing for a quarter: its unit-organised
+// activities and completed projects against report.obligations.unit_per_quarter,
+// and how many of its members (under the org asked about) comply.
+type UnitObligationView struct {
+	UnitID           int64  `json:"unitId"`
+	UnitName         string `json:"unitName"`
+	CommunityID      int64  `json:"communityId"`
+	CommunityName    string `json:"communityName"`
+	Required         int    `json:"required"`
+	Projects         int    `json:"projects"`
+	Activities       int    `json:"activities"`
+	Done             int    `json:"done"`
+	Compliant        bool   `json:"compliant"`
+	Members          int    `json:"members"`
+	CompliantMembers int    `json:"compliantMembers"`
+}
+
+type unitRow struct {
+	UnitID           int64
+	UnitName         string
+	CommunityID      int64
+	Projects         int
+	Activities       int
+	Done             int
+	Members          int
+	CompliantMembers int
+	Compliant        int
+	AllMembers       int64
+	AllCompliant     int64
+	TotalRows        int64
+}
+
+// unitWork is, per unit, what counts toward its quarterly obligation: done
+// projects completed in the quarter, plus (once the activities area records
+// it) unit-organised activities — see unitActivities.
+func (s *ReportService) unitWork(db *gorm.DB, q quarter) *gorm.DB {
+	return db.Model(&model.Project{}).
+		Select("unit_id, COUNT(*) AS projects").
+		Where("status = ? AND completed_at >= ? AND completed_at < ?", model.ProjectDone, q.Start.UTC(), q.End.UTC()).
+		Group("unit_id")
+}
+
+// unitActivities is the hook for unit-organised activities: a query of
+// (unit_id, activities) rows for the quarter, or nil while the activities
+// area records no organising unit. When activities gain a unit id, count
+// here the finished activities of the quarter per unit; unit obligations,
+// the units view and the unit report pick it up.
+func (s *ReportService) unitActivities(db *gorm.DB, q quarter) *gorm.DB {
+	return nil
+}
+
+// unitRows is one row per approved unit sitting under orgPath (or the one
+// unit unitID) with its counts for the quarter.
+func (s *ReportService) unitRows(db *gorm.DB, q quarter, orgPath string, unitID *int64) *gorm.DB {
+	req := s.deps.Config.Report.Obligations.UnitPerQuarter
+	members := db.Table("(?) AS m0", s.memberObligations(db, q, memberFilter{OrgPath: orgPath})).
+		Select("m0.unit_id, COUNT(*) AS members, SUM(m0.compliant) AS compliant_members").
+		Where("m0.unit_id IS NOT NULL").Group("m0.unit_id")
+	act := s.unitActivities(db, q)
+	actCol := "0"
+	rows := db.Table("units AS u").
+		Joins("JOIN org_units AS uo ON uo.id = u.community_id").
+		Joins("LEFT JOIN (?) AS p ON p.unit_id = u.id", s.unitWork(db, q)).
+		Joins("LEFT JOIN (?) AS mm ON mm.unit_id = u.id", members)
+	if act != nil {
+		rows = rows.Joins("LEFT JOIN (?) AS a ON a.unit_id = u.id", act)
+		actCol = "COALESCE(a.activities, 0)"
+	}
+	rows = rows.Select(`u.id AS unit_id, u.name AS unit_name, u.community_id,
+			COALESCE(p.projects, 0) AS projects,
+			`+actCol+` AS activities,
+			COALESCE(p.projects, 0) + `+actCol+` AS done,
+			COALESCE(mm.members, 0) AS members,
+			COALESCE(mm.compliant_members, 0) AS compliant_members,
+			CASE WHEN COALESCE(p.projects, 0) + `+actCol+` >= ? THEN 1 ELSE 0 END AS compliant`, req).
+		Where("u.status = ? AND uo.path LIKE ?", model.ReviewApproved, orgPath+"%")
+	if unitID != nil {
+		rows = rows.Where("u.id = ?", *unitID)
+	}
+	return rows
+}
+
+func (s *ReportService) unitView(r *unitRow, communityName string) UnitObligationView {
+	return UnitObligationView{
+		UnitID: r.UnitID, UnitName: r.UnitName, CommunityID: r.CommunityID, CommunityName: communityName,
+		Required: s.deps.Config.Report.Obligations.UnitPerQuarter, Projects: r.Projects, Activities: r.Activities,
+		Done: r.Done, Compliant: r.Compliant == 1, Members: r.Members, CompliantMembers: r.CompliantMembers,
+	}
+}
+
+func (s *ReportService) adminUnits(ctx context.Context, db *gorm.DB, org *model.OrgUnit, q quarter, in ObligationQuery) (*ObligationList[UnitObligationView], error) {
+	order, err := orderBy(unitSorts(), in.Sort, in.Order, "unit_id")
+	if err != nil {
+		return nil, err
+	}
+	var page []unitRow
+	if err := pageOf(db, s.unitRows(db, q, org.Path, in.UnitID), in.Compliant, order, in.Page, &page); err != nil {
+		return nil, err
+	}
+	out := &ObligationList[UnitObligationView]{Period: q.String(), View: "units"}
+	var total int64
+	if len(page) > 0 {
+		out.Summary = ObligationSummary{Total: page[0].AllMembers, Compliant: page[0].AllCompliant}
+		total = page[0].TotalRows
+	} else if out.Summary, total, err = summaryOf(db, s.unitRows(db, q, org.Path, in.UnitID), in.Compliant); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(page))
+	for _, r := range page {
+		ids = append(ids, r.CommunityID)
+	}
+	names, err := orgNames(ctx, db, ids)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]UnitObligationView, 0, len(page))
+	for i := range page {
+		views = append(views, s.unitView(&page[i], names[page[i].CommunityID]))
+	}
+	out.List = NewList(views, total, in.Page)
+	return out, nil
+}
+
+// unitStanding returns one unit's standing for a quarter with its members
+// across all communities.
+func (s *ReportService) unitStanding(ctx context.Context, db *gorm.DB, u *model.Unit, q quarter) (UnitObligationView, error) {
+	var rows []unitRow
+	if err := s.unitRows(db, q, "/", &u.ID).Scan(&rows).Error; err != nil {
+		return UnitObligationView{}, err
+	}
+	if len(rows) == 0 { // not approved: nothing counts
+		return UnitObligationView{UnitID: u.ID, UnitName: u.Name, CommunityID: u.CommunityID,
+			Required: s.deps.Config.Report.Obligations.UnitPerQuarter}, nil
+	}
+	names, err := orgNames(ctx, db, []int64{u.CommunityID})
+	if err != nil {
+		return UnitObligationView{}, err
+	}
+	return s.unitView(&rows[0], names[u.CommunityID]), nil
+}

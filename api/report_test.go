@@ -734,6 +734,16 @@ func TestReportThreeListsAndUnitObligation(t *testing.T) {
 	if ok, done := unitsView(); !ok || done != 1 {
 		t.Fatalf("after completion: compliant %v done %d", ok, done)
 	}
+	var back struct {
+		Obligation struct {
+			Required, Projects, Done int
+			Compliant                bool
+		}
+	}
+	h.Do("GET", fmt.Sprintf("/units/%d/report?period=%s", unitID, cur), nil, liaison.AccessToken).Expect(t, 200, 0).Decode(t, &back)
+	if o := back.Obligation; o.Required != 1 || o.Projects != 1 || o.Done != 1 || !o.Compliant {
+		t.Fatalf("unit report obligation %+v", o)
+	}
 	var projects struct {
 		Total int64
 		List  []struct {

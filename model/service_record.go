@@ -36,19 +36,21 @@ const (
 
 // ServiceRecord is one service a user did. SourceKey ("wish:12",
 // "attendance:34") is unique, so the area that creates a record for its own
-// object does so once; self-logged records have none.
+// object does so once; self-logged records have none. ix_record_obligation
+// covers the quarterly obligation counts (per user, approved, by time, kind
+// and minutes) so they never read the rows themselves.
 type ServiceRecord struct {
 	ID           int64        `gorm:"primaryKey"`
-	UserID       int64        `gorm:"not null;index:ix_record_user_time,priority:1"`
+	UserID       int64        `gorm:"not null;index:ix_record_user_time,priority:1;index:ix_record_obligation,priority:1"`
 	CommunityID  int64        `gorm:"not null;index:ix_record_community_time,priority:1"`
-	Kind         ServiceKind  `gorm:"size:24;not null"`
-	OccurredAt   time.Time    `gorm:"not null;index:ix_record_user_time,priority:2;index:ix_record_community_time,priority:2"`
-	Minutes      int          `gorm:"not null;default:0"`
+	Kind         ServiceKind  `gorm:"size:24;not null;index:ix_record_obligation,priority:4"`
+	OccurredAt   time.Time    `gorm:"not null;index:ix_record_user_time,priority:2;index:ix_record_community_time,priority:2;index:ix_record_obligation,priority:3"`
+	Minutes      int          `gorm:"not null;default:0;index:ix_record_obligation,priority:5"`
 	Note         string       `gorm:"size:500;not null;default:''"`
 	Images       string       `gorm:"size:1024;not null;default:''"` // JSON array of upload ids
 	PostID       *int64       `gorm:"index"`
 	UnitID       *int64       `gorm:"index"` // the member's unit when the record was made
-	Status       RecordStatus `gorm:"size:16;not null;index"`
+	Status       RecordStatus `gorm:"size:16;not null;index;index:ix_record_obligation,priority:2"`
 	RejectReason string       `gorm:"size:255;not null;default:''"`
 	ReviewedBy   *int64
 	ReviewedAt   *time.Time

@@ -99,54 +99,39 @@ func (f memberFilter) apply(q *gorm.DB, alias, orgAlias string) *gorm.DB {
 	return q
 }
 
-// recordCounts is the per-user aggregate of approved service records of the
-// quarter, restricted to the users the filter selects: one GROUP BY over the
-// quarter's records (index on user_id, occurred_at), never a query per member.
-func (s *ReportService) recordCounts(db *gorm.DB, q quarter, f memberFilter) *gorm.DB {
+// memberObligations is one row per approved report the filter selects, with
+// the member's counts of approved service records of the quarter and whether
+// they comply with the requirements table (report.obligations). It is one
+// set-based query: the members, each joined to their records of the quarter
+// through the covering index ix_record_obligation, grouped by report — never
+// a query per member.
+func (s *ReportService) memberObligations(db *gorm.DB, q quarter, f memberFilter) *gorm.DB {
 	m := q.months()
-	users := f.apply(db.Table("member_reports AS mr2").Select("mr2.user_id"), "mr2", "o2")
-	return db.Model(&model.ServiceRecord{}).
-		Select(`user_id,
-			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS contact_help,
-			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS post_duty,
-			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS public_activity,
-			SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS practical_deed,
-			SUM(CASE WHEN occurred_at >= ? AND occurred_at < ? THEN 1 ELSE 0 END) AS month1,
-			SUM(CASE WHEN occurred_at >= ? AND occurred_at < ? THEN 1 ELSE 0 END) AS month2,
-			SUM(CASE WHEN occurred_at >= ? AND occurred_at < ? THEN 1 ELSE 0 END) AS month3,
-			COUNT(*) AS records,
-			SUM(minutes) AS minutes`,
+	counts := db.Table("member_reports AS mr").
+		Joins("LEFT JOIN service_records AS r ON r.user_id = mr.user_id AND r.status = ? AND r.occurred_at >= ? AND r.occurred_at < ?",
+			model.RecordApproved, q.Start.UTC(), q.End.UTC()).
+		Select(`mr.id AS report_id, mr.user_id, mr.community_id, mr.unit_id, mr.unit_name, mr.real_name, mr.mode,
+			SUM(CASE WHEN r.kind = ? THEN 1 ELSE 0 END) AS contact_help,
+			SUM(CASE WHEN r.kind = ? THEN 1 ELSE 0 END) AS post_duty,
+			SUM(CASE WHEN r.kind = ? THEN 1 ELSE 0 END) AS public_activity,
+			SUM(CASE WHEN r.kind = ? THEN 1 ELSE 0 END) AS practical_deed,
+			SUM(CASE WHEN r.occurred_at >= ? AND r.occurred_at < ? THEN 1 ELSE 0 END) AS month1,
+			SUM(CASE WHEN r.occurred_at >= ? AND r.occurred_at < ? THEN 1 ELSE 0 END) AS month2,
+			SUM(CASE WHEN r.occurred_at >= ? AND r.occurred_at < ? THEN 1 ELSE 0 END) AS month3,
+			COUNT(r.user_id) AS records,
+			COALESCE(SUM(r.minutes), 0) AS minutes`,
 			model.ServiceContactHelp, model.ServicePostDuty, model.ServicePublicActivity, model.ServicePracticalDeed,
 			m[0].Start.UTC(), m[0].End.UTC(), m[1].Start.UTC(), m[1].End.UTC(), m[2].Start.UTC(), m[2].End.UTC()).
-		Where("status = ? AND occurred_at >= ? AND occurred_at < ?", model.RecordApproved, q.Start.UTC(), q.End.UTC()).
-		Where("user_id IN (?)", users).
-		Group("user_id")
-}
-
-// memberObligations is one row per approved report the filter selects, with
-// the member's counts of the quarter and whether they comply with the
-// requirements table (report.obligations).
-func (s *ReportService) memberObligations(db *gorm.DB, q quarter, f memberFilter) *gorm.DB {
+		Group("mr.id")
+	counts = f.apply(counts, "mr", "o")
 	r := s.deps.Config.Report.Obligations
-	inner := db.Table("member_reports AS mr").
-		Joins("LEFT JOIN (?) AS c ON c.user_id = mr.user_id", s.recordCounts(db, q, f)).
-		Select(`mr.id AS report_id, mr.user_id, mr.community_id, mr.unit_id, mr.unit_name, mr.real_name, mr.mode,
-			COALESCE(c.contact_help, 0) AS contact_help,
-			COALESCE(c.post_duty, 0) AS post_duty,
-			COALESCE(c.public_activity, 0) AS public_activity,
-			COALESCE(c.practical_deed, 0) AS practical_deed,
-			COALESCE(c.month1, 0) AS month1,
-			COALESCE(c.month2, 0) AS month2,
-			COALESCE(c.month3, 0) AS month3,
-			COALESCE(c.records, 0) AS records,
-			COALESCE(c.minutes, 0) AS minutes,
-			CASE WHEN COALESCE(c.contact_help, 0) >= ? AND COALESCE(c.post_duty, 0) >= ?
-				AND COALESCE(c.public_activity, 0) >= ? AND COALESCE(c.practical_deed, 0) >= ?
-				AND (mr.mode <> ? OR (COALESCE(c.month1, 0) >= ? AND COALESCE(c.month2, 0) >= ? AND COALESCE(c.month3, 0) >= ?))
+	return db.Table("(?) AS g", counts).
+		Select(`g.*,
+			CASE WHEN g.contact_help >= ? AND g.post_duty >= ? AND g.public_activity >= ? AND g.practical_deed >= ?
+				AND (g.mode <> ? OR (g.month1 >= ? AND g.month2 >= ? AND g.month3 >= ?))
 				THEN 1 ELSE 0 END AS compliant`,
 			r.ContactHelp, r.PostDuty, r.PublicActivity, r.PracticalDeed,
 			model.ModeDaily, r.DailyPerMonth, r.DailyPerMonth, r.DailyPerMonth)
-	return f.apply(inner, "mr", "o")
 }
 
 // obligationRow is a scanned row of memberObligations.
@@ -500,17 +485,17 @@ func (s *ReportService) unitActivities(db *gorm.DB, q quarter) *gorm.DB {
 	return nil
 }
 
-// unitRows is one row per approved unit sitting under orgPath (or the one
-// unit unitID) with its counts for the quarter.
+// unitRows is one row per approved unit sitting under orgPath (any when
+// empty), or only unitID, with its counts for the quarter; its members are
+// those reporting to communities under orgPath.
 func (s *ReportService) unitRows(db *gorm.DB, q quarter, orgPath string, unitID *int64) *gorm.DB {
 	req := s.deps.Config.Report.Obligations.UnitPerQuarter
-	members := db.Table("(?) AS m0", s.memberObligations(db, q, memberFilter{OrgPath: orgPath})).
+	members := db.Table("(?) AS m0", s.memberObligations(db, q, memberFilter{OrgPath: orgPath, UnitID: unitID})).
 		Select("m0.unit_id, COUNT(*) AS members, SUM(m0.compliant) AS compliant_members").
 		Where("m0.unit_id IS NOT NULL").Group("m0.unit_id")
 	act := s.unitActivities(db, q)
 	actCol := "0"
 	rows := db.Table("units AS u").
-		Joins("JOIN org_units AS uo ON uo.id = u.community_id").
 		Joins("LEFT JOIN (?) AS p ON p.unit_id = u.id", s.unitWork(db, q)).
 		Joins("LEFT JOIN (?) AS mm ON mm.unit_id = u.id", members)
 	if act != nil {
@@ -524,7 +509,10 @@ func (s *ReportService) unitRows(db *gorm.DB, q quarter, orgPath string, unitID 
 			COALESCE(mm.members, 0) AS members,
 			COALESCE(mm.compliant_members, 0) AS compliant_members,
 			CASE WHEN COALESCE(p.projects, 0) + `+actCol+` >= ? THEN 1 ELSE 0 END AS compliant`, req).
-		Where("u.status = ? AND uo.path LIKE ?", model.ReviewApproved, orgPath+"%")
+		Where("u.status = ?", model.ReviewApproved)
+	if orgPath != "" {
+		rows = rows.Joins("JOIN org_units AS uo ON uo.id = u.community_id").Where("uo.path LIKE ?", orgPath+"%")
+	}
 	if unitID != nil {
 		rows = rows.Where("u.id = ?", *unitID)
 	}
@@ -576,7 +564,7 @@ func (s *ReportService) adminUnits(ctx context.Context, db *gorm.DB, org *model.
 // across all communities.
 func (s *ReportService) unitStanding(ctx context.Context, db *gorm.DB, u *model.Unit, q quarter) (UnitObligationView, error) {
 	var rows []unitRow
-	if err := s.unitRows(db, q, "/", &u.ID).Scan(&rows).Error; err != nil {
+	if err := s.unitRows(db, q, "", &u.ID).Scan(&rows).Error; err != nil {
 		return UnitObligationView{}, err
 	}
 	if len(rows) == 0 { // not approved: nothing counts

@@ -83,7 +83,7 @@ func (s *ReportService) UnitReport(ctx context.Context, actorID, unitID int64, p
 		filter.CommunityIDs = visible
 	}
 	var rows []obligationRow
-	if err := s.memberObligations(db, q, filter).Order("mr.community_id, mr.id").Scan(&rows).Error; err != nil {
+	if err := s.memberObligations(db, q, filter).Order("g.community_id, g.report_id").Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	details, err := s.recordLines(db, q, rows)

@@ -32,6 +32,7 @@ func newReportFixture(t *testing.T, opts ...testutil.Option) *reportFixture {
 	opts = append([]testutil.Option{testutil.WithConfig(map[string]any{
 		"ratelimit.login_per_minute": 0, "ratelimit.write_per_minute": 0})}, opts...)
 	h := testutil.New(t, opts...)
+	h.Router = newDocValidating(t, h.Router) // every answer must match docs/openapi.yaml
 	f := &reportFixture{h: h, tree: h.MustTree()}
 	f.staffA = h.MustLogin(testutil.UniqueOpenID("staffA"))
 	f.staffB = h.MustLogin(testutil.UniqueOpenID("staffB"))
@@ -315,6 +316,11 @@ func TestReportUnitsLiaisonsAgreements(t *testing.T) {
 	h.Do("POST", fmt.Sprintf("/units/%d/liaisons", u.ID), map[string]any{"userId": creator.UserID}, creator.AccessToken).Expect(t, 409, service.CodeConflict)
 	h.Do("POST", fmt.Sprintf("/units/%d/liaisons", u.ID), map[string]any{"userId": second.UserID}, creator.AccessToken).Expect(t, 201, 0)
 	h.Do("POST", fmt.Sprintf("/units/%d/liaisons", u.ID), map[string]any{"userId": third.UserID}, second.AccessToken).Expect(t, 409, service.CodeLiaisonLimit)
+	var mineUnits struct{ List []struct{ ID int64 } }
+	h.Do("GET", "/units/mine", nil, second.AccessToken).Expect(t, 200, 0).Decode(t, &mineUnits)
+	if len(mineUnits.List) != 1 || mineUnits.List[0].ID != u.ID {
+		t.Fatalf("second liaison's units %+v", mineUnits)
+	}
 	if n := h.Count(&model.UnitLiaison{}, "unit_id = ?", u.ID); n != 2 {
 		t.Fatalf("liaisons = %d", n)
 	}
@@ -406,6 +412,21 @@ func TestReportPostClaimsNeverOverCapacity(t *testing.T) {
 	h.Do("POST", fmt.Sprintf("/posts/%d/claim", post.ID), nil, winner.AccessToken).Expect(t, 409, service.CodePostClaimed)
 	h.Do("POST", fmt.Sprintf("/posts/%d/release", post.ID), nil, winner.AccessToken).Expect(t, 200, 0)
 	h.Do("POST", fmt.Sprintf("/posts/%d/release", post.ID), nil, winner.AccessToken).Expect(t, 409, service.CodePostNotClaimed)
+	var held struct{ List []struct{ ID int64 } }
+	h.Do("GET", "/posts/mine", nil, winner.AccessToken).Expect(t, 200, 0).Decode(t, &held)
+	if len(held.List) != 0 {
+		t.Fatalf("released post still listed: %+v", held)
+	}
+	var listed struct {
+		List []struct {
+			ID    int64
+			Taken int
+		}
+	}
+	h.Do("GET", fmt.Sprintf("/posts?communityId=%d", f.tree.CommunityA.ID), nil, winner.AccessToken).Expect(t, 200, 0).Decode(t, &listed)
+	if len(listed.List) != 1 || listed.List[0].Taken != 4 {
+		t.Fatalf("posts %+v", listed)
+	}
 	h.DB.First(&p, post.ID)
 	if p.Taken != 4 {
 		t.Fatalf("taken after release = %d", p.Taken)

@@ -476,11 +476,21 @@ func (s *ReportService) unitWork(db *gorm.DB, q quarter) *gorm.DB {
 		Group("unit_id")
 }
 
-// unitActivities is the hook for unit-organised activities: a query of
-// (unit_id, activities) rows for the quarter, or nil while the activities
-// area records no organising unit. When activities gain a unit id, count
-// here the finished activities of the quarter per unit; unit obligations,
-// the units view and the unit report pick it up.
+// unitActivities is the hook for unit-organised activities (000:L189). It
+// returns a query of (unit_id, activities) rows counting, per unit, the
+// activities it organised in the quarter, or nil while the activities area
+// records no organising unit: there is no activities table on this branch.
+// Once activities carry a unit id (the activities area plans a nullable
+// activities.unit_id, set for a liaison's proposal or staff acting for the
+// unit), return
+//
+//	db.Table("activities").Select("unit_id, COUNT(*) AS activities").
+//		Where("unit_id IS NOT NULL AND status IN ? AND start_at >= ? AND start_at < ?",
+//			[]string{"published", "finished"}, q.Start.UTC(), q.End.UTC()).
+//		Group("unit_id")
+//
+// and the unit obligation (done = projects + activities), the units view of
+// GET /admin/obligations and the unit report-back all count them.
 func (s *ReportService) unitActivities(db *gorm.DB, q quarter) *gorm.DB {
 	return nil
 }

@@ -21,10 +21,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
 	"linli/config"
 	"linli/internal/ratelimit"
+	"linli/internal/reqlog"
 	"linli/internal/store"
 	"linli/internal/wechat"
 	"linli/model"
@@ -58,7 +60,7 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("linli", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
-	configPath := fs.String("config", "", "YAML configuration file")
+	configPath := fs.String("config", "", "YAML configuration file (default: "+config.DefaultFile+" when it exists)")
 	dev := fs.Bool("dev", false, "dev mode: dev login, generated JWT secret, demo data")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,11 +75,21 @@ func run(args []string) error {
 		fmt.Println("linli", version)
 		return nil
 	}
-	cfg, err := loadConfig(*configPath, *dev)
+	path := *configPath
+	if path == "" {
+		if _, err := os.Stat(config.DefaultFile); err == nil {
+			path = config.DefaultFile
+		}
+	}
+	cfg, err := loadConfig(path, *dev)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg)
+	redis.SetLogger(redisLogger{log}) // go-redis's own warnings, as JSON lines too
+	if path != "" {
+		log.Info("configuration read", "file", path)
+	}
 	switch cmd {
 	case "serve":
 		return serve(cfg, log)
@@ -136,7 +148,15 @@ func devSecret(dir string) (string, error) {
 func newLogger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	return slog.New(reqlog.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})))
+}
+
+// redisLogger sends go-redis's internal messages (pool dial failures and the
+// like) to the structured log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // app is one process's open stores and services.

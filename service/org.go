@@ -82,23 +82,28 @@ func (s *OrgService) CreateOrg(ctx context.Context, actorID int64, parentID *int
 	return &v, nil
 }
 
-// ListOrgs returns the children of parentID, or the roots when it is nil.
-func (s *OrgService) ListOrgs(ctx context.Context, parentID *int64) ([]OrgView, error) {
-	q := s.deps.DB.WithContext(ctx).Order("id")
+// ListOrgs returns a page of the children of parentID, or of the roots when
+// it is nil, in creation order.
+func (s *OrgService) ListOrgs(ctx context.Context, parentID *int64, p Page) (List[OrgView], error) {
+	q := s.deps.DB.WithContext(ctx).Model(&model.OrgUnit{})
 	if parentID == nil {
 		q = q.Where("parent_id IS NULL")
 	} else {
 		q = q.Where("parent_id = ?", *parentID)
 	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return List[OrgView]{}, err
+	}
 	var rows []model.OrgUnit
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, err
+	if err := q.Order("id").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+		return List[OrgView]{}, err
 	}
 	out := make([]OrgView, 0, len(rows))
 	for i := range rows {
 		out = append(out, orgView(&rows[i]))
 	}
-	return out, nil
+	return NewList(out, total, p), nil
 }
 
 // StaffView is a staff or admin appointment.

@@ -59,6 +59,9 @@ var process struct {
 // cannot be reached fails the run instead of falling back.
 func Main(m *testing.M) {
 	gin.SetMode(gin.ReleaseMode)
+	// go-redis prints pool dial failures itself; tests that stop Redis would
+	// fill the output with them, and the answers already say what failed.
+	redis.SetLogger(quietRedis{})
 	process.wechat = NewFakeWeChat()
 	wechat.UseHTTPClient(process.wechat.Client())
 	drop := func() {}
@@ -84,6 +87,11 @@ func Main(m *testing.M) {
 	process.wechat.Server.Close()
 	os.Exit(code)
 }
+
+// quietRedis drops go-redis's internal log messages.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // createDatabase makes a uniquely named database on the server of dsn and
 // returns a DSN for it and a function that drops it.

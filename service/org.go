@@ -123,6 +123,7 @@ func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID in
 		return nil, invalid("角色需为 staff 或 admin")
 	}
 	var out model.StaffRole
+	exists := false
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, orgID); err != nil {
 			return err
@@ -132,13 +133,26 @@ func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID in
 		}
 		out = model.StaffRole{UserID: userID, OrgID: orgID, Role: role, CreatedBy: actorID}
 		err := tx.Create(&out).Error
-		if isDuplicate(err) {
-			return tx.Where("user_id = ? AND org_id = ? AND role = ?", userID, orgID, role).First(&out).Error
+		exists = isDuplicate(err)
+		if exists {
+			return nil // nothing was written
 		}
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if exists {
+		// Read the existing row after the transaction: inside it, under
+		// MySQL's REPEATABLE READ, a plain read may not see a row another
+		// transaction just committed, and a locking one deadlocks with the
+		// other appointers waiting on the same key.
+		out = model.StaffRole{}
+		err := s.deps.DB.WithContext(ctx).
+			Where("user_id = ? AND org_id = ? AND role = ?", userID, orgID, role).First(&out).Error
+		if err != nil {
+			return nil, err
+		}
 	}
 	return &StaffView{ID: out.ID, UserID: out.UserID, OrgID: out.OrgID, Role: string(out.Role)}, nil
 }

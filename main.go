@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -92,7 +93,9 @@ func run(args []string) error {
 	}
 	switch cmd {
 	case "serve":
-		return serve(cfg, log)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, cfg, log)
 	case "migrate":
 		a, err := open(cfg, log)
 		if err != nil {
@@ -200,17 +203,14 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
 
-// serve runs the HTTP server until SIGINT or SIGTERM, then lets in-flight
-// requests finish within http.shutdown_timeout.
-func serve(cfg *config.Config, log *slog.Logger) error {
+// serve runs the HTTP server until ctx ends (SIGINT or SIGTERM), then lets
+// in-flight requests finish within http.shutdown_timeout.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	a, err := open(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	if cfg.Dev {
 		demo, err := a.svc.SeedDemo(ctx)
 		if err != nil {
@@ -240,9 +240,13 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr (LINLI_HTTP_ADDR): %w", err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", cfg.HTTP.Addr, "version", version, "dev", cfg.Dev)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "version", version, "dev", cfg.Dev)
 
 	select {
 	case err := <-errc:

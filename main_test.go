@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"linli/config"
 )
@@ -58,5 +66,73 @@ func TestRunRefusesUnknownCommand(t *testing.T) {
 	}
 	if err := run([]string{"--no-such-flag"}); err == nil {
 		t.Fatal("unknown flag accepted")
+	}
+}
+
+// TestGracefulShutdown starts the real server, begins a request, stops the
+// server while the request's body is still arriving, and checks that the
+// request is answered before serve returns.
+func TestGracefulShutdown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg, err := config.LoadFromEnviron("", nil, map[string]any{
+		"dev": true, "data.dir": t.TempDir(), "http.addr": addr, "jwt.secret": strings.Repeat("s", 40),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))) }()
+	for i := 0; ; i++ {
+		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			res.Body.Close()
+			break
+		}
+		if i > 200 {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"openid":"demo-resident"}`
+	fmt.Fprintf(conn, "POST /api/v1/auth/dev-login HTTP/1.1\r\nHost: linli\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
+	time.Sleep(100 * time.Millisecond)
+	cancel() // SIGTERM
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("serve returned with a request in flight: %v", err)
+	default:
+	}
+	fmt.Fprint(conn, body[10:])
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request not answered: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("in-flight request: %d", res.StatusCode)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after the last request")
+	}
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
 	}
 }

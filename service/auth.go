@@ -88,8 +88,10 @@ func (s *AuthService) upsertUser(ctx context.Context, openID, unionID, nickname 
 		Create(&created).Error; err != nil {
 		return nil, err
 	}
-	// Read into a fresh value: after a skipped insert MySQL may report an
-	// auto-increment id that belongs to no row, and First would filter on it.
+	// Read into a fresh value: after a skipped insert the id gorm set comes
+	// from LAST_INSERT_ID, which MySQL leaves undefined for ON DUPLICATE KEY
+	// UPDATE (MariaDB happens to give the row's id), and First would filter
+	// on it.
 	var u model.User
 	if err := db.Where("open_id = ?", openID).First(&u).Error; err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func (s *Service) SeedDemo(ctx context.Context) (*DemoData, error) {
 			if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "open_id"}}, DoNothing: true}).Create(&user).Error; err != nil {
 				return err
 			}
-			var found model.User // fresh: a skipped insert may leave a stray id in user
+			var found model.User // fresh: see upsertUser on the id of a skipped insert
 			if err := tx.Where("open_id = ?", u.openID).First(&found).Error; err != nil {
 				return err
 			}

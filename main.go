@@ -175,7 +175,12 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		wechat.UseHTTPClient(&http.Client{Timeout: cfg.WeChat.Timeout})
 		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
 	} else {
-		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503")
+		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503; content is checked against the local word list")
+		words, err := service.LoadWordList(cfg.Content.WordsFile)
+		if err != nil {
+			return nil, err
+		}
+		deps.Content = words
 	}
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
@@ -201,6 +206,12 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 			"communities", demo.CommunityIDs, "grids", demo.GridIDs,
 			"openids", []string{service.DemoAdmin, service.DemoStaff, service.DemoResident, service.DemoMember})
 	}
+
+	sweepDone := runSweeps(ctx, a.svc.Wishes, cfg.Wish.SweepInterval, log)
+	defer func() {
+		stop()
+		<-sweepDone // the sweeper ends before the stores close
+	}()
 
 	gin.SetMode(gin.ReleaseMode)
 	sqlDB, _ := a.db.DB()
@@ -237,4 +248,39 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// runSweeps runs the wish sweeps every interval until ctx ends, and closes
+// the returned channel when it has stopped. Sweeps are safe on every
+// instance at once, so each instance runs its own. A zero interval disables
+// them.
+func runSweeps(ctx context.Context, wishes *service.WishService, interval time.Duration, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	if interval <= 0 {
+		log.Warn("wish sweeps are disabled (wish.sweep_interval = 0): overdue claims and unconfirmed wishes wait")
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			sctx, cancel := context.WithTimeout(ctx, max(interval, time.Minute))
+			res, err := wishes.Sweep(sctx)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("wish sweep", "error", err.Error())
+			case res.Lapsed+res.AutoConfirmed+res.Expired > 0:
+				log.Info("wish sweep", "lapsed", res.Lapsed, "auto_confirmed", res.AutoConfirmed, "expired", res.Expired)
+			}
+		}
+	}()
+	return done
 }

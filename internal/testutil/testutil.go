@@ -298,7 +298,7 @@ func (h *Harness) NewInstance() (*service.Service, http.Handler) {
 	h.T.Helper()
 	deps := service.Deps{
 		DB: h.DB, Redis: h.Redis, Config: h.Config, Clock: h.Clock,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Logger: testLogger(),
 	}
 	if h.Config.WeChat.Enabled() {
 		deps.WeChat = wechat.New(h.Config.WeChat.AppID, h.Config.WeChat.Secret, h.Redis, h.Config.Redis.Prefix)
@@ -314,6 +314,17 @@ func (h *Harness) NewInstance() (*service.Service, http.Handler) {
 		h.T.Fatalf("testutil: router: %v", err)
 	}
 	return svc, r
+}
+
+// EnvTestLog, when set, sends the instances' logs to stderr (to see the
+// cause of a 500 while debugging a test).
+const EnvTestLog = "LINLI_TEST_LOG"
+
+func testLogger() *slog.Logger {
+	if os.Getenv(EnvTestLog) != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewJSONHandler(io.Discard, nil))
 }
 
 // Response is a decoded answer.

@@ -969,7 +969,9 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 	return s.Get(ctx, actorID, id)
 }
 
-func alreadyClaimed() *Error { return Errorf(CodeWishAlreadyClaimed, "手慢了，该心愿已被认领") }
+func alreadyClaimed() *Error {
+	return Errorf(CodeWishAlreadyClaimed, "手慢了，该心愿已被认领")
+}
 
 // claimerAction loads a wish for an action of its claimer: 10006 when it has
 // no claimer, 10004 when the caller is not the claimer.

@@ -55,7 +55,9 @@ const (
 // Wish is a resident's small need. Contact details (phone, address) are
 // private to the poster, the current claimer and staff. StreetID and
 // CommunityPath copy the community's place in the tree so the street-wide
-// list and the staff queue are single indexed queries.
+// list and the staff queue are single indexed queries. The list indexes
+// (street or community, status, published_at, category) serve the public
+// list newest first, its count, and its category filter from the index.
 type Wish struct {
 	ID            int64      `gorm:"primaryKey"`
 	CommunityID   int64      `gorm:"not null;index:ix_wish_community_list,priority:1"`
@@ -63,7 +65,7 @@ type Wish struct {
 	CommunityPath string     `gorm:"size:255;not null"`
 	Title         string     `gorm:"size:64;not null"`
 	Content       string     `gorm:"size:500;not null"`
-	Category      string     `gorm:"size:16;not null"`
+	Category      string     `gorm:"size:16;not null;index:ix_wish_community_list,priority:4;index:ix_wish_street_list,priority:4"`
 	BudgetFen     int64      `gorm:"not null;default:0"`
 	Images        string     `gorm:"size:512;not null;default:''"` // JSON array of upload ids
 	ContactPhone  string     `gorm:"size:32;not null"`

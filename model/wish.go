@@ -56,16 +56,18 @@ const (
 // private to the poster, the current claimer and staff. StreetID and
 // CommunityPath copy the community's place in the tree so the street-wide
 // list and the staff queue are single indexed queries. The list indexes
-// (street or community, status, published_at, category) serve the public
-// list newest first, its count, and its category filter from the index.
+// (street or community, status, published_at, id, category) serve the
+// public list newest first without a sort, its count, and its category
+// filter from the index. No other index starts with (status, published_at):
+// MySQL would prefer it for the list's ORDER BY and scan every street.
 type Wish struct {
-	ID            int64      `gorm:"primaryKey"`
+	ID            int64      `gorm:"primaryKey;index:ix_wish_community_list,priority:4;index:ix_wish_street_list,priority:4"`
 	CommunityID   int64      `gorm:"not null;index:ix_wish_community_list,priority:1"`
 	StreetID      int64      `gorm:"not null;index:ix_wish_street_list,priority:1"`
 	CommunityPath string     `gorm:"size:255;not null"`
 	Title         string     `gorm:"size:64;not null"`
 	Content       string     `gorm:"size:500;not null"`
-	Category      string     `gorm:"size:16;not null;index:ix_wish_community_list,priority:4;index:ix_wish_street_list,priority:4"`
+	Category      string     `gorm:"size:16;not null;index:ix_wish_community_list,priority:5;index:ix_wish_street_list,priority:5"`
 	BudgetFen     int64      `gorm:"not null;default:0"`
 	Images        string     `gorm:"size:512;not null;default:''"` // JSON array of upload ids
 	ContactPhone  string     `gorm:"size:32;not null"`
@@ -75,13 +77,13 @@ type Wish struct {
 	CreatedBy     int64      `gorm:"not null;index"`
 	ProxyBy       *int64     // staff who posted on the resident's behalf
 	ProxyPhone    string     `gorm:"size:32;not null;default:'';index"` // onBehalfOf.phone of a proxy post
-	Status        WishStatus `gorm:"size:16;not null;index:ix_wish_community_list,priority:2;index:ix_wish_street_list,priority:2;index:ix_wish_poster,priority:2;index:ix_wish_claimer,priority:2;index:ix_wish_status_created,priority:1;index:ix_wish_status_published,priority:1;index:ix_wish_status_deadline,priority:1;index:ix_wish_status_fulfilled,priority:1"`
+	Status        WishStatus `gorm:"size:16;not null;index:ix_wish_community_list,priority:2;index:ix_wish_street_list,priority:2;index:ix_wish_poster,priority:2;index:ix_wish_claimer,priority:2;index:ix_wish_status_created,priority:1;index:ix_wish_status_deadline,priority:1;index:ix_wish_status_fulfilled,priority:1"`
 	ReviewFlag    string     `gorm:"size:32;not null;default:''"`
 	RejectReason  string     `gorm:"size:255;not null;default:''"`
 	ReviewedBy    *int64
 	ReviewedAt    *time.Time
 	// PublishedAt is when staff approved the wish (kept across releases).
-	PublishedAt    *time.Time `gorm:"index:ix_wish_community_list,priority:3;index:ix_wish_street_list,priority:3;index:ix_wish_status_published,priority:2"`
+	PublishedAt    *time.Time `gorm:"index:ix_wish_community_list,priority:3;index:ix_wish_street_list,priority:3"`
 	ClaimerID      *int64     `gorm:"index:ix_wish_claimer,priority:1"`
 	ClaimUnitID    *int64
 	ClaimedAt      *time.Time

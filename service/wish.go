@@ -604,8 +604,14 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 	default:
 		q = q.Order("published_at DESC").Order("id DESC")
 	}
-	var ws []model.Wish
-	if err := q.Offset(p.Offset()).Limit(p.PageSize).Find(&ws).Error; err != nil {
+	// The page's ids come from the list index alone; only those rows are
+	// read, so a deep page does not read every row before it.
+	var ids []int64
+	if err := q.Offset(p.Offset()).Limit(p.PageSize).Pluck("id", &ids).Error; err != nil {
+		return List[WishView]{}, err
+	}
+	ws, err := wishesByID(ctx, db, ids)
+	if err != nil {
 		return List[WishView]{}, err
 	}
 	views, err := s.views(ctx, db, ws, func(w *model.Wish) wishAccess {
@@ -622,6 +628,23 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 		}
 	}
 	return NewList(views, total, p), nil
+}
+
+// wishesByID loads wishes in the order of ids.
+func wishesByID(ctx context.Context, db *gorm.DB, ids []int64) ([]model.Wish, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var rows []model.Wish
+	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	pos := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		pos[id] = i
+	}
+	sort.Slice(rows, func(i, j int) bool { return pos[rows[i].ID] < pos[rows[j].ID] })
+	return rows, nil
 }
 
 func joinStatuses() string {
@@ -1279,17 +1302,22 @@ func (s *WishService) Sweep(ctx context.Context) (SweepResult, error) {
 	now := s.deps.Clock.Now()
 	cfg := s.deps.Config.Wish
 	var err error
-	if res.Lapsed, err = s.sweep(ctx, "status = ? AND claim_deadline < ?", []any{model.WishClaimed, now}, s.lapse); err != nil {
+	if res.Lapsed, err = s.sweep(ctx, "claim_deadline", "status = ? AND claim_deadline < ?",
+		[]any{model.WishClaimed, now}, s.lapse); err != nil {
 		return res, err
 	}
 	cutoff := now.Add(-cfg.AutoConfirmAfter)
-	if res.AutoConfirmed, err = s.sweep(ctx, "status = ? AND fulfilled_at < ?", []any{model.WishFulfilled, cutoff},
+	if res.AutoConfirmed, err = s.sweep(ctx, "fulfilled_at", "status = ? AND fulfilled_at < ?",
+		[]any{model.WishFulfilled, cutoff},
 		func(ctx context.Context, id int64) (bool, error) { return s.autoConfirm(ctx, id, cutoff) }); err != nil {
 		return res, err
 	}
 	if cfg.ExpireAfter > 0 {
 		cutoff := now.Add(-cfg.ExpireAfter)
-		if res.Expired, err = s.sweep(ctx, "status = ? AND published_at < ?", []any{model.WishPublished, cutoff},
+		// created_at ≤ published_at, so the created_at bound only lets the
+		// (status, created_at) index find the candidates.
+		if res.Expired, err = s.sweep(ctx, "created_at", "status = ? AND created_at < ? AND published_at < ?",
+			[]any{model.WishPublished, cutoff, cutoff},
 			func(ctx context.Context, id int64) (bool, error) { return s.expire(ctx, id, cutoff) }); err != nil {
 			return res, err
 		}
@@ -1297,31 +1325,34 @@ func (s *WishService) Sweep(ctx context.Context) (SweepResult, error) {
 	return res, nil
 }
 
-// sweep applies one transition to every wish matching where, batch by batch,
-// and counts the ones this call changed.
-func (s *WishService) sweep(ctx context.Context, where string, args []any, apply func(context.Context, int64) (bool, error)) (int, error) {
+// sweep applies one transition to the wishes matching where (served by an
+// index on status and orderCol), a batch at a time, and counts the ones
+// this call changed. A changed wish leaves the set, so each batch reads the
+// next due ones; a batch in which nothing changed (another instance holds
+// those wishes) ends the sweep.
+func (s *WishService) sweep(ctx context.Context, orderCol, where string, args []any, apply func(context.Context, int64) (bool, error)) (int, error) {
 	done := 0
-	var after int64
 	for {
 		var ids []int64
-		err := s.deps.DB.WithContext(ctx).Model(&model.Wish{}).Where(where, args...).Where("id > ?", after).
-			Order("id").Limit(sweepBatch).Pluck("id", &ids).Error
+		err := s.deps.DB.WithContext(ctx).Model(&model.Wish{}).Where(where, args...).
+			Order(orderCol).Order("id").Limit(sweepBatch).Pluck("id", &ids).Error
 		if err != nil {
 			return done, err
 		}
+		changed := 0
 		for _, id := range ids {
 			ok, err := apply(ctx, id)
 			if err != nil {
 				return done, err
 			}
 			if ok {
-				done++
+				changed++
 			}
 		}
-		if len(ids) < sweepBatch {
+		done += changed
+		if len(ids) < sweepBatch || changed == 0 {
 			return done, nil
 		}
-		after = ids[len(ids)-1]
 	}
 }
 

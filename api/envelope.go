@@ -60,6 +60,8 @@ func httpStatus(code int) int {
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {
+	case service.CodeWishOwnWish, service.CodeWishNotEligible:
+		return http.StatusForbidden
 	default:
 		return http.StatusConflict
 	}

@@ -22,6 +22,10 @@ func tables() []any {
 		&Unit{},
 		&UnitLiaison{},
 		&MemberReport{},
+		&Upload{},
+		&Wish{},
+		&WishClaim{},
+		&WishEvent{},
 	}
 }
 

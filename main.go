@@ -12,19 +12,23 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
 	"linli/config"
 	"linli/internal/ratelimit"
+	"linli/internal/reqlog"
 	"linli/internal/store"
 	"linli/internal/wechat"
 	"linli/model"
@@ -58,7 +62,7 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("linli", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
-	configPath := fs.String("config", "", "YAML configuration file")
+	configPath := fs.String("config", "", "YAML configuration file (default: "+config.DefaultFile+" when it exists)")
 	dev := fs.Bool("dev", false, "dev mode: dev login, generated JWT secret, demo data")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,14 +77,26 @@ func run(args []string) error {
 		fmt.Println("linli", version)
 		return nil
 	}
-	cfg, err := loadConfig(*configPath, *dev)
+	path := *configPath
+	if path == "" {
+		if _, err := os.Stat(config.DefaultFile); err == nil {
+			path = config.DefaultFile
+		}
+	}
+	cfg, err := loadConfig(path, *dev)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg)
+	redis.SetLogger(redisLogger{log}) // go-redis's own warnings, as JSON lines too
+	if path != "" {
+		log.Info("configuration read", "file", path)
+	}
 	switch cmd {
 	case "serve":
-		return serve(cfg, log)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, cfg, log)
 	case "migrate":
 		a, err := open(cfg, log)
 		if err != nil {
@@ -136,7 +152,15 @@ func devSecret(dir string) (string, error) {
 func newLogger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	return slog.New(reqlog.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})))
+}
+
+// redisLogger sends go-redis's internal messages (pool dial failures and the
+// like) to the structured log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // app is one process's open stores and services.
@@ -175,22 +199,24 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		wechat.UseHTTPClient(&http.Client{Timeout: cfg.WeChat.Timeout})
 		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
 	} else {
-		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503")
+		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503; content is checked against the local word list")
+		words, err := service.LoadWordList(cfg.Content.WordsFile)
+		if err != nil {
+			return nil, err
+		}
+		deps.Content = words
 	}
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
 
-// serve runs the HTTP server until SIGINT or SIGTERM, then lets in-flight
-// requests finish within http.shutdown_timeout.
-func serve(cfg *config.Config, log *slog.Logger) error {
+// serve runs the HTTP server until ctx ends (SIGINT or SIGTERM), then lets
+// in-flight requests finish within http.shutdown_timeout.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	a, err := open(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	if cfg.Dev {
 		demo, err := a.svc.SeedDemo(ctx)
 		if err != nil {
@@ -201,6 +227,17 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 			"communities", demo.CommunityIDs, "grids", demo.GridIDs,
 			"openids", []string{service.DemoAdmin, service.DemoStaff, service.DemoResident, service.DemoMember})
 	}
+
+	stopSweeps := runSweeps(ctx, log,
+		sweep{name: "wishes", interval: cfg.Wish.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Wishes.Sweep(ctx)
+			if err != nil || res.Lapsed+res.AutoConfirmed+res.Expired == 0 {
+				return nil, err
+			}
+			return []any{"lapsed", res.Lapsed, "auto_confirmed", res.AutoConfirmed, "expired", res.Expired}, nil
+		}},
+	)
+	defer stopSweeps() // the sweeps end before the stores close
 
 	gin.SetMode(gin.ReleaseMode)
 	sqlDB, _ := a.db.DB()
@@ -220,9 +257,13 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr (LINLI_HTTP_ADDR): %w", err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", cfg.HTTP.Addr, "version", version, "dev", cfg.Dev)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "version", version, "dev", cfg.Dev)
 
 	select {
 	case err := <-errc:
@@ -237,4 +278,53 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sweep is one periodic background job. run returns log attributes
+// describing what it changed (none: nothing worth a line).
+type sweep struct {
+	name     string
+	interval time.Duration
+	run      func(ctx context.Context) ([]any, error)
+}
+
+// runSweeps runs each sweep every interval (0 disables it, with a warning)
+// until ctx ends, and returns a function that stops them and waits. Sweeps
+// are safe on every instance at once: each transition is a conditional
+// update.
+func runSweeps(ctx context.Context, log *slog.Logger, sweeps ...sweep) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, sw := range sweeps {
+		if sw.interval <= 0 {
+			log.Warn("sweep disabled (interval 0)", "sweep", sw.name)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(sw.interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				sctx, done := context.WithTimeout(ctx, max(sw.interval, time.Minute))
+				attrs, err := sw.run(sctx)
+				done()
+				switch {
+				case err != nil && ctx.Err() == nil:
+					log.Error("sweep", "sweep", sw.name, "error", err.Error())
+				case len(attrs) > 0:
+					log.Info("sweep", append([]any{"sweep", sw.name}, attrs...)...)
+				}
+			}
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }

@@ -60,7 +60,8 @@ func httpStatus(code int) int {
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {
-	case service.CodeNotReported, service.CodeNotLiaison:
+	case service.CodeWishOwnWish, service.CodeWishNotEligible,
+		service.CodeNotReported, service.CodeNotLiaison:
 		return http.StatusForbidden
 	default:
 		return http.StatusConflict

@@ -86,7 +86,7 @@ func (h *Handler) GetUnit(c *gin.Context) {
 	respond(c, http.StatusOK, v)
 }
 
-type reasonRequest struct {
+type reviewReasonRequest struct {
 	Reason string `json:"reason" binding:"required,max=255"`
 }
 
@@ -110,7 +110,7 @@ func (h *Handler) RejectUnit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req reasonRequest
+	var req reviewReasonRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -332,7 +332,7 @@ func (h *Handler) RejectReport(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req reasonRequest
+	var req reviewReasonRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -533,7 +533,7 @@ func (h *Handler) RejectService(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req reasonRequest
+	var req reviewReasonRequest
 	if !bindJSON(c, &req) {
 		return
 	}

@@ -165,6 +165,16 @@ func TestReportApproveGrantsPartyMember(t *testing.T) {
 	if !hasRole(meRoles(t, h, m), "party_member", f.tree.CommunityA.ID) {
 		t.Fatalf("party_member missing after approval: %+v", meRoles(t, h, m))
 	}
+	// The approved member may now claim a published wish of the street.
+	poster := h.MustLogin(testutil.UniqueOpenID("poster"))
+	h.MustSetHome(poster.UserID, f.tree.CommunityA.ID)
+	var wish struct{ ID int64 }
+	h.Do("POST", "/wishes", map[string]any{"title": "修水管", "content": "家里水管漏水，需要帮忙修理", "category": "维修",
+		"contactPhone": "13800001111", "address": "3 栋 2 单元", "communityId": f.tree.CommunityA.ID}, poster.AccessToken).
+		Expect(t, 201, 0).Decode(t, &wish)
+	h.Do("POST", fmt.Sprintf("/wishes/%d/approve", wish.ID), nil, f.staffA.AccessToken).Expect(t, 200, 0)
+	h.Do("POST", fmt.Sprintf("/wishes/%d/claim", wish.ID), nil, m.AccessToken).Expect(t, 200, 0)
+
 	// Reporting again to the same community is refused.
 	h.Do("POST", "/member-reports", map[string]any{"communityId": f.tree.CommunityA.ID, "realName": "张三", "phone": "13812345678",
 		"unitName": "x", "branch": "b", "mode": "daily"}, m.AccessToken).Expect(t, 409, service.CodeAlreadyReported)
@@ -182,6 +192,12 @@ func TestReportApproveGrantsPartyMember(t *testing.T) {
 	h.Do("POST", "/services", map[string]any{"kind": "contact_help", "occurredOn": h.Clock.Now().In(h.Config.Location).Format("2006-01-02"),
 		"minutes": 30}, r.AccessToken).Expect(t, 403, service.CodeNotReported)
 	h.Do("GET", "/me/obligations", nil, r.AccessToken).Expect(t, 403, service.CodeNotReported)
+	var other struct{ ID int64 }
+	h.Do("POST", "/wishes", map[string]any{"title": "换灯泡", "content": "楼道灯坏了，需要帮忙更换", "category": "维修",
+		"contactPhone": "13800001111", "address": "3 栋", "communityId": f.tree.CommunityA.ID}, poster.AccessToken).
+		Expect(t, 201, 0).Decode(t, &other)
+	h.Do("POST", fmt.Sprintf("/wishes/%d/approve", other.ID), nil, f.staffA.AccessToken).Expect(t, 200, 0)
+	h.Do("POST", fmt.Sprintf("/wishes/%d/claim", other.ID), nil, r.AccessToken).Expect(t, 403, service.CodeWishNotEligible)
 	var mine struct {
 		List []struct{ Status, RejectReason string }
 	}

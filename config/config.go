@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ type Config struct {
 	WeChat    WeChatConfig    `koanf:"wechat"`
 	RateLimit RateLimitConfig `koanf:"ratelimit"`
 	Log       LogConfig       `koanf:"log"`
+	Wish      WishConfig      `koanf:"wish"`
+	Upload    UploadConfig    `koanf:"upload"`
+	Content   ContentConfig   `koanf:"content"`
 	Report    ReportConfig    `koanf:"report"`
 
 	// Location is Timezone resolved by Load; business periods use it.
@@ -107,12 +111,54 @@ func (w WeChatConfig) Enabled() bool { return w.AppID != "" && w.Secret != "" }
 type RateLimitConfig struct {
 	LoginPerMinute int `koanf:"login_per_minute"`
 	WritePerMinute int `koanf:"write_per_minute"`
+	// WishCreatePerMinute limits POST /wishes per user.
+	WishCreatePerMinute int `koanf:"wish_create_per_minute"`
+}
+
+// WishConfig holds the rules of micro-wishes (微心愿).
+type WishConfig struct {
+	// BudgetMaxFen is the largest budget a wish may name, in fen.
+	BudgetMaxFen int64 `koanf:"budget_max_fen"`
+	// MaxOpenPerPoster is how many wishes a poster may have open at once.
+	MaxOpenPerPoster int `koanf:"max_open_per_poster"`
+	// MaxActiveClaims is how many claimed, unfulfilled wishes a claimer may hold.
+	MaxActiveClaims int `koanf:"max_active_claims"`
+	// ClaimDeadline is how long a claimer has to fulfil a wish.
+	ClaimDeadline time.Duration `koanf:"claim_deadline"`
+	// AutoConfirmAfter is how long after fulfilment a wish confirms itself.
+	AutoConfirmAfter time.Duration `koanf:"auto_confirm_after"`
+	// ExpireAfter is how long after publication an unclaimed wish expires;
+	// zero never expires wishes.
+	ExpireAfter time.Duration `koanf:"expire_after"`
+	// CompletionPoints are credited to the claimer when a wish completes.
+	CompletionPoints int64 `koanf:"completion_points"`
+	// SweepInterval is how often serve runs the wish sweeps; zero disables.
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+}
+
+// UploadConfig holds image upload settings.
+type UploadConfig struct {
+	// MaxBytes is the largest accepted image.
+	MaxBytes int64 `koanf:"max_bytes"`
+	// Dir is where the local object store keeps files; empty means
+	// <data.dir>/uploads.
+	Dir string `koanf:"dir"`
+}
+
+// ContentConfig holds the local content check used when WeChat is not
+// configured.
+type ContentConfig struct {
+	// WordsFile is a word list (one per line); empty uses the built-in list.
+	WordsFile string `koanf:"words_file"`
 }
 
 // LogConfig holds logging settings.
 type LogConfig struct {
 	Level string `koanf:"level"`
 }
+
+// DefaultFile is read when no --config is given and it exists.
+const DefaultFile = "config.yaml"
 
 // ReportConfig holds the settings of 双报到: service records, quarterly
 // obligations and certificates.
@@ -188,6 +234,21 @@ func defaults() map[string]any {
 		"ratelimit.write_per_minute": 120,
 		"log.level":                  "info",
 
+		// Micro-wishes, uploads and the local content check.
+		"ratelimit.wish_create_per_minute": 5,
+		"wish.budget_max_fen":              50000,
+		"wish.max_open_per_poster":         3,
+		"wish.max_active_claims":           3,
+		"wish.claim_deadline":              "168h",
+		"wish.auto_confirm_after":          "72h",
+		"wish.expire_after":                "720h",
+		"wish.completion_points":           10,
+		"wish.sweep_interval":              "1m",
+		"upload.max_bytes":                 5 << 20,
+		"upload.dir":                       "",
+		"content.words_file":               "",
+
+		// 双报到.
 		"report.service_max_age_days":         60,
 		"report.points_per_hour":              10,
 		"report.obligations.contact_help":     1,
@@ -246,6 +307,18 @@ func load(path string, environ []string, overrides map[string]any) (*Config, err
 				return nil, fmt.Errorf("config: unknown key %q in %s", key, path)
 			}
 		}
+		// A YAML list is accepted where a comma-separated string is expected.
+		for _, key := range k.Keys() {
+			if list, ok := k.Get(key).([]any); ok {
+				parts := make([]string, len(list))
+				for i, v := range list {
+					parts[i] = fmt.Sprint(v)
+				}
+				if err := k.Set(key, strings.Join(parts, ",")); err != nil {
+					return nil, fmt.Errorf("config: %s: %w", key, err)
+				}
+			}
+		}
 	}
 	byEnv := make(map[string]string)
 	for _, key := range Keys() {
@@ -269,7 +342,7 @@ func load(path string, environ []string, overrides map[string]any) (*Config, err
 	}
 	var c Config
 	if err := k.Unmarshal("", &c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, badValue(k, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -309,8 +382,26 @@ func (c *Config) Validate() error {
 	if c.Database.MaxIdleConns < 0 {
 		return bad("database.max_idle_conns", "must not be negative")
 	}
+	if c.Database.ConnMaxLifetime < 0 {
+		return bad("database.conn_max_lifetime", "must not be negative (0 keeps connections forever)")
+	}
 	if c.Redis.PoolSize < 1 {
 		return bad("redis.pool_size", "must be at least 1")
+	}
+	if c.Redis.DB < 0 {
+		return bad("redis.db", "must not be negative")
+	}
+	for key, d := range map[string]time.Duration{
+		"http.shutdown_timeout": c.HTTP.ShutdownTimeout,
+		"http.read_timeout":     c.HTTP.ReadTimeout,
+		"http.write_timeout":    c.HTTP.WriteTimeout,
+		"redis.dial_timeout":    c.Redis.DialTimeout,
+		"redis.read_timeout":    c.Redis.ReadTimeout,
+		"redis.write_timeout":   c.Redis.WriteTimeout,
+	} {
+		if d <= 0 {
+			return bad(key, "must be a positive duration such as 5s")
+		}
 	}
 	if c.Data.Dir == "" {
 		return bad("data.dir", "must not be empty")
@@ -341,6 +432,108 @@ func (c *Config) Validate() error {
 	if c.RateLimit.WritePerMinute < 0 {
 		return bad("ratelimit.write_per_minute", "must not be negative (0 disables)")
 	}
+	if c.RateLimit.WishCreatePerMinute < 0 {
+		return bad("ratelimit.wish_create_per_minute", "must not be negative (0 disables)")
+	}
+	if err := c.validateWish(bad); err != nil {
+		return err
+	}
+	if err := c.validateReport(bad); err != nil {
+		return err
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+// badValue finds the key whose value could not be decoded and says so with
+// its environment name; err is the decoder's error for the whole set.
+func badValue(k *koanf.Koanf, err error) error {
+	for _, key := range Keys() {
+		one := koanf.New(".")
+		for dk, dv := range defaults() {
+			_ = one.Set(dk, dv)
+		}
+		v := k.Get(key)
+		_ = one.Set(key, v)
+		var c Config
+		if one.Unmarshal("", &c) != nil {
+			return fmt.Errorf("config: %s (%s): cannot use %q: want %s", key, EnvName(key), fmt.Sprint(v), kindOf(defaults()[key]))
+		}
+	}
+	return fmt.Errorf("config: %w", err)
+}
+
+// kindOf describes the type of a default value for an error message.
+func kindOf(def any) string {
+	switch d := def.(type) {
+	case bool:
+		return "true or false"
+	case int, int64:
+		return "an integer"
+	case string:
+		if _, err := time.ParseDuration(d); err == nil {
+			return "a duration such as 30s, 5m or 2h"
+		}
+	}
+	return "a valid value"
+}
+
+// validateWish checks the wish, upload and content keys.
+func (c *Config) validateWish(bad func(key, why string) error) error {
+	w := c.Wish
+	switch {
+	case w.BudgetMaxFen < 0:
+		return bad("wish.budget_max_fen", "must not be negative")
+	case w.MaxOpenPerPoster < 1:
+		return bad("wish.max_open_per_poster", "must be at least 1")
+	case w.MaxActiveClaims < 1:
+		return bad("wish.max_active_claims", "must be at least 1")
+	case w.ClaimDeadline < time.Minute:
+		return bad("wish.claim_deadline", "must be at least 1m")
+	case w.AutoConfirmAfter < time.Minute:
+		return bad("wish.auto_confirm_after", "must be at least 1m")
+	case w.ExpireAfter < 0:
+		return bad("wish.expire_after", "must not be negative (0 disables)")
+	case w.CompletionPoints < 0:
+		return bad("wish.completion_points", "must not be negative")
+	case w.SweepInterval < 0:
+		return bad("wish.sweep_interval", "must not be negative (0 disables)")
+	case c.Upload.MaxBytes < 1024:
+		return bad("upload.max_bytes", "must be at least 1024")
+	}
+	if f := c.Content.WordsFile; f != "" {
+		if _, err := os.Stat(f); err != nil {
+			return bad("content.words_file", "cannot be read: "+err.Error())
+		}
+	}
+	return nil
+}
+
+// UploadDir returns the local upload directory: upload.dir, or
+// <data.dir>/uploads when it is empty.
+func (c *Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.Data.Dir, "uploads")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// validateReport checks the 双报到 keys.
+func (c *Config) validateReport(bad func(key, why string) error) error {
 	if c.Report.ServiceMaxAgeDays < 1 || c.Report.ServiceMaxAgeDays > 3660 {
 		return bad("report.service_max_age_days", "must be between 1 and 3660")
 	}
@@ -368,20 +561,5 @@ func (c *Config) Validate() error {
 	if u := c.Report.VerifyBaseURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		return bad("report.verify_base_url", "must be an http(s) URL")
 	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log.level", "must be debug, info, warn or error")
-	}
 	return nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -40,9 +40,9 @@ type ReportService struct {
 	timebank *TimeBankService
 }
 
-// validPhone reports whether p looks like a mainland mobile number
+// validMemberPhone reports whether p looks like a mainland mobile number
 // (1[3-9] and 9 digits) or a landline with area code (0xx(x)-xxxxxxx(x)).
-func validPhone(p string) bool {
+func validMemberPhone(p string) bool {
 	digits := func(s string) bool {
 		for _, r := range s {
 			if r < '0' || r > '9' {
@@ -254,7 +254,7 @@ func (s *ReportService) CreateUnit(ctx context.Context, actorID int64, in UnitIn
 		return nil, err
 	}
 	in.ContactPhone = strings.TrimSpace(in.ContactPhone)
-	if !validPhone(in.ContactPhone) {
+	if !validMemberPhone(in.ContactPhone) {
 		return nil, invalid("联系电话格式不正确")
 	}
 	var out UnitView
@@ -767,7 +767,7 @@ func (s *ReportService) SubmitReport(ctx context.Context, actorID int64, in Repo
 		return nil, err
 	}
 	in.Phone = strings.TrimSpace(in.Phone)
-	if !validPhone(in.Phone) {
+	if !validMemberPhone(in.Phone) {
 		return nil, invalid("手机号格式不正确")
 	}
 	if in.Branch, err = textField(in.Branch, 1, 128, "所在党支部"); err != nil {

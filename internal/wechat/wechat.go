@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,6 +17,7 @@ import (
 	"github.com/silenceper/wechat/v2/miniprogram/business"
 	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
 	mpcontext "github.com/silenceper/wechat/v2/miniprogram/context"
+	"github.com/silenceper/wechat/v2/miniprogram/security"
 	"github.com/silenceper/wechat/v2/util"
 
 	"linli/service"
@@ -66,13 +68,43 @@ func (e *Error) Error() string {
 func (e *Error) WeChatErrCode() int { return e.Code }
 
 // asError turns an SDK error carrying an errcode into *Error; other errors
-// (network, decoding) are returned as they are.
+// (network, decoding) are returned through redact.
 func asError(api string, err error) error {
 	var ce *util.CommonError
 	if errors.As(err, &ce) {
 		return &Error{Code: int(ce.ErrCode), Msg: ce.ErrMsg, API: api}
 	}
-	return err
+	return redact(api, err)
+}
+
+// redact removes query strings from the URLs in an SDK error: WeChat URLs
+// carry the app secret, the login code or the access token, and the error
+// ends up in the log. The result keeps only the text of err.
+func redact(api string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("wechat %s: %s", api, stripQueries(err.Error()))
+}
+
+// stripQueries replaces the query of every http(s) URL in s with "?…".
+func stripQueries(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "http")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + strings.IndexFunc(s[i:]+" ", func(r rune) bool { return r == ' ' || r == '"' || r == '\n' })
+		u := s[i:end]
+		if q := strings.IndexByte(u, '?'); q >= 0 {
+			u = u[:q] + "?…"
+		}
+		b.WriteString(s[:i])
+		b.WriteString(u)
+		s = s[end:]
+	}
 }
 
 // Code2Session implements service.WeChat. It returns *Error for an errcode
@@ -83,7 +115,7 @@ func (c *Client) Code2Session(ctx context.Context, code string) (service.WeChatS
 		return service.WeChatSession{}, &Error{Code: int(res.ErrCode), Msg: res.ErrMsg, API: "code2session"}
 	}
 	if err != nil {
-		return service.WeChatSession{}, err
+		return service.WeChatSession{}, redact("code2session", err)
 	}
 	return service.WeChatSession{OpenID: res.OpenID, UnionID: res.UnionID, SessionKey: res.SessionKey}, nil
 }
@@ -103,6 +135,32 @@ func (c *Client) PhoneNumber(ctx context.Context, code string) (string, error) {
 		return info.PurePhoneNumber, nil
 	}
 	return info.PhoneNumber, nil
+}
+
+// MsgSecCheck implements service.WeChat with msgSecCheck v2, scene 2
+// (comments). errcode 0 only means the call worked: the verdict is
+// Result.Suggest, and an answer without one is an error.
+func (c *Client) MsgSecCheck(ctx context.Context, openID, title, content string) (string, error) {
+	var res security.MsgCheckResponse
+	err := c.withToken(ctx, func() error {
+		var err error
+		res, err = security.NewSecurity(c.ctx).MsgCheckContext(ctx, &security.MsgCheckRequest{
+			OpenID: openID, Scene: security.MsgSceneComment, Title: title, Content: content,
+		})
+		if res.ErrCode != 0 {
+			return &Error{Code: int(res.ErrCode), Msg: res.ErrMsg, API: "msg_sec_check"}
+		}
+		return asError("msg_sec_check", err)
+	})
+	if err != nil {
+		return "", err
+	}
+	switch s := string(res.Result.Suggest); s {
+	case "pass", "review", "risky":
+		return s, nil
+	default:
+		return "", fmt.Errorf("wechat msg_sec_check: unexpected suggest %q", s)
+	}
 }
 
 // withToken runs call and, when WeChat says the cached access token is

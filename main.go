@@ -1,13 +1,14 @@
 // Command linli serves the linli API (邻里: Party-building-led community
 // governance) and runs its maintenance subcommands.
 //
-//	linli [serve|migrate|version] [--config FILE] [--dev]
+//	linli [serve|migrate|reconcile|rebuild-leaderboards|version] [--config FILE] [--dev]
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +48,10 @@ const usage = `usage: linli [command] [--config FILE] [--dev]
 commands:
   serve     serve the HTTP API (default)
   migrate   create or update the database tables, then exit
+  reconcile check every ledger account and transaction; print
+            {accounts, mismatches, details} as JSON; exit 1 on mismatches
+  rebuild-leaderboards
+            rebuild every org's leaderboards in Redis from the ledger
   version   print the version
 `
 
@@ -88,6 +93,20 @@ func run(args []string) error {
 		}
 		defer a.close()
 		log.Info("migrations applied")
+		return nil
+	case "reconcile":
+		return reconcile(cfg, log)
+	case "rebuild-leaderboards":
+		a, err := open(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		n, err := a.svc.TimeBank.RebuildLeaderboards(context.Background())
+		if err != nil {
+			return fmt.Errorf("rebuild leaderboards: %w", err)
+		}
+		log.Info("leaderboards rebuilt", "orgs", n)
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
@@ -180,6 +199,49 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
 
+// reconcile prints the ledger reconciliation and fails when it found
+// mismatches.
+func reconcile(cfg *config.Config, log *slog.Logger) error {
+	a, err := open(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	rep, err := a.svc.TimeBank.Reconcile(context.Background())
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	out, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(out))
+	if rep.Mismatches > 0 {
+		return fmt.Errorf("reconcile: %d mismatches", rep.Mismatches)
+	}
+	return nil
+}
+
+// sweepMall runs the mall's expiry sweep every interval until ctx ends. Every
+// instance may run it: each order expires by its own conditional UPDATE.
+func sweepMall(ctx context.Context, svc *service.Service, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := svc.Mall.ExpireOrders(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("mall sweep", "error", err.Error(), "expired", n)
+		} else if n > 0 {
+			log.Info("mall sweep", "expired", n)
+		}
+	}
+}
+
 // serve runs the HTTP server until SIGINT or SIGTERM, then lets in-flight
 // requests finish within http.shutdown_timeout.
 func serve(cfg *config.Config, log *slog.Logger) error {
@@ -222,6 +284,14 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	sweepDone := make(chan struct{})
+	if cfg.Mall.SweepInterval > 0 {
+		go func() { defer close(sweepDone); sweepMall(sweepCtx, a.svc, cfg.Mall.SweepInterval, log) }()
+	} else {
+		close(sweepDone)
+	}
+	defer func() { stopSweep(); <-sweepDone }()
 	log.Info("listening", "addr", cfg.HTTP.Addr, "version", version, "dev", cfg.Dev)
 
 	select {

@@ -60,6 +60,10 @@ func httpStatus(code int) int {
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {
+	case service.CodeGoodsOtherCommunity:
+		return http.StatusForbidden
+	case service.CodePickupCodeInvalid:
+		return http.StatusNotFound
 	default:
 		return http.StatusConflict
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,8 @@ type Config struct {
 	WeChat    WeChatConfig    `koanf:"wechat"`
 	RateLimit RateLimitConfig `koanf:"ratelimit"`
 	Log       LogConfig       `koanf:"log"`
+	TimeBank  TimeBankConfig  `koanf:"timebank"`
+	Mall      MallConfig      `koanf:"mall"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -113,6 +116,32 @@ type LogConfig struct {
 	Level string `koanf:"level"`
 }
 
+// TimeBankConfig holds the rules of the time bank and points.
+type TimeBankConfig struct {
+	// StarHours is the comma-separated list of cumulative approved hours
+	// that earn 1★, 2★, …; strictly increasing.
+	StarHours string `koanf:"star_hours"`
+	// GiftDailyLimitMinutes and GiftDailyLimitPoints cap what one user may
+	// give away per day (in cfg.Location) in each currency; 0 means no cap.
+	GiftDailyLimitMinutes int64 `koanf:"gift_daily_limit_minutes"`
+	GiftDailyLimitPoints  int64 `koanf:"gift_daily_limit_points"`
+	// LeaderboardSize is how many leaders GET /leaderboards returns.
+	LeaderboardSize int `koanf:"leaderboard_size"`
+
+	// StarMinutes is StarHours in minutes, resolved by Validate.
+	StarMinutes []int64 `koanf:"-"`
+}
+
+// MallConfig holds the rules of the points mall (爱心超市).
+type MallConfig struct {
+	// OrderTTL is how long an order waits for pickup before the sweep
+	// expires and refunds it.
+	OrderTTL time.Duration `koanf:"order_ttl"`
+	// SweepInterval is how often `serve` runs the expiry sweep; 0 disables
+	// the background loop (run it elsewhere then).
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+}
+
 // MinJWTSecretLen is the shortest JWT secret accepted outside dev mode.
 const MinJWTSecretLen = 32
 
@@ -120,41 +149,47 @@ const MinJWTSecretLen = 32
 // not a key (environment variables are mapped through this list).
 func defaults() map[string]any {
 	return map[string]any{
-		"dev":                        false,
-		"timezone":                   "Asia/Shanghai",
-		"http.addr":                  ":8080",
-		"http.max_body_bytes":        1 << 20,
-		"http.shutdown_timeout":      "20s",
-		"http.read_timeout":          "15s",
-		"http.write_timeout":         "30s",
-		"http.trusted_proxies":       "",
-		"data.dir":                   "./data",
-		"database.driver":            "sqlite",
-		"database.dsn":               "",
-		"database.max_open_conns":    50,
-		"database.max_idle_conns":    25,
-		"database.conn_max_lifetime": "30m",
-		"database.slow_threshold":    "500ms",
-		"redis.addr":                 "",
-		"redis.master_name":          "",
-		"redis.username":             "",
-		"redis.password":             "",
-		"redis.db":                   0,
-		"redis.pool_size":            50,
-		"redis.dial_timeout":         "3s",
-		"redis.read_timeout":         "2s",
-		"redis.write_timeout":        "2s",
-		"redis.prefix":               "linli:",
-		"bootstrap.admins":           "",
-		"jwt.secret":                 "",
-		"jwt.access_ttl":             "2h",
-		"jwt.refresh_ttl":            "720h",
-		"wechat.appid":               "",
-		"wechat.secret":              "",
-		"wechat.timeout":             "5s",
-		"ratelimit.login_per_minute": 30,
-		"ratelimit.write_per_minute": 120,
-		"log.level":                  "info",
+		"dev":                               false,
+		"timezone":                          "Asia/Shanghai",
+		"http.addr":                         ":8080",
+		"http.max_body_bytes":               1 << 20,
+		"http.shutdown_timeout":             "20s",
+		"http.read_timeout":                 "15s",
+		"http.write_timeout":                "30s",
+		"http.trusted_proxies":              "",
+		"data.dir":                          "./data",
+		"database.driver":                   "sqlite",
+		"database.dsn":                      "",
+		"database.max_open_conns":           50,
+		"database.max_idle_conns":           25,
+		"database.conn_max_lifetime":        "30m",
+		"database.slow_threshold":           "500ms",
+		"redis.addr":                        "",
+		"redis.master_name":                 "",
+		"redis.username":                    "",
+		"redis.password":                    "",
+		"redis.db":                          0,
+		"redis.pool_size":                   50,
+		"redis.dial_timeout":                "3s",
+		"redis.read_timeout":                "2s",
+		"redis.write_timeout":               "2s",
+		"redis.prefix":                      "linli:",
+		"bootstrap.admins":                  "",
+		"jwt.secret":                        "",
+		"jwt.access_ttl":                    "2h",
+		"jwt.refresh_ttl":                   "720h",
+		"wechat.appid":                      "",
+		"wechat.secret":                     "",
+		"wechat.timeout":                    "5s",
+		"ratelimit.login_per_minute":        30,
+		"ratelimit.write_per_minute":        120,
+		"log.level":                         "info",
+		"timebank.star_hours":               "100,300,600,1000,1500",
+		"timebank.gift_daily_limit_minutes": 600,
+		"timebank.gift_daily_limit_points":  1000,
+		"timebank.leaderboard_size":         50,
+		"mall.order_ttl":                    "168h",
+		"mall.sweep_interval":               "1m",
 	}
 }
 
@@ -298,10 +333,47 @@ func (c *Config) Validate() error {
 	if c.RateLimit.WritePerMinute < 0 {
 		return bad("ratelimit.write_per_minute", "must not be negative (0 disables)")
 	}
+	if err := c.validateTimeBank(bad); err != nil {
+		return err
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log.level", "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+// validateTimeBank checks the time bank and mall keys and resolves
+// TimeBank.StarMinutes.
+func (c *Config) validateTimeBank(bad func(key, why string) error) error {
+	c.TimeBank.StarMinutes = nil
+	prev := int64(0)
+	for _, p := range splitList(c.TimeBank.StarHours) {
+		h, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || h <= prev || h > 1_000_000 {
+			return bad("timebank.star_hours", "must be a comma-separated list of strictly increasing positive hours, e.g. 100,300,600,1000,1500")
+		}
+		prev = h
+		c.TimeBank.StarMinutes = append(c.TimeBank.StarMinutes, h*60)
+	}
+	if len(c.TimeBank.StarMinutes) == 0 || len(c.TimeBank.StarMinutes) > 10 {
+		return bad("timebank.star_hours", "must list 1 to 10 thresholds")
+	}
+	if c.TimeBank.GiftDailyLimitMinutes < 0 {
+		return bad("timebank.gift_daily_limit_minutes", "must not be negative (0 disables)")
+	}
+	if c.TimeBank.GiftDailyLimitPoints < 0 {
+		return bad("timebank.gift_daily_limit_points", "must not be negative (0 disables)")
+	}
+	if c.TimeBank.LeaderboardSize < 1 || c.TimeBank.LeaderboardSize > 200 {
+		return bad("timebank.leaderboard_size", "must be between 1 and 200")
+	}
+	if c.Mall.OrderTTL < time.Minute {
+		return bad("mall.order_ttl", "must be at least 1m")
+	}
+	if c.Mall.SweepInterval < 0 {
+		return bad("mall.sweep_interval", "must not be negative (0 disables)")
 	}
 	return nil
 }

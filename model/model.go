@@ -22,6 +22,11 @@ func tables() []any {
 		&Unit{},
 		&UnitLiaison{},
 		&MemberReport{},
+		&GiftDailyTotal{},
+		&ManualCredit{},
+		&MallGoods{},
+		&MallOrder{},
+		&MallHolding{},
 	}
 }
 

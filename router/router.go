@@ -92,6 +92,23 @@ func New(o Options) (http.Handler, error) {
 	authed.DELETE("/admin/staff/:id", h.RemoveStaff)
 	authed.GET("/admin/users", h.SearchUsers)
 
+	authed.GET("/me/account", h.MyAccount)
+	authed.GET("/me/ledger", h.MyLedger)
+	authed.POST("/me/gifts", h.Gift)
+	authed.GET("/leaderboards", h.Leaderboard)
+	authed.GET("/admin/reconcile", h.Reconcile)
+	authed.POST("/admin/credits", h.ManualCredit)
+	authed.POST("/mall/goods", h.CreateGoods)
+	authed.GET("/mall/goods", h.ListGoods)
+	authed.GET("/mall/goods/:id", h.GetGoods)
+	authed.PUT("/mall/goods/:id", h.UpdateGoods)
+	authed.DELETE("/mall/goods/:id", h.DeleteGoods)
+	authed.POST("/mall/orders", h.PlaceOrder)
+	authed.GET("/mall/orders", h.CommunityOrders)
+	authed.GET("/mall/orders/mine", h.MyOrders)
+	authed.POST("/mall/orders/verify", h.VerifyPickup)
+	authed.POST("/mall/orders/:id/cancel", h.CancelOrder)
+
 	return r, nil
 }
 

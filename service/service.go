@@ -16,7 +16,6 @@ import (
 
 	"linli/config"
 	"linli/internal/dbtx"
-	"linli/internal/ledger"
 )
 
 // Clock tells the time; tests pass one they can move.
@@ -49,6 +48,7 @@ type Service struct {
 	Users    *UserService
 	Orgs     *OrgService
 	TimeBank *TimeBankService
+	Mall     *MallService
 }
 
 // New builds every area service over the same dependencies.
@@ -60,14 +60,16 @@ func New(d Deps) *Service {
 		d.Logger = slog.Default()
 	}
 	authz := &Authz{deps: d}
-	users := &UserService{deps: d, authz: authz}
+	timeBank := newTimeBankService(d, authz)
+	users := &UserService{deps: d, authz: authz, homeChanged: timeBank.HomeChanged}
 	return &Service{
 		deps:     d,
 		Authz:    authz,
 		Auth:     &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
 		Users:    users,
 		Orgs:     &OrgService{deps: d, authz: authz},
-		TimeBank: &TimeBankService{deps: d, authz: authz, ledger: ledger.New()},
+		TimeBank: timeBank,
+		Mall:     &MallService{deps: d, authz: authz, timeBank: timeBank},
 	}
 }
 

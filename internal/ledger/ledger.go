@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -89,11 +90,17 @@ type Receipt struct {
 	Entries  []model.LedgerEntry
 }
 
-// Ledger posts transactions. It has no state of its own.
-type Ledger struct{}
+// Ledger posts transactions. Its only state is the clock that stamps them.
+type Ledger struct {
+	now func() time.Time
+}
 
-// New returns a ledger.
-func New() *Ledger { return &Ledger{} }
+// New returns a ledger stamping postings with the wall clock.
+func New() *Ledger { return &Ledger{now: time.Now} }
+
+// NewWithClock returns a ledger stamping postings with now (the services
+// pass their clock, so tests that move time move the ledger too).
+func NewWithClock(now func() time.Time) *Ledger { return &Ledger{now: now} }
 
 // leg is one entry of a posting before it is written.
 type leg struct {
@@ -280,7 +287,10 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 			return nil, ErrInsufficientBalance
 		}
 	}
-	txn := model.LedgerTxn{Kind: kind, SourceKind: src.Kind, SourceID: src.ID, Memo: memo, ReversesID: reverses}
+	// Stamped in UTC so that SQLite, which compares times as text, orders
+	// every entry alike.
+	txn := model.LedgerTxn{Kind: kind, SourceKind: src.Kind, SourceID: src.ID, Memo: memo, ReversesID: reverses,
+		CreatedAt: l.now().UTC()}
 	if err := db.Create(&txn).Error; err != nil {
 		return nil, err
 	}

@@ -602,6 +602,11 @@ func TestLeaderboardsEqualLedgerRanking(t *testing.T) {
 		t.Fatalf("all time next month %+v", b.List)
 	}
 	e.credit(t, users[5].UserID, "minutes", 5)
+	// The district's board was built before: the credit lands by the update,
+	// the other street's by a rebuild.
+	if b := e.board(t, users[0], e.tree.District.ID, "month", "minutes"); len(b.List) != 1 || b.List[0].UserID != users[5].UserID || b.List[0].Score != 5 {
+		t.Fatalf("district next month after a credit %+v", b.List)
+	}
 	if b := e.board(t, users[0], e.tree.OtherStreet.ID, "month", "minutes"); len(b.List) != 1 || b.List[0].UserID != users[5].UserID || b.List[0].Score != 5 {
 		t.Fatalf("next month after a credit %+v", b.List)
 	}

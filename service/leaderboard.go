@@ -25,13 +25,17 @@ import (
 //
 // The rankings live in Redis sorted sets, one per (org, currency, period):
 // {prefix}lb:{<org>}:<currency>:m202611 | y2026 | all. The braces keep an
-// org's keys in one Redis Cluster slot. A marker {prefix}lb:{<org>}:ready:m202611
-// says the org's six sets were built from the ledger for that month; every
-// credit (and reversal of a credit) then adds to them after its transaction
-// commits. A read that finds no marker (keys deleted, Redis restarted, a new
-// month) rebuilds the org's sets from the ledger first. A credit committing
-// while a rebuild runs may be missing from the rebuilt sets until the next
-// rebuild (`linli rebuild-leaderboards`); the ledger stays the truth.
+// org's keys in one Redis Cluster slot. A marker {prefix}lb:{<org>}:ready
+// says the org's sets were built from the ledger and are kept up to date:
+// every credit (and reversal of a credit) adds to the sets of its period
+// after its transaction commits, so a new month or year starts with an
+// empty set and needs no rebuild. A read that finds no marker (keys
+// deleted, Redis restarted, an org unread and uncredited for 400 days)
+// rebuilds the org's sets from the ledger first. A credit committing while a
+// rebuild runs may be missing from the rebuilt sets until the next rebuild
+// (`linli rebuild-leaderboards`); the ledger stays the truth. Every key has
+// a TTL: Redis must not evict keys early (maxmemory-policy noeviction, or
+// enough memory), or boards read short until the next rebuild.
 type leaderboards struct {
 	deps       Deps
 	bumpScript *redis.Script
@@ -51,7 +55,7 @@ const allTimeTTL = 400 * 24 * time.Hour
 
 // bumpLua adds ARGV[2] to member ARGV[1] in KEYS[2..4] when the marker
 // KEYS[1] exists, dropping members that reach zero, and renews the TTLs
-// ARGV[3..5] (seconds).
+// ARGV[3..5] (seconds; the marker lives as long as the all-time set).
 const bumpLua = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for i = 2, #KEYS do
@@ -59,6 +63,7 @@ for i = 2, #KEYS do
   if tonumber(v) <= 0 then redis.call('ZREM', KEYS[i], ARGV[1]) end
   redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
 end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1`
 
 // swapLua finishes a rebuild: KEYS[1] is the marker, then pairs (set, temp
@@ -86,6 +91,7 @@ for i = 2, #KEYS do
   if s > 0 then redis.call('ZADD', KEYS[i], s, ARGV[1]) else redis.call('ZREM', KEYS[i], ARGV[1]) end
   redis.call('EXPIRE', KEYS[i], ARGV[i + 3])
 end
+redis.call('EXPIRE', KEYS[1], ARGV[7])
 return 1`
 
 func newLeaderboards(d Deps) *leaderboards {
@@ -118,7 +124,7 @@ func (b *leaderboards) key(org int64, parts ...string) string {
 	return b.deps.redisKey(append([]string{"lb", "{" + strconv.FormatInt(org, 10) + "}"}, parts...)...)
 }
 
-func (b *leaderboards) marker(org int64, p periods) string { return b.key(org, "ready", p.month) }
+func (b *leaderboards) marker(org int64) string { return b.key(org, "ready") }
 
 // setKeys returns the month, year and all-time sets of org in currency.
 func (b *leaderboards) setKeys(org int64, c model.Currency, p periods) [3]string {
@@ -156,7 +162,7 @@ func (b *leaderboards) bump(ctx context.Context, userID int64, c model.Currency,
 	pipe := b.deps.Redis.Pipeline()
 	for _, org := range orgs {
 		k := b.setKeys(org, c, p)
-		b.bumpScript.Eval(ctx, pipe, []string{b.marker(org, p), k[0], k[1], k[2]},
+		b.bumpScript.Eval(ctx, pipe, []string{b.marker(org), k[0], k[1], k[2]},
 			userID, amount, secs(p.monthTTL), secs(p.yearTTL), secs(allTimeTTL))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -174,29 +180,56 @@ type userScore struct {
 	Month    int64 `gorm:"column:total_month"`
 }
 
-// scores sums what the users selected by where (over users u and their home
-// community c) earned, from the ledger.
+// scores returns what the users selected by where (over users u and their
+// home community c) earned. All time is the accounts' Earned total (credits
+// net of reversed credits, kept by the ledger); the year and the month sum
+// the same entries since the year began.
 func (b *leaderboards) scores(ctx context.Context, p periods, where string, args ...any) ([]userScore, error) {
+	users := func() *gorm.DB {
+		return b.deps.DB.WithContext(ctx).Table("org_units c").
+			Joins("JOIN users u ON u.home_community_id = c.id").
+			Joins("JOIN accounts a ON a.owner_kind = ? AND a.owner_id = u.id", model.OwnerUser).
+			Where(where, args...)
+	}
 	var rows []userScore
-	q := b.deps.DB.WithContext(ctx).Table("org_units c").
-		Select(`a.owner_id AS user_id, a.currency AS currency, SUM(e.amount) AS total_all,
-			SUM(CASE WHEN e.created_at >= ? THEN e.amount ELSE 0 END) AS total_year,
-			SUM(CASE WHEN e.created_at >= ? THEN e.amount ELSE 0 END) AS total_month`,
-			p.yearStart.UTC(), p.monthStart.UTC()).
-		Joins("JOIN users u ON u.home_community_id = c.id").
-		Joins("JOIN accounts a ON a.owner_kind = ? AND a.owner_id = u.id", model.OwnerUser).
+	err := users().Select("a.owner_id AS user_id, a.currency AS currency, a.earned AS total_all").
+		Where("a.earned <> 0").Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	var recent []userScore
+	err = users().Select(`a.owner_id AS user_id, a.currency AS currency,
+			SUM(e.amount) AS total_year,
+			SUM(CASE WHEN e.created_at >= ? THEN e.amount ELSE 0 END) AS total_month`, p.monthStart.UTC()).
 		Joins("JOIN ledger_entries e ON e.account_id = a.id").
 		Joins("JOIN ledger_txns t ON t.id = e.txn_id").
 		Joins("LEFT JOIN ledger_txns r ON r.id = t.reverses_id").
+		Where("e.created_at >= ?", p.yearStart.UTC()).
 		Where("t.kind = ? OR (t.kind = ? AND r.kind = ?)", ledger.KindCredit, ledger.KindReversal, ledger.KindCredit).
-		Where(where, args...).
-		Group("a.owner_id, a.currency")
-	err := q.Scan(&rows).Error
-	return rows, err
+		Group("a.owner_id, a.currency").Scan(&recent).Error
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		user     int64
+		currency model.Currency
+	}
+	at := make(map[key]int, len(rows))
+	for i, r := range rows {
+		at[key{r.UserID, r.Currency}] = i
+	}
+	for _, r := range recent {
+		if i, ok := at[key{r.UserID, r.Currency}]; ok {
+			rows[i].Year, rows[i].Month = r.Year, r.Month
+		} else {
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
 }
 
 // rebuild replaces org's six sets with rankings computed from the ledger and
-// sets its marker for the current month.
+// sets its marker.
 func (b *leaderboards) rebuild(ctx context.Context, org *model.OrgUnit) error {
 	p := b.periodsAt(b.deps.Clock.Now())
 	var where string
@@ -211,8 +244,8 @@ func (b *leaderboards) rebuild(ctx context.Context, org *model.OrgUnit) error {
 		return err
 	}
 	tag := randomHex(6)
-	keys := []string{b.marker(org.ID, p)}
-	ttls := []any{secs(p.monthTTL)}
+	keys := []string{b.marker(org.ID)}
+	ttls := []any{secs(allTimeTTL)}
 	sets := map[string][]redis.Z{}
 	for _, c := range []model.Currency{model.CurrencyMinutes, model.CurrencyPoints} {
 		k := b.setKeys(org.ID, c, p)
@@ -249,23 +282,23 @@ func (b *leaderboards) rebuild(ctx context.Context, org *model.OrgUnit) error {
 	return b.swapScript.Run(ctx, b.deps.Redis, keys, ttls...).Err()
 }
 
-// ensure rebuilds org's sets when its marker for the current month is
-// missing. One caller rebuilds while others wait for it (up to 5 s, then
-// they rebuild themselves).
+// ensure rebuilds org's sets when its marker is missing. One caller
+// rebuilds (to the end, even if its client goes away) while others wait for
+// it (up to 5 s, then they rebuild themselves).
 func (b *leaderboards) ensure(ctx context.Context, org *model.OrgUnit) error {
-	p := b.periodsAt(b.deps.Clock.Now())
-	marker := b.marker(org.ID, p)
+	marker := b.marker(org.ID)
 	n, err := b.deps.Redis.Exists(ctx, marker).Result()
 	if err != nil || n == 1 {
 		return err
 	}
 	lock := b.key(org.ID, "rebuilding")
-	got, err := b.deps.Redis.SetNX(ctx, lock, "1", time.Minute).Result()
+	got, err := b.deps.Redis.SetNX(ctx, lock, "1", 5*time.Minute).Result()
 	if err != nil {
 		return err
 	}
 	if got {
-		defer b.deps.Redis.Del(context.WithoutCancel(ctx), lock)
+		ctx := context.WithoutCancel(ctx)
+		defer b.deps.Redis.Del(ctx, lock)
 		return b.rebuild(ctx, org)
 	}
 	timeout := time.After(5 * time.Second)
@@ -328,7 +361,7 @@ func (b *leaderboards) moveUser(ctx context.Context, userID int64, from, to *int
 				}
 			}
 			k := b.setKeys(org, c, p)
-			b.setScript.Eval(ctx, pipe, []string{b.marker(org, p), k[0], k[1], k[2]},
+			b.setScript.Eval(ctx, pipe, []string{b.marker(org), k[0], k[1], k[2]},
 				userID, s.Month, s.Year, s.All, secs(p.monthTTL), secs(p.yearTTL), secs(allTimeTTL))
 		}
 	}

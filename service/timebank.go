@@ -77,6 +77,18 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 	return rec, nil
 }
 
+// Issue is Credit in a transaction of its own, for callers that have none
+// (imports, jobs, benchmarks). It returns what Credit returns.
+func (s *TimeBankService) Issue(ctx context.Context, c ledger.Credit) (*ledger.Receipt, error) {
+	var rec *ledger.Receipt
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		var err error
+		rec, err = s.Credit(ctx, tx, c)
+		return err
+	})
+	return rec, err
+}
+
 // Debit moves minutes or points from a user to a community inside tx, once
 // per source. It returns 30001 when the balance is short and 10001 for a
 // non-positive amount.

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -224,11 +225,21 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("listening", "addr", cfg.HTTP.Addr, "version", version, "dev", cfg.Dev)
 
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	background.Go(func() { runActivitySweeps(bgCtx, a.svc, cfg.Activity.SweepInterval, log) })
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
+
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
+	stopBackground()
+	background.Wait()
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.HTTP.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
@@ -237,4 +248,30 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// runActivitySweeps runs the activity sweep (finish ended activities, mark
+// absences, auto check-out) every interval until ctx ends; 0 disables it.
+// Every instance may run it: the sweep's updates are conditional.
+func runActivitySweeps(ctx context.Context, svc *service.Service, interval time.Duration, log *slog.Logger) {
+	if interval <= 0 {
+		log.Info("activity sweep disabled (activity.sweep_interval = 0)")
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := svc.Activities.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("activity sweep failed", "error", err.Error())
+		case res.Finished+res.Absent+res.AutoCheckedOut > 0:
+			log.Info("activity sweep", "finished", res.Finished, "absent", res.Absent, "auto_checked_out", res.AutoCheckedOut)
+		}
+	}
 }

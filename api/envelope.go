@@ -60,6 +60,11 @@ func httpStatus(code int) int {
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {
+	case service.CodeAudienceRestricted, service.CodeNoShowBlocked:
+		return http.StatusForbidden
+	case service.CodeCheckinCodeInvalid, service.CodeCheckinCodeMismatch, service.CodeLocationRequired,
+		service.CodeMinutesReasonMissing:
+		return http.StatusBadRequest
 	default:
 		return http.StatusConflict
 	}

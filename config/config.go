@@ -27,6 +27,7 @@ type Config struct {
 	WeChat    WeChatConfig    `koanf:"wechat"`
 	RateLimit RateLimitConfig `koanf:"ratelimit"`
 	Log       LogConfig       `koanf:"log"`
+	Activity  ActivityConfig  `koanf:"activity"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -113,6 +114,29 @@ type LogConfig struct {
 	Level string `koanf:"level"`
 }
 
+// ActivityConfig holds the rules of volunteer activities (SPEC §4).
+type ActivityConfig struct {
+	// DefaultRadiusM is the check-in radius of an activity that names none.
+	DefaultRadiusM int `koanf:"default_radius_m"`
+	// DefaultPointsPerHour is the points rate of an activity that names none.
+	DefaultPointsPerHour int `koanf:"default_points_per_hour"`
+	// CheckinCodeTTL is how long a check-in code stays valid.
+	CheckinCodeTTL time.Duration `koanf:"checkin_code_ttl"`
+	// CheckinOpensBefore is how long before the start check-in opens.
+	CheckinOpensBefore time.Duration `koanf:"checkin_opens_before"`
+	// CheckoutGrace is how long after the end check-out stays open; anyone
+	// still checked in then is checked out at the end and flagged.
+	CheckoutGrace time.Duration `koanf:"checkout_grace"`
+	// NoShowLimit absences within NoShowWindow block sign-ups for NoShowBlock.
+	NoShowLimit  int           `koanf:"noshow_limit"`
+	NoShowWindow time.Duration `koanf:"noshow_window"`
+	NoShowBlock  time.Duration `koanf:"noshow_block"`
+	// SweepInterval is how often serve runs the attendance sweep; 0 disables.
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+	// WXACodePage is the mini-program page a check-in wxacode opens.
+	WXACodePage string `koanf:"wxacode_page"`
+}
+
 // MinJWTSecretLen is the shortest JWT secret accepted outside dev mode.
 const MinJWTSecretLen = 32
 
@@ -120,41 +144,51 @@ const MinJWTSecretLen = 32
 // not a key (environment variables are mapped through this list).
 func defaults() map[string]any {
 	return map[string]any{
-		"dev":                        false,
-		"timezone":                   "Asia/Shanghai",
-		"http.addr":                  ":8080",
-		"http.max_body_bytes":        1 << 20,
-		"http.shutdown_timeout":      "20s",
-		"http.read_timeout":          "15s",
-		"http.write_timeout":         "30s",
-		"http.trusted_proxies":       "",
-		"data.dir":                   "./data",
-		"database.driver":            "sqlite",
-		"database.dsn":               "",
-		"database.max_open_conns":    50,
-		"database.max_idle_conns":    25,
-		"database.conn_max_lifetime": "30m",
-		"database.slow_threshold":    "500ms",
-		"redis.addr":                 "",
-		"redis.master_name":          "",
-		"redis.username":             "",
-		"redis.password":             "",
-		"redis.db":                   0,
-		"redis.pool_size":            50,
-		"redis.dial_timeout":         "3s",
-		"redis.read_timeout":         "2s",
-		"redis.write_timeout":        "2s",
-		"redis.prefix":               "linli:",
-		"bootstrap.admins":           "",
-		"jwt.secret":                 "",
-		"jwt.access_ttl":             "2h",
-		"jwt.refresh_ttl":            "720h",
-		"wechat.appid":               "",
-		"wechat.secret":              "",
-		"wechat.timeout":             "5s",
-		"ratelimit.login_per_minute": 30,
-		"ratelimit.write_per_minute": 120,
-		"log.level":                  "info",
+		"dev":                              false,
+		"timezone":                         "Asia/Shanghai",
+		"http.addr":                        ":8080",
+		"http.max_body_bytes":              1 << 20,
+		"http.shutdown_timeout":            "20s",
+		"http.read_timeout":                "15s",
+		"http.write_timeout":               "30s",
+		"http.trusted_proxies":             "",
+		"data.dir":                         "./data",
+		"database.driver":                  "sqlite",
+		"database.dsn":                     "",
+		"database.max_open_conns":          50,
+		"database.max_idle_conns":          25,
+		"database.conn_max_lifetime":       "30m",
+		"database.slow_threshold":          "500ms",
+		"redis.addr":                       "",
+		"redis.master_name":                "",
+		"redis.username":                   "",
+		"redis.password":                   "",
+		"redis.db":                         0,
+		"redis.pool_size":                  50,
+		"redis.dial_timeout":               "3s",
+		"redis.read_timeout":               "2s",
+		"redis.write_timeout":              "2s",
+		"redis.prefix":                     "linli:",
+		"bootstrap.admins":                 "",
+		"jwt.secret":                       "",
+		"jwt.access_ttl":                   "2h",
+		"jwt.refresh_ttl":                  "720h",
+		"wechat.appid":                     "",
+		"wechat.secret":                    "",
+		"wechat.timeout":                   "5s",
+		"ratelimit.login_per_minute":       30,
+		"ratelimit.write_per_minute":       120,
+		"log.level":                        "info",
+		"activity.default_radius_m":        500,
+		"activity.default_points_per_hour": 10,
+		"activity.checkin_code_ttl":        "60s",
+		"activity.checkin_opens_before":    "60m",
+		"activity.checkout_grace":          "2h",
+		"activity.noshow_limit":            3,
+		"activity.noshow_window":           "2160h",
+		"activity.noshow_block":            "720h",
+		"activity.sweep_interval":          "1m",
+		"activity.wxacode_page":            "pages/activity/checkin",
 	}
 }
 
@@ -298,10 +332,40 @@ func (c *Config) Validate() error {
 	if c.RateLimit.WritePerMinute < 0 {
 		return bad("ratelimit.write_per_minute", "must not be negative (0 disables)")
 	}
+	if err := c.Activity.validate(bad); err != nil {
+		return err
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log.level", "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+// validate checks the activity rules; bad names the key.
+func (a ActivityConfig) validate(bad func(key, why string) error) error {
+	switch {
+	case a.DefaultRadiusM < 50 || a.DefaultRadiusM > 5000:
+		return bad("activity.default_radius_m", "must be between 50 and 5000")
+	case a.DefaultPointsPerHour < 0 || a.DefaultPointsPerHour > 1000:
+		return bad("activity.default_points_per_hour", "must be between 0 and 1000")
+	case a.CheckinCodeTTL < 10*time.Second || a.CheckinCodeTTL > time.Hour:
+		return bad("activity.checkin_code_ttl", "must be between 10s and 1h")
+	case a.CheckinOpensBefore < 0:
+		return bad("activity.checkin_opens_before", "must not be negative")
+	case a.CheckoutGrace < 0:
+		return bad("activity.checkout_grace", "must not be negative")
+	case a.NoShowLimit < 1:
+		return bad("activity.noshow_limit", "must be at least 1")
+	case a.NoShowWindow <= 0:
+		return bad("activity.noshow_window", "must be positive")
+	case a.NoShowBlock < 0:
+		return bad("activity.noshow_block", "must not be negative (0 disables the block)")
+	case a.SweepInterval < 0:
+		return bad("activity.sweep_interval", "must not be negative (0 disables the sweep loop)")
+	case a.WXACodePage == "" || strings.HasPrefix(a.WXACodePage, "/"):
+		return bad("activity.wxacode_page", "must be a mini-program page path without a leading /")
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ func tables() []any {
 		&Unit{},
 		&UnitLiaison{},
 		&MemberReport{},
+		&VolunteerProfile{},
+		&Activity{},
+		&Attendance{},
+		&ActivityNotice{},
 	}
 }
 

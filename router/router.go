@@ -92,6 +92,27 @@ func New(o Options) (http.Handler, error) {
 	authed.DELETE("/admin/staff/:id", h.RemoveStaff)
 	authed.GET("/admin/users", h.SearchUsers)
 
+	authed.GET("/volunteers/options", h.VolunteerOptions)
+	authed.GET("/volunteers/me", h.GetVolunteer)
+	authed.PUT("/volunteers/me", h.RegisterVolunteer)
+	authed.POST("/activities", h.CreateActivity)
+	authed.GET("/activities", h.ListActivities)
+	authed.GET("/activities/:id", h.GetActivity)
+	authed.POST("/activities/:id/publish", h.PublishActivity)
+	authed.POST("/activities/:id/cancel", h.CancelActivity)
+	authed.POST("/activities/:id/signup", h.Signup)
+	authed.DELETE("/activities/:id/signup", h.CancelSignup)
+	authed.GET("/activities/:id/checkin-code", h.CheckinCode)
+	authed.POST("/activities/:id/checkin", h.Checkin)
+	authed.POST("/activities/:id/checkout", h.Checkout)
+	authed.GET("/activities/:id/attendances", h.ListAttendances)
+	authed.POST("/activities/:id/attendances/approve", h.ApproveAttendances)
+	authed.POST("/activities/:id/attendances/:userId/checkin", h.ManualCheckin)
+	authed.POST("/activities/:id/attendances/:userId/checkout", h.ManualCheckout)
+	authed.POST("/activities/:id/attendances/:userId/approve", h.ApproveAttendance)
+	authed.POST("/activities/:id/attendances/:userId/absent", h.MarkAbsent)
+	authed.GET("/me/activities", h.MyActivities)
+
 	return r, nil
 }
 

@@ -49,6 +49,9 @@ type Service struct {
 	Users    *UserService
 	Orgs     *OrgService
 	TimeBank *TimeBankService
+	// Volunteers and Activities run volunteer registration and activities.
+	Volunteers *VolunteerService
+	Activities *ActivityService
 }
 
 // New builds every area service over the same dependencies.
@@ -61,13 +64,16 @@ func New(d Deps) *Service {
 	}
 	authz := &Authz{deps: d}
 	users := &UserService{deps: d, authz: authz}
+	timebank := &TimeBankService{deps: d, authz: authz, ledger: ledger.New()}
 	return &Service{
-		deps:     d,
-		Authz:    authz,
-		Auth:     &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
-		Users:    users,
-		Orgs:     &OrgService{deps: d, authz: authz},
-		TimeBank: &TimeBankService{deps: d, authz: authz, ledger: ledger.New()},
+		deps:       d,
+		Authz:      authz,
+		Auth:       &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
+		Users:      users,
+		Orgs:       &OrgService{deps: d, authz: authz},
+		TimeBank:   timebank,
+		Volunteers: &VolunteerService{deps: d},
+		Activities: &ActivityService{deps: d, authz: authz, timebank: timebank},
 	}
 }
 

@@ -570,21 +570,33 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	if err := base().Where("end_at <= ?", now).Count(&nPast).Error; err != nil {
 		return List[ActivityView]{}, err
 	}
-	var rows []model.Activity
+	// Page ids come from the covering index alone; the rows are read by id.
+	var ids []int64
 	offset, limit := int64(p.Offset()), int64(p.PageSize)
 	if offset < nUpcoming {
 		if err := base().Where("end_at > ?", now).Order("start_at ASC, id ASC").
-			Offset(int(offset)).Limit(int(limit)).Find(&rows).Error; err != nil {
+			Offset(int(offset)).Limit(int(limit)).Pluck("id", &ids).Error; err != nil {
 			return List[ActivityView]{}, err
 		}
 	}
-	if rest := limit - int64(len(rows)); rest > 0 && nPast > 0 {
-		var past []model.Activity
+	if rest := limit - int64(len(ids)); rest > 0 && nPast > 0 {
+		var past []int64
 		if err := base().Where("end_at <= ?", now).Order("start_at DESC, id DESC").
-			Offset(int(max(offset-nUpcoming, 0))).Limit(int(rest)).Find(&past).Error; err != nil {
+			Offset(int(max(offset-nUpcoming, 0))).Limit(int(rest)).Pluck("id", &past).Error; err != nil {
 			return List[ActivityView]{}, err
 		}
-		rows = append(rows, past...)
+		ids = append(ids, past...)
+	}
+	rows := make([]model.Activity, 0, len(ids))
+	if len(ids) > 0 {
+		if err := db.Where("id IN ?", ids).Find(&rows).Error; err != nil {
+			return List[ActivityView]{}, err
+		}
+		pos := make(map[int64]int, len(ids))
+		for i, id := range ids {
+			pos[id] = i
+		}
+		slices.SortFunc(rows, func(x, y model.Activity) int { return pos[x.ID] - pos[y.ID] })
 	}
 	out := make([]ActivityView, 0, len(rows))
 	for i := range rows {

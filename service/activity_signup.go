@@ -85,26 +85,51 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			return Errorf(CodeScheduleOverlap, "您已报名同一时段的活动“%s”", clash.Title)
 		}
 
+		// Take a seat, or a waitlist place, by conditional UPDATEs of the
+		// activity's counters. The two conditions are complementary and the
+		// first UPDATE locks the row, so when one matches nothing the other
+		// matches (unless the activity stopped being published). The
+		// snapshot read above only picks the likelier one first and turns
+		// away the full-without-waitlist case without touching the hot row.
+		full := a.Capacity > 0 && a.Signed >= a.Capacity
+		if full && !a.Waitlist {
+			return Errorf(CodeActivityFull, "活动名额已满")
+		}
 		status := model.SignupSigned
 		var seq int64
-		res := db.Model(&model.Activity{}).
-			Where("id = ? AND status = ? AND (capacity = 0 OR signed < capacity)", a.ID, model.ActivityPublished).
-			Update("signed", gorm.Expr("signed + 1"))
-		if res.Error != nil {
-			return res.Error
+		takeSeat := func() (bool, error) {
+			res := db.Model(&model.Activity{}).
+				Where("id = ? AND status = ? AND (capacity = 0 OR signed < capacity)", a.ID, model.ActivityPublished).
+				Update("signed", gorm.Expr("signed + 1"))
+			return res.RowsAffected == 1, res.Error
 		}
-		if res.RowsAffected != 1 {
+		takeWaitlist := func() (bool, error) {
 			if !a.Waitlist {
-				return Errorf(CodeActivityFull, "活动名额已满")
+				return false, nil
 			}
-			res = db.Model(&model.Activity{}).Where("id = ? AND status = ?", a.ID, model.ActivityPublished).
+			res := db.Model(&model.Activity{}).
+				Where("id = ? AND status = ? AND capacity > 0 AND signed >= capacity", a.ID, model.ActivityPublished).
 				Updates(map[string]any{"waitlisted": gorm.Expr("waitlisted + 1"), "wait_seq": gorm.Expr("wait_seq + 1")})
-			if res.Error != nil {
-				return res.Error
+			return res.RowsAffected == 1, res.Error
+		}
+		seated, waiting := false, false
+		for _, seat := range []bool{!full, full} {
+			take := takeWaitlist
+			if seat {
+				take = takeSeat
 			}
-			if res.RowsAffected != 1 {
-				return Errorf(CodeSignupClosed, "活动已不在报名中")
+			ok, err := take()
+			if err != nil {
+				return err
 			}
+			if ok {
+				seated, waiting = seat, !seat
+				break
+			}
+		}
+		switch {
+		case seated:
+		case waiting:
 			// The row is locked by the UPDATE until commit: the counters read
 			// now are ours alone, and the caller is last in the queue.
 			var cur model.Activity
@@ -115,6 +140,10 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			status, seq = model.SignupWaitlisted, cur.WaitSeq
 			pos := cur.Waitlisted
 			out.Position = &pos
+		case !a.Waitlist:
+			return Errorf(CodeActivityFull, "活动名额已满")
+		default:
+			return Errorf(CodeSignupClosed, "活动已不在报名中")
 		}
 		out.Status = status
 		now := s.deps.Clock.Now().UTC()

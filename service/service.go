@@ -94,7 +94,9 @@ func (d Deps) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var hooks []func()
 	err := dbtx.Run(ctx, d.DB, func(tx *gorm.DB) error {
 		hooks = hooks[:0]
-		return fn(tx.Set(afterCommitKey, &hooks))
+		// Set returns a statement that chained calls would mutate; Session
+		// makes every later call start from a clean copy again.
+		return fn(tx.Set(afterCommitKey, &hooks).Session(&gorm.Session{}))
 	})
 	if err != nil {
 		return err

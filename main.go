@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -22,10 +23,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
 	"linli/config"
 	"linli/internal/ratelimit"
+	"linli/internal/reqlog"
 	"linli/internal/store"
 	"linli/internal/wechat"
 	"linli/model"
@@ -59,7 +62,7 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("linli", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
-	configPath := fs.String("config", "", "YAML configuration file")
+	configPath := fs.String("config", "", "YAML configuration file (default: "+config.DefaultFile+" when it exists)")
 	dev := fs.Bool("dev", false, "dev mode: dev login, generated JWT secret, demo data")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,14 +77,26 @@ func run(args []string) error {
 		fmt.Println("linli", version)
 		return nil
 	}
-	cfg, err := loadConfig(*configPath, *dev)
+	path := *configPath
+	if path == "" {
+		if _, err := os.Stat(config.DefaultFile); err == nil {
+			path = config.DefaultFile
+		}
+	}
+	cfg, err := loadConfig(path, *dev)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg)
+	redis.SetLogger(redisLogger{log}) // go-redis's own warnings, as JSON lines too
+	if path != "" {
+		log.Info("configuration read", "file", path)
+	}
 	switch cmd {
 	case "serve":
-		return serve(cfg, log)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, cfg, log)
 	case "migrate":
 		a, err := open(cfg, log)
 		if err != nil {
@@ -137,7 +152,15 @@ func devSecret(dir string) (string, error) {
 func newLogger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	return slog.New(reqlog.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})))
+}
+
+// redisLogger sends go-redis's internal messages (pool dial failures and the
+// like) to the structured log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // app is one process's open stores and services.
@@ -181,17 +204,14 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
 
-// serve runs the HTTP server until SIGINT or SIGTERM, then lets in-flight
-// requests finish within http.shutdown_timeout.
-func serve(cfg *config.Config, log *slog.Logger) error {
+// serve runs the HTTP server until ctx ends (SIGINT or SIGTERM), then lets
+// in-flight requests finish within http.shutdown_timeout.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	a, err := open(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	if cfg.Dev {
 		demo, err := a.svc.SeedDemo(ctx)
 		if err != nil {
@@ -221,9 +241,13 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr (LINLI_HTTP_ADDR): %w", err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", cfg.HTTP.Addr, "version", version, "dev", cfg.Dev)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "version", version, "dev", cfg.Dev)
 
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"linli/internal/reqlog"
 	"linli/service"
 )
 
@@ -29,8 +30,11 @@ const (
 const RequestIDHeader = "X-Request-Id"
 
 // RequestID takes a sane X-Request-Id from the client or makes one, echoes
-// it in the response and puts a logger carrying it in the context.
+// it in the response and puts it in the request's context, where the
+// reqlog handler adds it to every line logged with that context (the access
+// log, services, slow SQL).
 func RequestID(log *slog.Logger) gin.HandlerFunc {
+	log = reqlog.New(log)
 	return func(c *gin.Context) {
 		id := c.GetHeader(RequestIDHeader)
 		if !saneRequestID(id) {
@@ -39,7 +43,8 @@ func RequestID(log *slog.Logger) gin.HandlerFunc {
 			id = hex.EncodeToString(b)
 		}
 		c.Set(ctxRequestID, id)
-		c.Set(ctxLogger, log.With("request_id", id))
+		c.Set(ctxLogger, log)
+		c.Request = c.Request.WithContext(reqlog.WithRequestID(c.Request.Context(), id))
 		c.Header(RequestIDHeader, id)
 		c.Next()
 	}
@@ -59,7 +64,8 @@ func saneRequestID(id string) bool {
 
 func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
 
-// logger returns the request's logger (with its request id).
+// logger returns the request's logger; log with its ...Context methods and
+// c.Request.Context() so that the line carries the request id.
 func logger(c *gin.Context) *slog.Logger {
 	if l, ok := c.Get(ctxLogger); ok {
 		return l.(*slog.Logger)
@@ -85,17 +91,17 @@ func AccessLog() gin.HandlerFunc {
 		if p, ok := principal(c); ok {
 			attrs = append(attrs, "user_id", p.UserID)
 		}
-		log := logger(c)
+		log, ctx := logger(c), c.Request.Context()
 		switch {
 		case status >= 500:
 			if len(c.Errors) > 0 {
 				attrs = append(attrs, "error", c.Errors.Last().Err.Error())
 			}
-			log.Error("request", attrs...)
+			log.ErrorContext(ctx, "request", attrs...)
 		case status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge:
-			log.Warn("request", attrs...)
+			log.WarnContext(ctx, "request", attrs...)
 		default:
-			log.Info("request", attrs...)
+			log.InfoContext(ctx, "request", attrs...)
 		}
 	}
 }
@@ -116,7 +122,7 @@ func Recovery() gin.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				logger(c).Error("panic", "route", routeOf(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				logger(c).ErrorContext(c.Request.Context(), "panic", "route", routeOf(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				if !c.Writer.Written() {
 					abortWith(c, http.StatusInternalServerError, service.CodeInternal, "服务器开小差了，请稍后再试")
 				} else {
@@ -184,8 +190,8 @@ type Authenticator interface {
 func RequireAuth(auth Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		h := c.GetHeader("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			abortWith(c, http.StatusUnauthorized, service.CodeUnauthenticated, "请先登录")
 			return
 		}
@@ -232,7 +238,7 @@ func RateLimit(l Limiter, name string, perMinute int, key func(*gin.Context) str
 		}
 		ok, wait, err := l.Allow(c.Request.Context(), "rl:"+name+":"+k, perMinute)
 		if err != nil {
-			logger(c).Warn("rate limiter unavailable; request let through", "limit", name, "error", err.Error())
+			logger(c).WarnContext(c.Request.Context(), "rate limiter unavailable; request let through", "limit", name, "error", err.Error())
 		}
 		if !ok {
 			e := service.Errorf(service.CodeRateLimited, "操作太频繁，请稍后再试")

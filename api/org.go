@@ -28,18 +28,23 @@ func (h *Handler) CreateOrg(c *gin.Context) {
 	respond(c, http.StatusCreated, org)
 }
 
-// ListOrgs serves GET /orgs?parentId= (roots when absent).
+// ListOrgs serves GET /orgs?parentId=&page=&pageSize= (roots when parentId
+// is absent).
 func (h *Handler) ListOrgs(c *gin.Context) {
 	parent, ok := queryID(c, "parentId")
 	if !ok {
 		return
 	}
-	orgs, err := h.svc.Orgs.ListOrgs(c.Request.Context(), parent)
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	orgs, err := h.svc.Orgs.ListOrgs(c.Request.Context(), parent, p)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	respond(c, http.StatusOK, gin.H{"list": orgs})
+	respond(c, http.StatusOK, orgs)
 }
 
 type appointStaffRequest struct {

@@ -137,6 +137,9 @@ type ActivityConfig struct {
 	WXACodePage string `koanf:"wxacode_page"`
 }
 
+// DefaultFile is read when no --config is given and it exists.
+const DefaultFile = "config.yaml"
+
 // MinJWTSecretLen is the shortest JWT secret accepted outside dev mode.
 const MinJWTSecretLen = 32
 
@@ -237,6 +240,18 @@ func load(path string, environ []string, overrides map[string]any) (*Config, err
 				return nil, fmt.Errorf("config: unknown key %q in %s", key, path)
 			}
 		}
+		// A YAML list is accepted where a comma-separated string is expected.
+		for _, key := range k.Keys() {
+			if list, ok := k.Get(key).([]any); ok {
+				parts := make([]string, len(list))
+				for i, v := range list {
+					parts[i] = fmt.Sprint(v)
+				}
+				if err := k.Set(key, strings.Join(parts, ",")); err != nil {
+					return nil, fmt.Errorf("config: %s: %w", key, err)
+				}
+			}
+		}
 	}
 	byEnv := make(map[string]string)
 	for _, key := range Keys() {
@@ -260,7 +275,7 @@ func load(path string, environ []string, overrides map[string]any) (*Config, err
 	}
 	var c Config
 	if err := k.Unmarshal("", &c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, badValue(k, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -300,8 +315,26 @@ func (c *Config) Validate() error {
 	if c.Database.MaxIdleConns < 0 {
 		return bad("database.max_idle_conns", "must not be negative")
 	}
+	if c.Database.ConnMaxLifetime < 0 {
+		return bad("database.conn_max_lifetime", "must not be negative (0 keeps connections forever)")
+	}
 	if c.Redis.PoolSize < 1 {
 		return bad("redis.pool_size", "must be at least 1")
+	}
+	if c.Redis.DB < 0 {
+		return bad("redis.db", "must not be negative")
+	}
+	for key, d := range map[string]time.Duration{
+		"http.shutdown_timeout": c.HTTP.ShutdownTimeout,
+		"http.read_timeout":     c.HTTP.ReadTimeout,
+		"http.write_timeout":    c.HTTP.WriteTimeout,
+		"redis.dial_timeout":    c.Redis.DialTimeout,
+		"redis.read_timeout":    c.Redis.ReadTimeout,
+		"redis.write_timeout":   c.Redis.WriteTimeout,
+	} {
+		if d <= 0 {
+			return bad(key, "must be a positive duration such as 5s")
+		}
 	}
 	if c.Data.Dir == "" {
 		return bad("data.dir", "must not be empty")
@@ -368,6 +401,39 @@ func (a ActivityConfig) validate(bad func(key, why string) error) error {
 		return bad("activity.wxacode_page", "must be a mini-program page path without a leading /")
 	}
 	return nil
+}
+
+// badValue finds the key whose value could not be decoded and says so with
+// its environment name; err is the decoder's error for the whole set.
+func badValue(k *koanf.Koanf, err error) error {
+	for _, key := range Keys() {
+		one := koanf.New(".")
+		for dk, dv := range defaults() {
+			_ = one.Set(dk, dv)
+		}
+		v := k.Get(key)
+		_ = one.Set(key, v)
+		var c Config
+		if one.Unmarshal("", &c) != nil {
+			return fmt.Errorf("config: %s (%s): cannot use %q: want %s", key, EnvName(key), fmt.Sprint(v), kindOf(defaults()[key]))
+		}
+	}
+	return fmt.Errorf("config: %w", err)
+}
+
+// kindOf describes the type of a default value for an error message.
+func kindOf(def any) string {
+	switch d := def.(type) {
+	case bool:
+		return "true or false"
+	case int, int64:
+		return "an integer"
+	case string:
+		if _, err := time.ParseDuration(d); err == nil {
+			return "a duration such as 30s, 5m or 2h"
+		}
+	}
+	return "a valid value"
 }
 
 func splitList(s string) []string {

@@ -57,7 +57,9 @@ func New(o Options) (http.Handler, error) {
 	metrics := api.NewMetrics(reg)
 
 	h := api.NewHandler(o.Service, o.Config)
-	r.Use(api.RequestID(o.Logger), api.AccessLog(), api.Recovery(), metrics.Middleware())
+	// Metrics and the access log sit outside Recovery so that they see the
+	// 500 of a panic.
+	r.Use(api.RequestID(o.Logger), metrics.Middleware(), api.AccessLog(), api.Recovery())
 	r.NoRoute(api.NoRoute)
 	r.NoMethod(api.NoMethod)
 
@@ -114,6 +116,26 @@ func New(o Options) (http.Handler, error) {
 	authed.GET("/me/activities", h.MyActivities)
 
 	return r, nil
+}
+
+// Route is one registered method and path (gin syntax: /admin/staff/:id).
+type Route struct {
+	Method, Path string
+}
+
+// Routes lists the routes of a handler made by New, for the test that checks
+// each is documented in docs/openapi.yaml; it returns nil for any other
+// handler.
+func Routes(h http.Handler) []Route {
+	e, ok := h.(*gin.Engine)
+	if !ok {
+		return nil
+	}
+	var out []Route
+	for _, r := range e.Routes() {
+		out = append(out, Route{Method: r.Method, Path: r.Path})
+	}
+	return out
 }
 
 // registerRedisPool exposes the Redis connection pool as gauges.

@@ -83,11 +83,16 @@ func (s *AuthService) DevLogin(ctx context.Context, openID, nickname string) (*T
 // logins race; a unionid or nickname given is stored when the user lacks one.
 func (s *AuthService) upsertUser(ctx context.Context, openID, unionID, nickname string) (*model.User, error) {
 	db := s.deps.DB.WithContext(ctx)
-	u := model.User{OpenID: openID, UnionID: unionID, Nickname: nickname}
+	created := model.User{OpenID: openID, UnionID: unionID, Nickname: nickname}
 	if err := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "open_id"}}, DoNothing: true}).
-		Create(&u).Error; err != nil {
+		Create(&created).Error; err != nil {
 		return nil, err
 	}
+	// Read into a fresh value: after a skipped insert the id gorm set comes
+	// from LAST_INSERT_ID, which MySQL leaves undefined for ON DUPLICATE KEY
+	// UPDATE (MariaDB happens to give the row's id), and First would filter
+	// on it.
+	var u model.User
 	if err := db.Where("open_id = ?", openID).First(&u).Error; err != nil {
 		return nil, err
 	}
@@ -141,6 +146,7 @@ func (s *AuthService) tokens(userID int64, sid, secret string) (*Tokens, error) 
 	claims := accessClaims{
 		SessionID: sid,
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        randomHex(8), // two tokens issued in the same second still differ
 			Subject:   strconv.FormatInt(userID, 10),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(cfg.AccessTTL)),

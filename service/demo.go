@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"gorm.io/gorm"
@@ -67,10 +68,11 @@ func (s *Service) SeedDemo(ctx context.Context) (*DemoData, error) {
 			if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "open_id"}}, DoNothing: true}).Create(&user).Error; err != nil {
 				return err
 			}
-			if err := tx.Where("open_id = ?", u.openID).First(&user).Error; err != nil {
+			var found model.User // fresh: see upsertUser on the id of a skipped insert
+			if err := tx.Where("open_id = ?", u.openID).First(&found).Error; err != nil {
 				return err
 			}
-			out.Users[u.openID] = user.ID
+			out.Users[u.openID] = found.ID
 		}
 		for _, r := range []model.StaffRole{
 			{UserID: out.Users[DemoAdmin], OrgID: district.ID, Role: model.RoleAdmin},
@@ -101,7 +103,7 @@ func demoOrg(tx *gorm.DB, parent *model.OrgUnit, level model.OrgLevel, name stri
 	if err == nil {
 		return &org, nil
 	}
-	if err != gorm.ErrRecordNotFound {
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, err
 	}
 	org = model.OrgUnit{ParentID: parentID, Level: level, Name: name}

@@ -82,23 +82,28 @@ func (s *OrgService) CreateOrg(ctx context.Context, actorID int64, parentID *int
 	return &v, nil
 }
 
-// ListOrgs returns the children of parentID, or the roots when it is nil.
-func (s *OrgService) ListOrgs(ctx context.Context, parentID *int64) ([]OrgView, error) {
-	q := s.deps.DB.WithContext(ctx).Order("id")
+// ListOrgs returns a page of the children of parentID, or of the roots when
+// it is nil, in creation order.
+func (s *OrgService) ListOrgs(ctx context.Context, parentID *int64, p Page) (List[OrgView], error) {
+	q := s.deps.DB.WithContext(ctx).Model(&model.OrgUnit{})
 	if parentID == nil {
 		q = q.Where("parent_id IS NULL")
 	} else {
 		q = q.Where("parent_id = ?", *parentID)
 	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return List[OrgView]{}, err
+	}
 	var rows []model.OrgUnit
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, err
+	if err := q.Order("id").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+		return List[OrgView]{}, err
 	}
 	out := make([]OrgView, 0, len(rows))
 	for i := range rows {
 		out = append(out, orgView(&rows[i]))
 	}
-	return out, nil
+	return NewList(out, total, p), nil
 }
 
 // StaffView is a staff or admin appointment.
@@ -118,6 +123,7 @@ func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID in
 		return nil, invalid("角色需为 staff 或 admin")
 	}
 	var out model.StaffRole
+	exists := false
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, orgID); err != nil {
 			return err
@@ -127,13 +133,26 @@ func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID in
 		}
 		out = model.StaffRole{UserID: userID, OrgID: orgID, Role: role, CreatedBy: actorID}
 		err := tx.Create(&out).Error
-		if isDuplicate(err) {
-			return tx.Where("user_id = ? AND org_id = ? AND role = ?", userID, orgID, role).First(&out).Error
+		exists = isDuplicate(err)
+		if exists {
+			return nil // nothing was written
 		}
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if exists {
+		// Read the existing row after the transaction: inside it, under
+		// MySQL's REPEATABLE READ, a plain read may not see a row another
+		// transaction just committed, and a locking one deadlocks with the
+		// other appointers waiting on the same key.
+		out = model.StaffRole{}
+		err := s.deps.DB.WithContext(ctx).
+			Where("user_id = ? AND org_id = ? AND role = ?", userID, orgID, role).First(&out).Error
+		if err != nil {
+			return nil, err
+		}
 	}
 	return &StaffView{ID: out.ID, UserID: out.UserID, OrgID: out.OrgID, Role: string(out.Role)}, nil
 }

@@ -171,9 +171,9 @@ func (s *UserService) Search(ctx context.Context, actorID int64, q string, p Pag
 	if q = strings.TrimSpace(q); q != "" {
 		like := "%" + escapeLike(q) + "%"
 		if id, err := strconv.ParseInt(q, 10, 64); err == nil {
-			query = query.Where("id = ? OR nickname LIKE ?", id, like)
+			query = query.Where("id = ? OR nickname LIKE ? ESCAPE '!'", id, like)
 		} else {
-			query = query.Where("nickname LIKE ?", like)
+			query = query.Where("nickname LIKE ? ESCAPE '!'", like)
 		}
 	}
 	var total int64
@@ -191,9 +191,11 @@ func (s *UserService) Search(ctx context.Context, actorID int64, q string, p Pag
 	return NewList(out, total, p), nil
 }
 
-// escapeLike escapes LIKE wildcards so user text matches literally.
+// escapeLike escapes LIKE wildcards with '!' so user text matches literally;
+// use it with ESCAPE '!' (the same spelling on MySQL and SQLite, unlike a
+// backslash).
 func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`).Replace(s)
 }
 
 // loadUser returns a user or 10005.

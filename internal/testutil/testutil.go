@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,6 +32,7 @@ import (
 
 	"linli/config"
 	"linli/internal/ratelimit"
+	"linli/internal/reqlog"
 	"linli/internal/store"
 	"linli/internal/wechat"
 	"linli/model"
@@ -57,6 +59,9 @@ var process struct {
 // cannot be reached fails the run instead of falling back.
 func Main(m *testing.M) {
 	gin.SetMode(gin.ReleaseMode)
+	// go-redis prints pool dial failures itself; tests that stop Redis would
+	// fill the output with them, and the answers already say what failed.
+	redis.SetLogger(quietRedis{})
 	process.wechat = NewFakeWeChat()
 	wechat.UseHTTPClient(process.wechat.Client())
 	drop := func() {}
@@ -82,6 +87,11 @@ func Main(m *testing.M) {
 	process.wechat.Server.Close()
 	os.Exit(code)
 }
+
+// quietRedis drops go-redis's internal log messages.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // createDatabase makes a uniquely named database on the server of dsn and
 // returns a DSN for it and a function that drops it.
@@ -197,6 +207,9 @@ type Harness struct {
 	WeChat *FakeWeChat
 	Svc    *service.Service
 	Router http.Handler
+	// Logger is what every instance of the harness logs to: nowhere, unless
+	// WithLogWriter was given.
+	Logger *slog.Logger
 	// RealStores reports whether MySQL and Redis servers are in use.
 	RealMySQL, RealRedis bool
 }
@@ -207,6 +220,7 @@ type Option func(*options)
 type options struct {
 	overrides map[string]any
 	noWeChat  bool
+	logWriter io.Writer
 }
 
 // WithConfig sets configuration keys (key path → value) before validation.
@@ -221,6 +235,10 @@ func WithConfig(kv map[string]any) Option {
 // WithoutWeChat builds the instance as if no WeChat credentials were set.
 func WithoutWeChat() Option { return func(o *options) { o.noWeChat = true } }
 
+// WithLogWriter sends every log line of the harness's instances (JSON, debug
+// level, with request ids) to w, so a test can read what would be logged.
+func WithLogWriter(w io.Writer) Option { return func(o *options) { o.logWriter = w } }
+
 // New builds a harness; everything it opens is closed when the test ends.
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
@@ -230,6 +248,10 @@ func New(t testing.TB, opts ...Option) *Harness {
 	o := &options{overrides: map[string]any{
 		"data.dir":     t.TempDir(),
 		"redis.prefix": "t" + randomHex(6) + ":",
+		// Tests log many users in from one address within a minute: the
+		// limits are high unless a test sets them with WithConfig.
+		"ratelimit.login_per_minute": 100000,
+		"ratelimit.write_per_minute": 100000,
 	}}
 	for _, opt := range opts {
 		opt(o)
@@ -249,7 +271,12 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h := &Harness{T: t, Config: cfg, Clock: &Clock{}, WeChat: process.wechat,
 		RealMySQL: process.mysqlDSN != "", RealRedis: cfg.Redis.Addr != ""}
 
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	w, level := io.Discard, slog.LevelError
+	if o.logWriter != nil {
+		w, level = o.logWriter, slog.LevelDebug
+	}
+	log := slog.New(reqlog.NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
+	h.Logger = log
 	db, _, err := store.OpenDB(cfg, log)
 	if err != nil {
 		t.Fatalf("testutil: open database: %v", err)
@@ -298,7 +325,7 @@ func (h *Harness) NewInstance() (*service.Service, http.Handler) {
 	h.T.Helper()
 	deps := service.Deps{
 		DB: h.DB, Redis: h.Redis, Config: h.Config, Clock: h.Clock,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Logger: h.Logger,
 	}
 	if h.Config.WeChat.Enabled() {
 		deps.WeChat = wechat.New(h.Config.WeChat.AppID, h.Config.WeChat.Secret, h.Redis, h.Config.Redis.Prefix)
@@ -314,6 +341,31 @@ func (h *Harness) NewInstance() (*service.Service, http.Handler) {
 		h.T.Fatalf("testutil: router: %v", err)
 	}
 	return svc, r
+}
+
+// StopRedis makes Redis unreachable for the harness: h.Svc and h.Router are
+// rebuilt over a Redis client whose address is a closed port, and the
+// in-process Redis, if any, is closed. (A real Redis is shared with other
+// tests and stays up; a closed miniredis would restart on the next dial of
+// its in-memory pipe, so closing it alone is not enough.) Instances made
+// earlier with NewInstance keep their working client.
+func (h *Harness) StopRedis() {
+	h.T.Helper()
+	if h.Mini != nil {
+		h.Mini.Close()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.T.Fatalf("testutil: find a free port: %v", err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	dead := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: []string{addr}, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1,
+	})
+	h.T.Cleanup(func() { _ = dead.Close() })
+	h.Redis = dead
+	h.Svc, h.Router = h.NewInstance()
 }
 
 // Response is a decoded answer.
@@ -346,9 +398,14 @@ type Request struct {
 }
 
 // Do sends a request to the harness's router. Path is relative to /api/v1
-// unless it starts with "/healthz", "/readyz" or "/metrics".
+// unless it starts with "/healthz", "/readyz", "/metrics" or "/api/".
 func (h *Harness) Do(method, path string, body any, token string) *Response {
 	return Send(h.T, h.Router, Request{Method: method, Path: path, Body: body, Token: token})
+}
+
+// Send sends req to the harness's router (see the function Send).
+func (h *Harness) Send(req Request) *Response {
+	return Send(h.T, h.Router, req)
 }
 
 // Send sends req to handler and decodes the envelope (failing the test when

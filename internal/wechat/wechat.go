@@ -68,13 +68,43 @@ func (e *Error) Error() string {
 func (e *Error) WeChatErrCode() int { return e.Code }
 
 // asError turns an SDK error carrying an errcode into *Error; other errors
-// (network, decoding) are returned as they are.
+// (network, decoding) are returned through redact.
 func asError(api string, err error) error {
 	var ce *util.CommonError
 	if errors.As(err, &ce) {
 		return &Error{Code: int(ce.ErrCode), Msg: ce.ErrMsg, API: api}
 	}
-	return err
+	return redact(api, err)
+}
+
+// redact removes query strings from the URLs in an SDK error: WeChat URLs
+// carry the app secret, the login code or the access token, and the error
+// ends up in the log. The result keeps only the text of err.
+func redact(api string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("wechat %s: %s", api, stripQueries(err.Error()))
+}
+
+// stripQueries replaces the query of every http(s) URL in s with "?…".
+func stripQueries(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "http")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + strings.IndexFunc(s[i:]+" ", func(r rune) bool { return r == ' ' || r == '"' || r == '\n' })
+		u := s[i:end]
+		if q := strings.IndexByte(u, '?'); q >= 0 {
+			u = u[:q] + "?…"
+		}
+		b.WriteString(s[:i])
+		b.WriteString(u)
+		s = s[end:]
+	}
 }
 
 // Code2Session implements service.WeChat. It returns *Error for an errcode
@@ -85,7 +115,7 @@ func (c *Client) Code2Session(ctx context.Context, code string) (service.WeChatS
 		return service.WeChatSession{}, &Error{Code: int(res.ErrCode), Msg: res.ErrMsg, API: "code2session"}
 	}
 	if err != nil {
-		return service.WeChatSession{}, err
+		return service.WeChatSession{}, redact("code2session", err)
 	}
 	return service.WeChatSession{OpenID: res.OpenID, UnionID: res.UnionID, SessionKey: res.SessionKey}, nil
 }

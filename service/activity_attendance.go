@@ -430,6 +430,18 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 		if err != nil {
 			return err
 		}
+		// Lock every attendance of the batch first, in user order, so a
+		// single approval racing the batch waits for it (or it for the single
+		// one) instead of deadlocking on the ledger's accounts.
+		users := make([]int64, 0, len(items))
+		for _, it := range items {
+			users = append(users, it.UserID)
+		}
+		var locked []int64
+		if err := tx.WithContext(ctx).Model(&model.Attendance{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("activity_id = ? AND user_id IN ?", activityID, users).Order("user_id").Pluck("id", &locked).Error; err != nil {
+			return err
+		}
 		for _, it := range items {
 			if err := s.approveOne(ctx, tx, a, actorID, it); err != nil {
 				return prefixError(err, fmt.Sprintf("用户 %d：", it.UserID))

@@ -160,24 +160,25 @@ func (c *Client) GetWXACodeUnlimit(ctx context.Context, scene, page string) ([]b
 // qrcodeError turns the SDK's wxacode error, which carries the errcode only
 // in its text ("fetchCode error : errcode=40001 , errmsg=…"), into *Error.
 func qrcodeError(err error) error {
+	const api = "getwxacodeunlimit"
 	if err == nil {
 		return nil
 	}
-	if ce := asError("getwxacodeunlimit", err); ce != err {
-		return ce
+	var ce *util.CommonError
+	if errors.As(err, &ce) {
+		return &Error{Code: int(ce.ErrCode), Msg: ce.ErrMsg, API: api}
 	}
-	msg := err.Error()
-	if _, rest, ok := strings.Cut(msg, "errcode="); ok {
+	if _, rest, ok := strings.Cut(err.Error(), "errcode="); ok {
 		var code int
 		if _, serr := fmt.Sscanf(rest, "%d", &code); serr == nil && code != 0 {
 			errmsg := ""
 			if _, m, ok := strings.Cut(rest, "errmsg="); ok {
-				errmsg = m
+				errmsg = strings.TrimSpace(m)
 			}
-			return &Error{Code: code, Msg: errmsg, API: "getwxacodeunlimit"}
+			return &Error{Code: code, Msg: errmsg, API: api}
 		}
 	}
-	return err
+	return redact(api, err)
 }
 
 // withToken runs call and, when WeChat says the cached access token is

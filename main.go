@@ -199,7 +199,12 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		wechat.UseHTTPClient(&http.Client{Timeout: cfg.WeChat.Timeout})
 		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
 	} else {
-		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503")
+		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503; content is checked against the local word list")
+		words, err := service.LoadWordList(cfg.Content.WordsFile)
+		if err != nil {
+			return nil, err
+		}
+		deps.Content = words
 	}
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
@@ -222,6 +227,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			"communities", demo.CommunityIDs, "grids", demo.GridIDs,
 			"openids", []string{service.DemoAdmin, service.DemoStaff, service.DemoResident, service.DemoMember})
 	}
+
+	stopSweeps := runSweeps(ctx, log,
+		sweep{name: "wishes", interval: cfg.Wish.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Wishes.Sweep(ctx)
+			if err != nil || res.Lapsed+res.AutoConfirmed+res.Expired == 0 {
+				return nil, err
+			}
+			return []any{"lapsed", res.Lapsed, "auto_confirmed", res.AutoConfirmed, "expired", res.Expired}, nil
+		}},
+		sweep{name: "activities", interval: cfg.Activity.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Activities.Sweep(ctx)
+			if err != nil || res.Finished+res.Absent+res.AutoCheckedOut == 0 {
+				return nil, err
+			}
+			return []any{"finished", res.Finished, "absent", res.Absent, "auto_checked_out", res.AutoCheckedOut}, nil
+		}},
+	)
+	defer stopSweeps() // the sweeps end before the stores close
 
 	gin.SetMode(gin.ReleaseMode)
 	sqlDB, _ := a.db.DB()
@@ -249,21 +272,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", version, "dev", cfg.Dev)
 
-	bgCtx, stopBackground := context.WithCancel(ctx)
-	var background sync.WaitGroup
-	background.Go(func() { runActivitySweeps(bgCtx, a.svc, cfg.Activity.SweepInterval, log) })
-	defer func() {
-		stopBackground()
-		background.Wait()
-	}()
-
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	stopBackground()
-	background.Wait()
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.HTTP.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
@@ -274,28 +287,51 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// runActivitySweeps runs the activity sweep (finish ended activities, mark
-// absences, auto check-out) every interval until ctx ends; 0 disables it.
-// Every instance may run it: the sweep's updates are conditional.
-func runActivitySweeps(ctx context.Context, svc *service.Service, interval time.Duration, log *slog.Logger) {
-	if interval <= 0 {
-		log.Info("activity sweep disabled (activity.sweep_interval = 0)")
-		return
+// sweep is one periodic background job. run returns log attributes
+// describing what it changed (none: nothing worth a line).
+type sweep struct {
+	name     string
+	interval time.Duration
+	run      func(ctx context.Context) ([]any, error)
+}
+
+// runSweeps runs each sweep every interval (0 disables it, with a warning)
+// until ctx ends, and returns a function that stops them and waits. Sweeps
+// are safe on every instance at once: each transition is a conditional
+// update.
+func runSweeps(ctx context.Context, log *slog.Logger, sweeps ...sweep) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, sw := range sweeps {
+		if sw.interval <= 0 {
+			log.Warn("sweep disabled (interval 0)", "sweep", sw.name)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(sw.interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				sctx, done := context.WithTimeout(ctx, max(sw.interval, time.Minute))
+				attrs, err := sw.run(sctx)
+				done()
+				switch {
+				case err != nil && ctx.Err() == nil:
+					log.Error("sweep", "sweep", sw.name, "error", err.Error())
+				case len(attrs) > 0:
+					log.Info("sweep", append([]any{"sweep", sw.name}, attrs...)...)
+				}
+			}
+		}()
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		res, err := svc.Activities.Sweep(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("activity sweep failed", "error", err.Error())
-		case res.Finished+res.Absent+res.AutoCheckedOut > 0:
-			log.Info("activity sweep", "finished", res.Finished, "absent", res.Absent, "auto_checked_out", res.AutoCheckedOut)
-		}
+	return func() {
+		cancel()
+		wg.Wait()
 	}
 }

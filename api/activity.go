@@ -64,10 +64,6 @@ func (h *Handler) PublishActivity(c *gin.Context) {
 	respond(c, http.StatusOK, v)
 }
 
-type reasonRequest struct {
-	Reason string `json:"reason" binding:"max=200"`
-}
-
 // CancelActivity serves POST /activities/{id}/cancel {reason?} [staff].
 func (h *Handler) CancelActivity(c *gin.Context) {
 	id, ok := pathID(c, "id")
@@ -360,12 +356,4 @@ func (h *Handler) ListAttendances(c *gin.Context) {
 		return
 	}
 	respond(c, http.StatusOK, list)
-}
-
-// bindOptionalJSON is bindJSON for a body that may be left out entirely.
-func bindOptionalJSON(c *gin.Context, dst any) bool {
-	if c.Request.ContentLength == 0 {
-		return true
-	}
-	return bindJSON(c, dst)
 }

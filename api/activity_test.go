@@ -146,7 +146,7 @@ func TestUnitLiaisonProposesActivity(t *testing.T) {
 	e := newActEnv(t)
 	h := e.h
 	liaison := e.login("liaison")
-	unit := h.MustUnit(e.tree.CommunityA.ID, liaison.id)
+	unit := h.MustUnitLiaison(liaison.id, e.tree.CommunityA.ID)
 	res := h.Do("POST", "/activities", e.activityBody(nil), liaison.token).Expect(t, 201, 0)
 	var a struct {
 		ID     int64
@@ -530,7 +530,7 @@ func TestAttendanceMinutesAndSweep(t *testing.T) {
 	h.Clock.Advance(61 * time.Minute)
 	svc2, _ := h.NewInstance()
 	f0, a0, x0 := swept()
-	results := make([]service.SweepResult, 4)
+	results := make([]service.ActivitySweepResult, 4)
 	errs := make([]error, 4)
 	fire(4, func(i int) {
 		s := h.Svc
@@ -540,7 +540,7 @@ func TestAttendanceMinutesAndSweep(t *testing.T) {
 		results[i], errs[i] = s.Activities.Sweep(context.Background())
 	})
 	f1, a1, x1 := swept()
-	var sum service.SweepResult
+	var sum service.ActivitySweepResult
 	for i, r := range results {
 		if errs[i] != nil {
 			t.Fatalf("sweep %d: %v", i, errs[i])

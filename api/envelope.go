@@ -65,6 +65,8 @@ func domainStatus(code int) int {
 	case service.CodeCheckinCodeInvalid, service.CodeCheckinCodeMismatch, service.CodeLocationRequired,
 		service.CodeMinutesReasonMissing:
 		return http.StatusBadRequest
+	case service.CodeWishOwnWish, service.CodeWishNotEligible:
+		return http.StatusForbidden
 	default:
 		return http.StatusConflict
 	}

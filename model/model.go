@@ -26,6 +26,10 @@ func tables() []any {
 		&Activity{},
 		&Attendance{},
 		&ActivityNotice{},
+		&Upload{},
+		&Wish{},
+		&WishClaim{},
+		&WishEvent{},
 	}
 }
 

@@ -808,15 +808,15 @@ func (s *ActivityService) Attendances(ctx context.Context, actorID, activityID i
 	return NewList(views, total, p), nil
 }
 
-// SweepResult counts what one sweep changed.
-type SweepResult struct {
+// ActivitySweepResult counts what one activity sweep changed.
+type ActivitySweepResult struct {
 	Finished       int `json:"finished"`
 	Absent         int `json:"absent"`
 	AutoCheckedOut int `json:"autoCheckedOut"`
 }
 
-// sweepBatch bounds the rows one sweep pass handles; the next pass takes the rest.
-const sweepBatch = 500
+// activitySweepBatch bounds the rows one sweep pass handles; the next pass takes the rest.
+const activitySweepBatch = 500
 
 // Sweep does the time-driven work of activities: a published activity that
 // has ended becomes finished and its signed-up users never checked in are
@@ -824,13 +824,13 @@ const sweepBatch = 500
 // activity.checkout_grace after the end is checked out at the end and
 // flagged for review. Every change is a conditional UPDATE, so any number of
 // instances may sweep at once; serve runs it every activity.sweep_interval.
-func (s *ActivityService) Sweep(ctx context.Context) (SweepResult, error) {
-	var out SweepResult
+func (s *ActivityService) Sweep(ctx context.Context) (ActivitySweepResult, error) {
+	var out ActivitySweepResult
 	now := s.deps.Clock.Now().UTC()
 	db := s.deps.DB.WithContext(ctx)
 	var ended []model.Activity
 	if err := db.Select("id", "end_at").Where("status = ? AND end_at <= ?", model.ActivityPublished, now).
-		Order("end_at").Limit(sweepBatch).Find(&ended).Error; err != nil {
+		Order("end_at").Limit(activitySweepBatch).Find(&ended).Error; err != nil {
 		return out, err
 	}
 	for _, a := range ended {
@@ -867,7 +867,7 @@ func (s *ActivityService) Sweep(ctx context.Context) (SweepResult, error) {
 		Joins("JOIN activities ON activities.id = attendances.activity_id").
 		Where("attendances.state = ? AND activities.end_at <= ?", model.AttendCheckedIn, now.Add(-s.deps.Config.Activity.CheckoutGrace)).
 		Select("attendances.id AS id, attendances.checkin_at AS checkin_at, activities.start_at AS start_at, activities.end_at AS end_at").
-		Order("attendances.id").Limit(sweepBatch).Scan(&rows).Error
+		Order("attendances.id").Limit(activitySweepBatch).Scan(&rows).Error
 	if err != nil {
 		return out, err
 	}

@@ -17,6 +17,7 @@ import (
 	"linli/config"
 	"linli/internal/dbtx"
 	"linli/internal/ledger"
+	"linli/internal/objstore"
 )
 
 // Clock tells the time; tests pass one they can move.
@@ -39,6 +40,13 @@ type Deps struct {
 	// WeChat is nil when no mini-program credentials are configured.
 	WeChat WeChat
 	Logger *slog.Logger
+	// Content checks user text; nil picks WeChat's check when WeChat is
+	// configured, else the word list of content.words_file (or the built-in
+	// one).
+	Content ContentChecker
+	// Objects stores uploaded files; nil means local disk under
+	// config.UploadDir().
+	Objects ObjectStore
 }
 
 // Service groups the area services. Build it with New.
@@ -49,6 +57,8 @@ type Service struct {
 	Users    *UserService
 	Orgs     *OrgService
 	TimeBank *TimeBankService
+	Uploads  *UploadService
+	Wishes   *WishService
 	// Volunteers and Activities run volunteer registration and activities.
 	Volunteers *VolunteerService
 	Activities *ActivityService
@@ -62,18 +72,27 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Content == nil {
+		d.Content = defaultContentChecker(d)
+	}
+	if d.Objects == nil {
+		d.Objects = objstore.NewLocal(d.Config.UploadDir(), FilesURLPrefix)
+	}
 	authz := &Authz{deps: d}
 	users := &UserService{deps: d, authz: authz}
-	timebank := &TimeBankService{deps: d, authz: authz, ledger: ledger.New()}
+	timeBank := &TimeBankService{deps: d, authz: authz, ledger: ledger.New()}
+	uploads := &UploadService{deps: d}
 	return &Service{
 		deps:       d,
 		Authz:      authz,
 		Auth:       &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
 		Users:      users,
 		Orgs:       &OrgService{deps: d, authz: authz},
-		TimeBank:   timebank,
+		TimeBank:   timeBank,
+		Uploads:    uploads,
+		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads},
 		Volunteers: &VolunteerService{deps: d},
-		Activities: &ActivityService{deps: d, authz: authz, timebank: timebank},
+		Activities: &ActivityService{deps: d, authz: authz, timebank: timeBank},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
 	mpcontext "github.com/silenceper/wechat/v2/miniprogram/context"
 	"github.com/silenceper/wechat/v2/miniprogram/qrcode"
+	"github.com/silenceper/wechat/v2/miniprogram/security"
 	"github.com/silenceper/wechat/v2/util"
 
 	"linli/service"
@@ -179,6 +180,32 @@ func qrcodeError(err error) error {
 		}
 	}
 	return redact(api, err)
+}
+
+// MsgSecCheck implements service.WeChat with msgSecCheck v2, scene 2
+// (comments). errcode 0 only means the call worked: the verdict is
+// Result.Suggest, and an answer without one is an error.
+func (c *Client) MsgSecCheck(ctx context.Context, openID, title, content string) (string, error) {
+	var res security.MsgCheckResponse
+	err := c.withToken(ctx, func() error {
+		var err error
+		res, err = security.NewSecurity(c.ctx).MsgCheckContext(ctx, &security.MsgCheckRequest{
+			OpenID: openID, Scene: security.MsgSceneComment, Title: title, Content: content,
+		})
+		if res.ErrCode != 0 {
+			return &Error{Code: int(res.ErrCode), Msg: res.ErrMsg, API: "msg_sec_check"}
+		}
+		return asError("msg_sec_check", err)
+	})
+	if err != nil {
+		return "", err
+	}
+	switch s := string(res.Result.Suggest); s {
+	case "pass", "review", "risky":
+		return s, nil
+	default:
+		return "", fmt.Errorf("wechat msg_sec_check: unexpected suggest %q", s)
+	}
 }
 
 // withToken runs call and, when WeChat says the cached access token is

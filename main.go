@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -217,7 +218,12 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		wechat.UseHTTPClient(&http.Client{Timeout: cfg.WeChat.Timeout})
 		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
 	} else {
-		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503")
+		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503; content is checked against the local word list")
+		words, err := service.LoadWordList(cfg.Content.WordsFile)
+		if err != nil {
+			return nil, err
+		}
+		deps.Content = words
 	}
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
@@ -245,26 +251,6 @@ func reconcile(cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// sweepMall runs the mall's expiry sweep every interval until ctx ends. Every
-// instance may run it: each order expires by its own conditional UPDATE.
-func sweepMall(ctx context.Context, svc *service.Service, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := svc.Mall.ExpireOrders(ctx)
-		if err != nil && ctx.Err() == nil {
-			log.Error("mall sweep", "error", err.Error(), "expired", n)
-		} else if n > 0 {
-			log.Info("mall sweep", "expired", n)
-		}
-	}
-}
-
 // serve runs the HTTP server until ctx ends (SIGINT or SIGTERM), then lets
 // in-flight requests finish within http.shutdown_timeout.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -283,6 +269,31 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			"communities", demo.CommunityIDs, "grids", demo.GridIDs,
 			"openids", []string{service.DemoAdmin, service.DemoStaff, service.DemoResident, service.DemoMember})
 	}
+
+	stopSweeps := runSweeps(ctx, log,
+		sweep{name: "wishes", interval: cfg.Wish.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Wishes.Sweep(ctx)
+			if err != nil || res.Lapsed+res.AutoConfirmed+res.Expired == 0 {
+				return nil, err
+			}
+			return []any{"lapsed", res.Lapsed, "auto_confirmed", res.AutoConfirmed, "expired", res.Expired}, nil
+		}},
+		sweep{name: "activities", interval: cfg.Activity.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Activities.Sweep(ctx)
+			if err != nil || res.Finished+res.Absent+res.AutoCheckedOut == 0 {
+				return nil, err
+			}
+			return []any{"finished", res.Finished, "absent", res.Absent, "auto_checked_out", res.AutoCheckedOut}, nil
+		}},
+		sweep{name: "mall", interval: cfg.Mall.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			n, err := a.svc.Mall.ExpireOrders(ctx)
+			if n == 0 {
+				return nil, err
+			}
+			return []any{"expired", n}, err
+		}},
+	)
+	defer stopSweeps() // the sweeps end before the stores close
 
 	gin.SetMode(gin.ReleaseMode)
 	sqlDB, _ := a.db.DB()
@@ -308,14 +319,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	sweepDone := make(chan struct{})
-	if cfg.Mall.SweepInterval > 0 {
-		go func() { defer close(sweepDone); sweepMall(sweepCtx, a.svc, cfg.Mall.SweepInterval, log) }()
-	} else {
-		close(sweepDone)
-	}
-	defer func() { stopSweep(); <-sweepDone }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", version, "dev", cfg.Dev)
 
 	select {
@@ -331,4 +334,53 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sweep is one periodic background job. run returns log attributes
+// describing what it changed (none: nothing worth a line).
+type sweep struct {
+	name     string
+	interval time.Duration
+	run      func(ctx context.Context) ([]any, error)
+}
+
+// runSweeps runs each sweep every interval (0 disables it, with a warning)
+// until ctx ends, and returns a function that stops them and waits. Sweeps
+// are safe on every instance at once: each transition is a conditional
+// update.
+func runSweeps(ctx context.Context, log *slog.Logger, sweeps ...sweep) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, sw := range sweeps {
+		if sw.interval <= 0 {
+			log.Warn("sweep disabled (interval 0)", "sweep", sw.name)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(sw.interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				sctx, done := context.WithTimeout(ctx, max(sw.interval, time.Minute))
+				attrs, err := sw.run(sctx)
+				done()
+				switch {
+				case err != nil && ctx.Err() == nil:
+					log.Error("sweep", "sweep", sw.name, "error", err.Error())
+				case len(attrs) > 0:
+					log.Info("sweep", append([]any{"sweep", sw.name}, attrs...)...)
+				}
+			}
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }

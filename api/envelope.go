@@ -64,6 +64,13 @@ func domainStatus(code int) int {
 		return http.StatusForbidden
 	case service.CodePickupCodeInvalid:
 		return http.StatusNotFound
+	case service.CodeAudienceRestricted, service.CodeNoShowBlocked:
+		return http.StatusForbidden
+	case service.CodeCheckinCodeInvalid, service.CodeCheckinCodeMismatch, service.CodeLocationRequired,
+		service.CodeMinutesReasonMissing:
+		return http.StatusBadRequest
+	case service.CodeWishOwnWish, service.CodeWishNotEligible:
+		return http.StatusForbidden
 	default:
 		return http.StatusConflict
 	}

@@ -144,7 +144,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 		buyers[i] = e.resident(t, e.tree.CommunityA.ID)
 		e.credit(t, buyers[i].UserID, "points", 10)
 	}
-	got := fire(100, func(i int) (int, int) {
+	got := tbFire(100, func(i int) (int, int) {
 		r := e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "quantity": 1}, buyers[i].AccessToken)
 		return r.Status, r.Code
 	})
@@ -179,7 +179,7 @@ func TestPerUserLimitUnderConcurrency(t *testing.T) {
 	g := e.goods(t, map[string]any{"stock": 100, "pointsPrice": 1, "perUserLimit": 3})
 	u := e.resident(t, e.tree.CommunityA.ID)
 	e.credit(t, u.UserID, "points", 100)
-	got := fire(50, func(int) (int, int) {
+	got := tbFire(50, func(int) (int, int) {
 		r := e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "quantity": 1}, u.AccessToken)
 		return r.Status, r.Code
 	})

@@ -107,9 +107,9 @@ func (e *tbEnv) entries(t testing.TB, userID int64) int64 {
 	return e.h.Count(&model.LedgerEntry{}, "account_id IN (SELECT id FROM accounts WHERE owner_kind = 'user' AND owner_id = ?)", userID)
 }
 
-// fire runs n calls at once and returns how many ended with each
+// tbFire runs n calls at once and returns how many ended with each
 // "status/code".
-func fire(n int, call func(i int) (int, int)) map[string]int {
+func tbFire(n int, call func(i int) (int, int)) map[string]int {
 	var mu sync.Mutex
 	out := map[string]int{}
 	var wg sync.WaitGroup
@@ -135,7 +135,7 @@ func TestConcurrentIdenticalCreditsPayOnce(t *testing.T) {
 	u := e.resident(t, e.tree.CommunityA.ID)
 	body := map[string]any{"userId": u.UserID, "currency": "minutes", "amount": 90, "reason": "3 月纸质记录",
 		"requestId": "paper-2026-03-" + fmt.Sprint(u.UserID)}
-	got := fire(200, func(int) (int, int) {
+	got := tbFire(200, func(int) (int, int) {
 		r := e.h.Do("POST", "/admin/credits", body, e.staff.AccessToken)
 		return r.Status, r.Code
 	})
@@ -160,7 +160,7 @@ func TestConcurrentGiftsNeverOverdraw(t *testing.T) {
 	from := e.resident(t, e.tree.CommunityA.ID)
 	to := e.resident(t, e.tree.CommunityC.ID)
 	e.credit(t, from.UserID, "points", 50)
-	got := fire(200, func(int) (int, int) {
+	got := tbFire(200, func(int) (int, int) {
 		r := e.h.Do("POST", "/me/gifts", map[string]any{"toUserId": to.UserID, "currency": "points", "amount": 1}, from.AccessToken)
 		return r.Status, r.Code
 	})

@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,10 @@ type Config struct {
 	WeChat    WeChatConfig    `koanf:"wechat"`
 	RateLimit RateLimitConfig `koanf:"ratelimit"`
 	Log       LogConfig       `koanf:"log"`
+	Wish      WishConfig      `koanf:"wish"`
+	Upload    UploadConfig    `koanf:"upload"`
+	Content   ContentConfig   `koanf:"content"`
+	Activity  ActivityConfig  `koanf:"activity"`
 	TimeBank  TimeBankConfig  `koanf:"timebank"`
 	Mall      MallConfig      `koanf:"mall"`
 
@@ -109,6 +114,45 @@ func (w WeChatConfig) Enabled() bool { return w.AppID != "" && w.Secret != "" }
 type RateLimitConfig struct {
 	LoginPerMinute int `koanf:"login_per_minute"`
 	WritePerMinute int `koanf:"write_per_minute"`
+	// WishCreatePerMinute limits POST /wishes per user.
+	WishCreatePerMinute int `koanf:"wish_create_per_minute"`
+}
+
+// WishConfig holds the rules of micro-wishes (微心愿).
+type WishConfig struct {
+	// BudgetMaxFen is the largest budget a wish may name, in fen.
+	BudgetMaxFen int64 `koanf:"budget_max_fen"`
+	// MaxOpenPerPoster is how many wishes a poster may have open at once.
+	MaxOpenPerPoster int `koanf:"max_open_per_poster"`
+	// MaxActiveClaims is how many claimed, unfulfilled wishes a claimer may hold.
+	MaxActiveClaims int `koanf:"max_active_claims"`
+	// ClaimDeadline is how long a claimer has to fulfil a wish.
+	ClaimDeadline time.Duration `koanf:"claim_deadline"`
+	// AutoConfirmAfter is how long after fulfilment a wish confirms itself.
+	AutoConfirmAfter time.Duration `koanf:"auto_confirm_after"`
+	// ExpireAfter is how long after publication an unclaimed wish expires;
+	// zero never expires wishes.
+	ExpireAfter time.Duration `koanf:"expire_after"`
+	// CompletionPoints are credited to the claimer when a wish completes.
+	CompletionPoints int64 `koanf:"completion_points"`
+	// SweepInterval is how often serve runs the wish sweeps; zero disables.
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+}
+
+// UploadConfig holds image upload settings.
+type UploadConfig struct {
+	// MaxBytes is the largest accepted image.
+	MaxBytes int64 `koanf:"max_bytes"`
+	// Dir is where the local object store keeps files; empty means
+	// <data.dir>/uploads.
+	Dir string `koanf:"dir"`
+}
+
+// ContentConfig holds the local content check used when WeChat is not
+// configured.
+type ContentConfig struct {
+	// WordsFile is a word list (one per line); empty uses the built-in list.
+	WordsFile string `koanf:"words_file"`
 }
 
 // LogConfig holds logging settings.
@@ -142,6 +186,29 @@ type MallConfig struct {
 	SweepInterval time.Duration `koanf:"sweep_interval"`
 }
 
+// ActivityConfig holds the rules of volunteer activities (SPEC §4).
+type ActivityConfig struct {
+	// DefaultRadiusM is the check-in radius of an activity that names none.
+	DefaultRadiusM int `koanf:"default_radius_m"`
+	// DefaultPointsPerHour is the points rate of an activity that names none.
+	DefaultPointsPerHour int `koanf:"default_points_per_hour"`
+	// CheckinCodeTTL is how long a check-in code stays valid.
+	CheckinCodeTTL time.Duration `koanf:"checkin_code_ttl"`
+	// CheckinOpensBefore is how long before the start check-in opens.
+	CheckinOpensBefore time.Duration `koanf:"checkin_opens_before"`
+	// CheckoutGrace is how long after the end check-out stays open; anyone
+	// still checked in then is checked out at the end and flagged.
+	CheckoutGrace time.Duration `koanf:"checkout_grace"`
+	// NoShowLimit absences within NoShowWindow block sign-ups for NoShowBlock.
+	NoShowLimit  int           `koanf:"noshow_limit"`
+	NoShowWindow time.Duration `koanf:"noshow_window"`
+	NoShowBlock  time.Duration `koanf:"noshow_block"`
+	// SweepInterval is how often serve runs the attendance sweep; 0 disables.
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+	// WXACodePage is the mini-program page a check-in wxacode opens.
+	WXACodePage string `koanf:"wxacode_page"`
+}
+
 // DefaultFile is read when no --config is given and it exists.
 const DefaultFile = "config.yaml"
 
@@ -152,41 +219,69 @@ const MinJWTSecretLen = 32
 // not a key (environment variables are mapped through this list).
 func defaults() map[string]any {
 	return map[string]any{
-		"dev":                               false,
-		"timezone":                          "Asia/Shanghai",
-		"http.addr":                         ":8080",
-		"http.max_body_bytes":               1 << 20,
-		"http.shutdown_timeout":             "20s",
-		"http.read_timeout":                 "15s",
-		"http.write_timeout":                "30s",
-		"http.trusted_proxies":              "",
-		"data.dir":                          "./data",
-		"database.driver":                   "sqlite",
-		"database.dsn":                      "",
-		"database.max_open_conns":           50,
-		"database.max_idle_conns":           25,
-		"database.conn_max_lifetime":        "30m",
-		"database.slow_threshold":           "500ms",
-		"redis.addr":                        "",
-		"redis.master_name":                 "",
-		"redis.username":                    "",
-		"redis.password":                    "",
-		"redis.db":                          0,
-		"redis.pool_size":                   50,
-		"redis.dial_timeout":                "3s",
-		"redis.read_timeout":                "2s",
-		"redis.write_timeout":               "2s",
-		"redis.prefix":                      "linli:",
-		"bootstrap.admins":                  "",
-		"jwt.secret":                        "",
-		"jwt.access_ttl":                    "2h",
-		"jwt.refresh_ttl":                   "720h",
-		"wechat.appid":                      "",
-		"wechat.secret":                     "",
-		"wechat.timeout":                    "5s",
-		"ratelimit.login_per_minute":        30,
-		"ratelimit.write_per_minute":        120,
-		"log.level":                         "info",
+		"dev":                        false,
+		"timezone":                   "Asia/Shanghai",
+		"http.addr":                  ":8080",
+		"http.max_body_bytes":        1 << 20,
+		"http.shutdown_timeout":      "20s",
+		"http.read_timeout":          "15s",
+		"http.write_timeout":         "30s",
+		"http.trusted_proxies":       "",
+		"data.dir":                   "./data",
+		"database.driver":            "sqlite",
+		"database.dsn":               "",
+		"database.max_open_conns":    50,
+		"database.max_idle_conns":    25,
+		"database.conn_max_lifetime": "30m",
+		"database.slow_threshold":    "500ms",
+		"redis.addr":                 "",
+		"redis.master_name":          "",
+		"redis.username":             "",
+		"redis.password":             "",
+		"redis.db":                   0,
+		"redis.pool_size":            50,
+		"redis.dial_timeout":         "3s",
+		"redis.read_timeout":         "2s",
+		"redis.write_timeout":        "2s",
+		"redis.prefix":               "linli:",
+		"bootstrap.admins":           "",
+		"jwt.secret":                 "",
+		"jwt.access_ttl":             "2h",
+		"jwt.refresh_ttl":            "720h",
+		"wechat.appid":               "",
+		"wechat.secret":              "",
+		"wechat.timeout":             "5s",
+		"ratelimit.login_per_minute": 30,
+		"ratelimit.write_per_minute": 120,
+		"log.level":                  "info",
+
+		// Micro-wishes, uploads and the local content check.
+		"ratelimit.wish_create_per_minute": 5,
+		"wish.budget_max_fen":              50000,
+		"wish.max_open_per_poster":         3,
+		"wish.max_active_claims":           3,
+		"wish.claim_deadline":              "168h",
+		"wish.auto_confirm_after":          "72h",
+		"wish.expire_after":                "720h",
+		"wish.completion_points":           10,
+		"wish.sweep_interval":              "1m",
+		"upload.max_bytes":                 5 << 20,
+		"upload.dir":                       "",
+		"content.words_file":               "",
+
+		// Volunteer activities.
+		"activity.default_radius_m":        500,
+		"activity.default_points_per_hour": 10,
+		"activity.checkin_code_ttl":        "60s",
+		"activity.checkin_opens_before":    "60m",
+		"activity.checkout_grace":          "2h",
+		"activity.noshow_limit":            3,
+		"activity.noshow_window":           "2160h",
+		"activity.noshow_block":            "720h",
+		"activity.sweep_interval":          "1m",
+		"activity.wxacode_page":            "pages/activity/checkin",
+
+		// Time bank, points and the points mall.
 		"timebank.star_hours":               "100,300,600,1000,1500",
 		"timebank.gift_daily_limit_minutes": 600,
 		"timebank.gift_daily_limit_points":  1000,
@@ -366,6 +461,15 @@ func (c *Config) Validate() error {
 	if c.RateLimit.WritePerMinute < 0 {
 		return bad("ratelimit.write_per_minute", "must not be negative (0 disables)")
 	}
+	if c.RateLimit.WishCreatePerMinute < 0 {
+		return bad("ratelimit.wish_create_per_minute", "must not be negative (0 disables)")
+	}
+	if err := c.validateWish(bad); err != nil {
+		return err
+	}
+	if err := c.Activity.validate(bad); err != nil {
+		return err
+	}
 	if err := c.validateTimeBank(bad); err != nil {
 		return err
 	}
@@ -411,6 +515,33 @@ func (c *Config) validateTimeBank(bad func(key, why string) error) error {
 	return nil
 }
 
+// validate checks the activity rules; bad names the key.
+func (a ActivityConfig) validate(bad func(key, why string) error) error {
+	switch {
+	case a.DefaultRadiusM < 50 || a.DefaultRadiusM > 5000:
+		return bad("activity.default_radius_m", "must be between 50 and 5000")
+	case a.DefaultPointsPerHour < 0 || a.DefaultPointsPerHour > 1000:
+		return bad("activity.default_points_per_hour", "must be between 0 and 1000")
+	case a.CheckinCodeTTL < 10*time.Second || a.CheckinCodeTTL > time.Hour:
+		return bad("activity.checkin_code_ttl", "must be between 10s and 1h")
+	case a.CheckinOpensBefore < 0:
+		return bad("activity.checkin_opens_before", "must not be negative")
+	case a.CheckoutGrace < 0:
+		return bad("activity.checkout_grace", "must not be negative")
+	case a.NoShowLimit < 1:
+		return bad("activity.noshow_limit", "must be at least 1")
+	case a.NoShowWindow <= 0:
+		return bad("activity.noshow_window", "must be positive")
+	case a.NoShowBlock < 0:
+		return bad("activity.noshow_block", "must not be negative (0 disables the block)")
+	case a.SweepInterval < 0:
+		return bad("activity.sweep_interval", "must not be negative (0 disables the sweep loop)")
+	case a.WXACodePage == "" || strings.HasPrefix(a.WXACodePage, "/"):
+		return bad("activity.wxacode_page", "must be a mini-program page path without a leading /")
+	}
+	return nil
+}
+
 // badValue finds the key whose value could not be decoded and says so with
 // its environment name; err is the decoder's error for the whole set.
 func badValue(k *koanf.Koanf, err error) error {
@@ -442,6 +573,46 @@ func kindOf(def any) string {
 		}
 	}
 	return "a valid value"
+}
+
+// validateWish checks the wish, upload and content keys.
+func (c *Config) validateWish(bad func(key, why string) error) error {
+	w := c.Wish
+	switch {
+	case w.BudgetMaxFen < 0:
+		return bad("wish.budget_max_fen", "must not be negative")
+	case w.MaxOpenPerPoster < 1:
+		return bad("wish.max_open_per_poster", "must be at least 1")
+	case w.MaxActiveClaims < 1:
+		return bad("wish.max_active_claims", "must be at least 1")
+	case w.ClaimDeadline < time.Minute:
+		return bad("wish.claim_deadline", "must be at least 1m")
+	case w.AutoConfirmAfter < time.Minute:
+		return bad("wish.auto_confirm_after", "must be at least 1m")
+	case w.ExpireAfter < 0:
+		return bad("wish.expire_after", "must not be negative (0 disables)")
+	case w.CompletionPoints < 0:
+		return bad("wish.completion_points", "must not be negative")
+	case w.SweepInterval < 0:
+		return bad("wish.sweep_interval", "must not be negative (0 disables)")
+	case c.Upload.MaxBytes < 1024:
+		return bad("upload.max_bytes", "must be at least 1024")
+	}
+	if f := c.Content.WordsFile; f != "" {
+		if _, err := os.Stat(f); err != nil {
+			return bad("content.words_file", "cannot be read: "+err.Error())
+		}
+	}
+	return nil
+}
+
+// UploadDir returns the local upload directory: upload.dir, or
+// <data.dir>/uploads when it is empty.
+func (c *Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.Data.Dir, "uploads")
 }
 
 func splitList(s string) []string {

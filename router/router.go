@@ -67,8 +67,12 @@ func New(o Options) (http.Handler, error) {
 	r.GET("/readyz", h.Readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	v1 := r.Group("/api/v1", api.BodyLimit(o.Config.HTTP.MaxBodyBytes))
+	// Every route but the upload reads JSON bodies of at most http.max_body_bytes;
+	// POST /uploads has its own, larger limit.
+	base := r.Group("/api/v1")
+	v1 := base.Group("", api.BodyLimit(o.Config.HTTP.MaxBodyBytes))
 	v1.GET("/openapi.json", api.OpenAPI(openapi))
+	base.GET("/files/:name", h.ServeFile)
 
 	// Public routes: login is limited per client address.
 	loginLimit := api.RateLimit(o.Limiter, "login", o.Config.RateLimit.LoginPerMinute, api.ByClientIP)
@@ -79,9 +83,10 @@ func New(o Options) (http.Handler, error) {
 	v1.POST("/auth/refresh", loginLimit, h.Refresh)
 
 	// Signed-in routes: writes are limited per user.
-	authed := v1.Group("",
-		api.RequireAuth(o.Service.Auth),
-		api.RateLimit(o.Limiter, "write", o.Config.RateLimit.WritePerMinute, api.ByUserOnWrites))
+	requireAuth := api.RequireAuth(o.Service.Auth)
+	writeLimit := api.RateLimit(o.Limiter, "write", o.Config.RateLimit.WritePerMinute, api.ByUserOnWrites)
+	authed := v1.Group("", requireAuth, writeLimit)
+	base.POST("/uploads", api.BodyLimit(api.UploadBodyLimit(o.Config.Upload.MaxBytes)), requireAuth, writeLimit, h.Upload)
 	authed.POST("/auth/logout", h.Logout)
 	authed.GET("/me", h.Me)
 	authed.PUT("/me", h.UpdateMe)
@@ -93,6 +98,42 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/admin/staff", h.AppointStaff)
 	authed.DELETE("/admin/staff/:id", h.RemoveStaff)
 	authed.GET("/admin/users", h.SearchUsers)
+
+	authed.GET("/volunteers/options", h.VolunteerOptions)
+	authed.GET("/volunteers/me", h.GetVolunteer)
+	authed.PUT("/volunteers/me", h.RegisterVolunteer)
+	authed.POST("/activities", h.CreateActivity)
+	authed.GET("/activities", h.ListActivities)
+	authed.GET("/activities/:id", h.GetActivity)
+	authed.POST("/activities/:id/publish", h.PublishActivity)
+	authed.POST("/activities/:id/cancel", h.CancelActivity)
+	authed.POST("/activities/:id/signup", h.Signup)
+	authed.DELETE("/activities/:id/signup", h.CancelSignup)
+	authed.GET("/activities/:id/checkin-code", h.CheckinCode)
+	authed.POST("/activities/:id/checkin", h.Checkin)
+	authed.POST("/activities/:id/checkout", h.Checkout)
+	authed.GET("/activities/:id/attendances", h.ListAttendances)
+	authed.POST("/activities/:id/attendances/approve", h.ApproveAttendances)
+	authed.POST("/activities/:id/attendances/:userId/checkin", h.ManualCheckin)
+	authed.POST("/activities/:id/attendances/:userId/checkout", h.ManualCheckout)
+	authed.POST("/activities/:id/attendances/:userId/approve", h.ApproveAttendance)
+	authed.POST("/activities/:id/attendances/:userId/absent", h.MarkAbsent)
+	authed.GET("/me/activities", h.MyActivities)
+	wishLimit := api.RateLimit(o.Limiter, "wish_create", o.Config.RateLimit.WishCreatePerMinute, api.ByUserOnWrites)
+	authed.POST("/wishes", wishLimit, h.CreateWish)
+	authed.GET("/wishes", h.ListWishes)
+	authed.GET("/wishes/mine", h.MyWishes)
+	authed.GET("/wishes/claimed", h.ClaimedWishes)
+	authed.GET("/wishes/:id", h.GetWish)
+	authed.GET("/wishes/:id/timeline", h.WishTimeline)
+	authed.POST("/wishes/:id/approve", h.ApproveWish)
+	authed.POST("/wishes/:id/reject", h.RejectWish)
+	authed.POST("/wishes/:id/claim", h.ClaimWish)
+	authed.POST("/wishes/:id/release", h.ReleaseWish)
+	authed.POST("/wishes/:id/fulfil", h.FulfilWish)
+	authed.POST("/wishes/:id/confirm", h.ConfirmWish)
+	authed.POST("/wishes/:id/cancel", h.CancelWish)
+	authed.GET("/admin/wish-stats", h.WishStats)
 
 	authed.GET("/me/account", h.MyAccount)
 	authed.GET("/me/ledger", h.MyLedger)

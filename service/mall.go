@@ -31,7 +31,7 @@ const (
 	MaxOrderQuantity = 99
 	maxStock         = 1_000_000
 	codeAttempts     = 20
-	sweepBatch       = 100
+	mallSweepBatch   = 100
 )
 
 // GoodsInput describes new goods. OnSale nil means on sale.
@@ -664,7 +664,7 @@ func (s *MallService) ExpireOrders(ctx context.Context) (int, error) {
 		var ids []int64
 		err := s.deps.DB.WithContext(ctx).Model(&model.MallOrder{}).
 			Where("status = ? AND expires_at <= ?", model.OrderOpen, now).
-			Order("id").Limit(sweepBatch).Pluck("id", &ids).Error
+			Order("id").Limit(mallSweepBatch).Pluck("id", &ids).Error
 		if err != nil {
 			return done, err
 		}
@@ -687,7 +687,7 @@ func (s *MallService) ExpireOrders(ctx context.Context) (int, error) {
 				done++
 			}
 		}
-		if len(ids) < sweepBatch {
+		if len(ids) < mallSweepBatch {
 			return done, nil
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"linli/config"
 	"linli/internal/dbtx"
+	"linli/internal/objstore"
 )
 
 // Clock tells the time; tests pass one they can move.
@@ -38,6 +39,13 @@ type Deps struct {
 	// WeChat is nil when no mini-program credentials are configured.
 	WeChat WeChat
 	Logger *slog.Logger
+	// Content checks user text; nil picks WeChat's check when WeChat is
+	// configured, else the word list of content.words_file (or the built-in
+	// one).
+	Content ContentChecker
+	// Objects stores uploaded files; nil means local disk under
+	// config.UploadDir().
+	Objects ObjectStore
 }
 
 // Service groups the area services. Build it with New.
@@ -48,7 +56,12 @@ type Service struct {
 	Users    *UserService
 	Orgs     *OrgService
 	TimeBank *TimeBankService
-	Mall     *MallService
+	Uploads  *UploadService
+	Wishes   *WishService
+	// Volunteers and Activities run volunteer registration and activities.
+	Volunteers *VolunteerService
+	Activities *ActivityService
+	Mall       *MallService
 }
 
 // New builds every area service over the same dependencies.
@@ -59,17 +72,28 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Content == nil {
+		d.Content = defaultContentChecker(d)
+	}
+	if d.Objects == nil {
+		d.Objects = objstore.NewLocal(d.Config.UploadDir(), FilesURLPrefix)
+	}
 	authz := &Authz{deps: d}
 	timeBank := newTimeBankService(d, authz)
 	users := &UserService{deps: d, authz: authz, homeChanged: timeBank.HomeChanged}
+	uploads := &UploadService{deps: d}
 	return &Service{
-		deps:     d,
-		Authz:    authz,
-		Auth:     &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
-		Users:    users,
-		Orgs:     &OrgService{deps: d, authz: authz},
-		TimeBank: timeBank,
-		Mall:     &MallService{deps: d, authz: authz, timeBank: timeBank},
+		deps:       d,
+		Authz:      authz,
+		Auth:       &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
+		Users:      users,
+		Orgs:       &OrgService{deps: d, authz: authz},
+		TimeBank:   timeBank,
+		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
+		Uploads:    uploads,
+		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads},
+		Volunteers: &VolunteerService{deps: d},
+		Activities: &ActivityService{deps: d, authz: authz, timebank: timeBank},
 	}
 }
 

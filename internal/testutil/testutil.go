@@ -274,6 +274,8 @@ func New(t testing.TB, opts ...Option) *Harness {
 	w, level := io.Discard, slog.LevelError
 	if o.logWriter != nil {
 		w, level = o.logWriter, slog.LevelDebug
+	} else if os.Getenv(EnvTestLog) != "" {
+		w, level = os.Stderr, slog.LevelDebug
 	}
 	log := slog.New(reqlog.NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
 	h.Logger = log
@@ -367,6 +369,10 @@ func (h *Harness) StopRedis() {
 	h.Redis = dead
 	h.Svc, h.Router = h.NewInstance()
 }
+
+// EnvTestLog, when set, sends the instances' logs to stderr (to see the
+// cause of a 500 while debugging a test).
+const EnvTestLog = "LINLI_TEST_LOG"
 
 // Response is a decoded answer.
 type Response struct {

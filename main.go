@@ -1,13 +1,14 @@
 // Command linli serves the linli API (邻里: Party-building-led community
 // governance) and runs its maintenance subcommands.
 //
-//	linli [serve|migrate|version] [--config FILE] [--dev]
+//	linli [serve|migrate|reconcile|rebuild-leaderboards|version] [--config FILE] [--dev]
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +52,10 @@ const usage = `usage: linli [command] [--config FILE] [--dev]
 commands:
   serve     serve the HTTP API (default)
   migrate   create or update the database tables, then exit
+  reconcile check every ledger account and transaction; print
+            {accounts, mismatches, details} as JSON; exit 1 on mismatches
+  rebuild-leaderboards
+            rebuild every org's leaderboards in Redis from the ledger
   version   print the version
 `
 
@@ -104,6 +109,20 @@ func run(args []string) error {
 		}
 		defer a.close()
 		log.Info("migrations applied")
+		return nil
+	case "reconcile":
+		return reconcile(cfg, log)
+	case "rebuild-leaderboards":
+		a, err := open(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		n, err := a.svc.TimeBank.RebuildLeaderboards(context.Background())
+		if err != nil {
+			return fmt.Errorf("rebuild leaderboards: %w", err)
+		}
+		log.Info("leaderboards rebuilt", "orgs", n)
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
@@ -209,6 +228,29 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
 }
 
+// reconcile prints the ledger reconciliation and fails when it found
+// mismatches.
+func reconcile(cfg *config.Config, log *slog.Logger) error {
+	a, err := open(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	rep, err := a.svc.TimeBank.Reconcile(context.Background())
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	out, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(out))
+	if rep.Mismatches > 0 {
+		return fmt.Errorf("reconcile: %d mismatches", rep.Mismatches)
+	}
+	return nil
+}
+
 // serve runs the HTTP server until ctx ends (SIGINT or SIGTERM), then lets
 // in-flight requests finish within http.shutdown_timeout.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -235,6 +277,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				return nil, err
 			}
 			return []any{"lapsed", res.Lapsed, "auto_confirmed", res.AutoConfirmed, "expired", res.Expired}, nil
+		}},
+		sweep{name: "activities", interval: cfg.Activity.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Activities.Sweep(ctx)
+			if err != nil || res.Finished+res.Absent+res.AutoCheckedOut == 0 {
+				return nil, err
+			}
+			return []any{"finished", res.Finished, "absent", res.Absent, "auto_checked_out", res.AutoCheckedOut}, nil
+		}},
+		sweep{name: "mall", interval: cfg.Mall.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			n, err := a.svc.Mall.ExpireOrders(ctx)
+			if n == 0 {
+				return nil, err
+			}
+			return []any{"expired", n}, err
 		}},
 	)
 	defer stopSweeps() // the sweeps end before the stores close

@@ -60,6 +60,15 @@ func httpStatus(code int) int {
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {
+	case service.CodeGoodsOtherCommunity:
+		return http.StatusForbidden
+	case service.CodePickupCodeInvalid:
+		return http.StatusNotFound
+	case service.CodeAudienceRestricted, service.CodeNoShowBlocked:
+		return http.StatusForbidden
+	case service.CodeCheckinCodeInvalid, service.CodeCheckinCodeMismatch, service.CodeLocationRequired,
+		service.CodeMinutesReasonMissing:
+		return http.StatusBadRequest
 	case service.CodeWishOwnWish, service.CodeWishNotEligible,
 		service.CodeNotReported, service.CodeNotLiaison:
 		return http.StatusForbidden

@@ -1028,3 +1028,54 @@ func TestReportBadInputWritesNothing(t *testing.T) {
 	h.Do("GET", fmt.Sprintf("/admin/obligations?orgId=%d&compliant=maybe", f.tree.CommunityA.ID), nil, f.staffA.AccessToken).Expect(t, 400, service.CodeInvalid)
 	h.Do("GET", "/certificates/verify", nil, "").Expect(t, 400, service.CodeInvalid)
 }
+
+func TestReportUnitActivityCountsTowardObligation(t *testing.T) {
+	f := newReportFixture(t)
+	h := f.h
+	unitID, liaison := f.unit(t, f.tree.CommunityA.ID, "区邮政局")
+	start := h.Clock.Now().Add(2 * time.Hour).Truncate(time.Second)
+	var act struct {
+		ID     int64
+		Status string
+	}
+	h.Do("POST", "/activities", map[string]any{"communityId": f.tree.CommunityA.ID, "title": "邮政进社区", "content": "代寄包裹",
+		"category": "文明实践", "address": "社区广场", "startAt": start, "endAt": start.Add(time.Hour),
+		"signupDeadline": start.Add(-time.Hour), "capacity": 0, "waitlist": false, "unitId": unitID}, liaison.AccessToken).
+		Expect(t, 201, 0).Decode(t, &act)
+	if act.Status != "proposed" {
+		t.Fatalf("liaison's activity %+v", act)
+	}
+	h.Do("POST", fmt.Sprintf("/activities/%d/publish", act.ID), nil, f.staffA.AccessToken).Expect(t, 200, 0)
+	loc := h.Config.Location
+	s := start.In(loc)
+	period := fmt.Sprintf("%dQ%d", s.Year(), (int(s.Month())-1)/3+1)
+	staff := f.staffA.AccessToken
+	standing := func() (activities, done int, compliant bool) {
+		var v struct {
+			List []struct {
+				UnitID           int64
+				Activities, Done int
+				Compliant        bool
+			}
+		}
+		h.Do("GET", fmt.Sprintf("/admin/obligations?orgId=%d&period=%s&view=units", f.tree.CommunityA.ID, period), nil, staff).
+			Expect(t, 200, 0).Decode(t, &v)
+		for _, u := range v.List {
+			if u.UnitID == unitID {
+				return u.Activities, u.Done, u.Compliant
+			}
+		}
+		t.Fatalf("unit %d missing: %+v", unitID, v)
+		return
+	}
+	if a, d, c := standing(); a != 0 || d != 0 || c {
+		t.Fatalf("before it took place: activities %d done %d compliant %v", a, d, c)
+	}
+	h.Clock.Advance(4 * time.Hour) // the activity has ended (and the tokens expired)
+	late := h.MustLogin(testutil.UniqueOpenID("late"))
+	h.MustMakeStaff(late.UserID, f.tree.CommunityA.ID, model.RoleStaff)
+	staff = late.AccessToken
+	if a, d, c := standing(); a != 1 || d != 1 || !c {
+		t.Fatalf("after it took place: activities %d done %d compliant %v", a, d, c)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,9 @@ type Config struct {
 	Wish      WishConfig      `koanf:"wish"`
 	Upload    UploadConfig    `koanf:"upload"`
 	Content   ContentConfig   `koanf:"content"`
+	Activity  ActivityConfig  `koanf:"activity"`
+	TimeBank  TimeBankConfig  `koanf:"timebank"`
+	Mall      MallConfig      `koanf:"mall"`
 	Report    ReportConfig    `koanf:"report"`
 
 	// Location is Timezone resolved by Load; business periods use it.
@@ -157,6 +161,55 @@ type LogConfig struct {
 	Level string `koanf:"level"`
 }
 
+// TimeBankConfig holds the rules of the time bank and points.
+type TimeBankConfig struct {
+	// StarHours is the comma-separated list of cumulative approved hours
+	// that earn 1★, 2★, …; strictly increasing.
+	StarHours string `koanf:"star_hours"`
+	// GiftDailyLimitMinutes and GiftDailyLimitPoints cap what one user may
+	// give away per day (in cfg.Location) in each currency; 0 means no cap.
+	GiftDailyLimitMinutes int64 `koanf:"gift_daily_limit_minutes"`
+	GiftDailyLimitPoints  int64 `koanf:"gift_daily_limit_points"`
+	// LeaderboardSize is how many leaders GET /leaderboards returns.
+	LeaderboardSize int `koanf:"leaderboard_size"`
+
+	// StarMinutes is StarHours in minutes, resolved by Validate.
+	StarMinutes []int64 `koanf:"-"`
+}
+
+// MallConfig holds the rules of the points mall (爱心超市).
+type MallConfig struct {
+	// OrderTTL is how long an order waits for pickup before the sweep
+	// expires and refunds it.
+	OrderTTL time.Duration `koanf:"order_ttl"`
+	// SweepInterval is how often `serve` runs the expiry sweep; 0 disables
+	// the background loop (run it elsewhere then).
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+}
+
+// ActivityConfig holds the rules of volunteer activities (SPEC §4).
+type ActivityConfig struct {
+	// DefaultRadiusM is the check-in radius of an activity that names none.
+	DefaultRadiusM int `koanf:"default_radius_m"`
+	// DefaultPointsPerHour is the points rate of an activity that names none.
+	DefaultPointsPerHour int `koanf:"default_points_per_hour"`
+	// CheckinCodeTTL is how long a check-in code stays valid.
+	CheckinCodeTTL time.Duration `koanf:"checkin_code_ttl"`
+	// CheckinOpensBefore is how long before the start check-in opens.
+	CheckinOpensBefore time.Duration `koanf:"checkin_opens_before"`
+	// CheckoutGrace is how long after the end check-out stays open; anyone
+	// still checked in then is checked out at the end and flagged.
+	CheckoutGrace time.Duration `koanf:"checkout_grace"`
+	// NoShowLimit absences within NoShowWindow block sign-ups for NoShowBlock.
+	NoShowLimit  int           `koanf:"noshow_limit"`
+	NoShowWindow time.Duration `koanf:"noshow_window"`
+	NoShowBlock  time.Duration `koanf:"noshow_block"`
+	// SweepInterval is how often serve runs the attendance sweep; 0 disables.
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+	// WXACodePage is the mini-program page a check-in wxacode opens.
+	WXACodePage string `koanf:"wxacode_page"`
+}
+
 // DefaultFile is read when no --config is given and it exists.
 const DefaultFile = "config.yaml"
 
@@ -247,6 +300,26 @@ func defaults() map[string]any {
 		"upload.max_bytes":                 5 << 20,
 		"upload.dir":                       "",
 		"content.words_file":               "",
+
+		// Volunteer activities.
+		"activity.default_radius_m":        500,
+		"activity.default_points_per_hour": 10,
+		"activity.checkin_code_ttl":        "60s",
+		"activity.checkin_opens_before":    "60m",
+		"activity.checkout_grace":          "2h",
+		"activity.noshow_limit":            3,
+		"activity.noshow_window":           "2160h",
+		"activity.noshow_block":            "720h",
+		"activity.sweep_interval":          "1m",
+		"activity.wxacode_page":            "pages/activity/checkin",
+
+		// Time bank, points and the points mall.
+		"timebank.star_hours":               "100,300,600,1000,1500",
+		"timebank.gift_daily_limit_minutes": 600,
+		"timebank.gift_daily_limit_points":  1000,
+		"timebank.leaderboard_size":         50,
+		"mall.order_ttl":                    "168h",
+		"mall.sweep_interval":               "1m",
 
 		// 双报到.
 		"report.service_max_age_days":         60,
@@ -438,6 +511,12 @@ func (c *Config) Validate() error {
 	if err := c.validateWish(bad); err != nil {
 		return err
 	}
+	if err := c.Activity.validate(bad); err != nil {
+		return err
+	}
+	if err := c.validateTimeBank(bad); err != nil {
+		return err
+	}
 	if err := c.validateReport(bad); err != nil {
 		return err
 	}
@@ -445,6 +524,67 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log.level", "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+// validateTimeBank checks the time bank and mall keys and resolves
+// TimeBank.StarMinutes.
+func (c *Config) validateTimeBank(bad func(key, why string) error) error {
+	c.TimeBank.StarMinutes = nil
+	prev := int64(0)
+	for _, p := range splitList(c.TimeBank.StarHours) {
+		h, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || h <= prev || h > 1_000_000 {
+			return bad("timebank.star_hours", "must be a comma-separated list of strictly increasing positive hours, e.g. 100,300,600,1000,1500")
+		}
+		prev = h
+		c.TimeBank.StarMinutes = append(c.TimeBank.StarMinutes, h*60)
+	}
+	if len(c.TimeBank.StarMinutes) == 0 || len(c.TimeBank.StarMinutes) > 10 {
+		return bad("timebank.star_hours", "must list 1 to 10 thresholds")
+	}
+	if c.TimeBank.GiftDailyLimitMinutes < 0 {
+		return bad("timebank.gift_daily_limit_minutes", "must not be negative (0 disables)")
+	}
+	if c.TimeBank.GiftDailyLimitPoints < 0 {
+		return bad("timebank.gift_daily_limit_points", "must not be negative (0 disables)")
+	}
+	if c.TimeBank.LeaderboardSize < 1 || c.TimeBank.LeaderboardSize > 200 {
+		return bad("timebank.leaderboard_size", "must be between 1 and 200")
+	}
+	if c.Mall.OrderTTL < time.Minute {
+		return bad("mall.order_ttl", "must be at least 1m")
+	}
+	if c.Mall.SweepInterval < 0 {
+		return bad("mall.sweep_interval", "must not be negative (0 disables)")
+	}
+	return nil
+}
+
+// validate checks the activity rules; bad names the key.
+func (a ActivityConfig) validate(bad func(key, why string) error) error {
+	switch {
+	case a.DefaultRadiusM < 50 || a.DefaultRadiusM > 5000:
+		return bad("activity.default_radius_m", "must be between 50 and 5000")
+	case a.DefaultPointsPerHour < 0 || a.DefaultPointsPerHour > 1000:
+		return bad("activity.default_points_per_hour", "must be between 0 and 1000")
+	case a.CheckinCodeTTL < 10*time.Second || a.CheckinCodeTTL > time.Hour:
+		return bad("activity.checkin_code_ttl", "must be between 10s and 1h")
+	case a.CheckinOpensBefore < 0:
+		return bad("activity.checkin_opens_before", "must not be negative")
+	case a.CheckoutGrace < 0:
+		return bad("activity.checkout_grace", "must not be negative")
+	case a.NoShowLimit < 1:
+		return bad("activity.noshow_limit", "must be at least 1")
+	case a.NoShowWindow <= 0:
+		return bad("activity.noshow_window", "must be positive")
+	case a.NoShowBlock < 0:
+		return bad("activity.noshow_block", "must not be negative (0 disables the block)")
+	case a.SweepInterval < 0:
+		return bad("activity.sweep_interval", "must not be negative (0 disables the sweep loop)")
+	case a.WXACodePage == "" || strings.HasPrefix(a.WXACodePage, "/"):
+		return bad("activity.wxacode_page", "must be a mini-program page path without a leading /")
 	}
 	return nil
 }

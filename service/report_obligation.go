@@ -466,9 +466,8 @@ type unitRow struct {
 	TotalRows        int64
 }
 
-// unitWork is, per unit, what counts toward its quarterly obligation: done
-// projects completed in the quarter, plus (once the activities area records
-// it) unit-organised activities — see unitActivities.
+// unitWork is, per unit, the projects completed in the quarter; with the
+// activities of unitActivities they make the unit's quarterly obligation.
 func (s *ReportService) unitWork(db *gorm.DB, q quarter) *gorm.DB {
 	return db.Model(&model.Project{}).
 		Select("unit_id, COUNT(*) AS projects").
@@ -476,23 +475,16 @@ func (s *ReportService) unitWork(db *gorm.DB, q quarter) *gorm.DB {
 		Group("unit_id")
 }
 
-// unitActivities is the hook for unit-organised activities (000:L189). It
-// returns a query of (unit_id, activities) rows counting, per unit, the
-// activities it organised in the quarter, or nil while the activities area
-// records no organising unit: there is no activities table on this branch.
-// Once activities carry a unit id (the activities area plans a nullable
-// activities.unit_id, set for a liaison's proposal or staff acting for the
-// unit), return
-//
-//	db.Table("activities").Select("unit_id, COUNT(*) AS activities").
-//		Where("unit_id IS NOT NULL AND status IN ? AND start_at >= ? AND start_at < ?",
-//			[]string{"published", "finished"}, q.Start.UTC(), q.End.UTC()).
-//		Group("unit_id")
-//
-// and the unit obligation (done = projects + activities), the units view of
-// GET /admin/obligations and the unit report-back all count them.
+// unitActivities counts, per unit, the activities it organised (000:L189)
+// that took place in the quarter: activities.unit_id set (a liaison's
+// proposal, or staff acting for the unit), published or finished, starting
+// in the quarter and already ended. It returns (unit_id, activities) rows.
 func (s *ReportService) unitActivities(db *gorm.DB, q quarter) *gorm.DB {
-	return nil
+	return db.Model(&model.Activity{}).Select("unit_id, COUNT(*) AS activities").
+		Where("unit_id IS NOT NULL AND status IN ? AND start_at >= ? AND start_at < ? AND end_at <= ?",
+			[]model.ActivityStatus{model.ActivityPublished, model.ActivityFinished},
+			q.Start.UTC(), q.End.UTC(), s.deps.Clock.Now().UTC()).
+		Group("unit_id")
 }
 
 // unitRows is one row per approved unit sitting under orgPath (any when
@@ -503,15 +495,11 @@ func (s *ReportService) unitRows(db *gorm.DB, q quarter, orgPath string, unitID 
 	members := db.Table("(?) AS m0", s.memberObligations(db, q, memberFilter{OrgPath: orgPath, UnitID: unitID})).
 		Select("m0.unit_id, COUNT(*) AS members, SUM(m0.compliant) AS compliant_members").
 		Where("m0.unit_id IS NOT NULL").Group("m0.unit_id")
-	act := s.unitActivities(db, q)
-	actCol := "0"
+	actCol := "COALESCE(a.activities, 0)"
 	rows := db.Table("units AS u").
 		Joins("LEFT JOIN (?) AS p ON p.unit_id = u.id", s.unitWork(db, q)).
-		Joins("LEFT JOIN (?) AS mm ON mm.unit_id = u.id", members)
-	if act != nil {
-		rows = rows.Joins("LEFT JOIN (?) AS a ON a.unit_id = u.id", act)
-		actCol = "COALESCE(a.activities, 0)"
-	}
+		Joins("LEFT JOIN (?) AS mm ON mm.unit_id = u.id", members).
+		Joins("LEFT JOIN (?) AS a ON a.unit_id = u.id", s.unitActivities(db, q))
 	rows = rows.Select(`u.id AS unit_id, u.name AS unit_name, u.community_id,
 			COALESCE(p.projects, 0) AS projects,
 			`+actCol+` AS activities,

@@ -16,7 +16,6 @@ import (
 
 	"linli/config"
 	"linli/internal/dbtx"
-	"linli/internal/ledger"
 	"linli/internal/objstore"
 )
 
@@ -59,7 +58,12 @@ type Service struct {
 	TimeBank *TimeBankService
 	Uploads  *UploadService
 	Wishes   *WishService
-	Reports  *ReportService
+	// Volunteers and Activities run volunteer registration and activities.
+	Volunteers *VolunteerService
+	Activities *ActivityService
+	Mall       *MallService
+	// Reports runs 双报到.
+	Reports *ReportService
 }
 
 // New builds every area service over the same dependencies.
@@ -77,19 +81,22 @@ func New(d Deps) *Service {
 		d.Objects = objstore.NewLocal(d.Config.UploadDir(), FilesURLPrefix)
 	}
 	authz := &Authz{deps: d}
-	users := &UserService{deps: d, authz: authz}
-	timeBank := &TimeBankService{deps: d, authz: authz, ledger: ledger.New()}
+	timeBank := newTimeBankService(d, authz)
+	users := &UserService{deps: d, authz: authz, homeChanged: timeBank.HomeChanged}
 	uploads := &UploadService{deps: d}
 	return &Service{
-		deps:     d,
-		Authz:    authz,
-		Auth:     &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
-		Users:    users,
-		Orgs:     &OrgService{deps: d, authz: authz},
-		TimeBank: timeBank,
-		Uploads:  uploads,
-		Wishes:   &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads},
-		Reports:  &ReportService{deps: d, authz: authz, timebank: timeBank},
+		deps:       d,
+		Authz:      authz,
+		Auth:       &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
+		Users:      users,
+		Orgs:       &OrgService{deps: d, authz: authz},
+		TimeBank:   timeBank,
+		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
+		Uploads:    uploads,
+		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads},
+		Volunteers: &VolunteerService{deps: d},
+		Activities: &ActivityService{deps: d, authz: authz, timebank: timeBank},
+		Reports:    &ReportService{deps: d, authz: authz, timebank: timeBank},
 	}
 }
 

@@ -3,31 +3,90 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"linli/internal/ledger"
+	"linli/model"
 )
 
-// Domain codes of the time bank and the mall (3xxxx).
+// Domain codes of the time bank and the mall (3xxxx). They are never
+// renumbered; api/envelope.go maps the ones that are not 409.
 const (
-	CodeInsufficientBalance = 30001
+	CodeInsufficientBalance = 30001 // 余额不足
+	CodeGiftDailyLimit      = 30002 // 今日转赠已达上限
+	CodeRequestIDReused     = 30003 // 补录请求号已用于另一笔补录
+	CodeNoHomeCommunity     = 30004 // 尚未设置所在社区
+	CodeGoodsOffSale        = 30005 // 商品已下架
+	CodeOutOfStock          = 30006 // 库存不足
+	CodePerUserLimit        = 30007 // 超出每人限兑数量
+	CodeGoodsOtherCommunity = 30008 // 只能兑换本社区的商品 (403)
+	CodeOrderNotOpen        = 30009 // 订单已取消或已过期
+	CodeOrderPicked         = 30010 // 订单已核销
+	CodePickupCodeInvalid   = 30011 // 核销码无效 (404)
+)
+
+// MaxAmount is the largest amount of minutes or points one gift or manual
+// credit may move; larger values are refused as invalid input.
+const MaxAmount = 1_000_000
+
+// Ledger source kinds written by this area. Other areas choose their own
+// (e.g. "wish", "attendance").
+const (
+	SourceGift         = "gift"
+	SourceManualCredit = "manual_credit"
+	SourceMallOrder    = "mall_order"
+	SourceMallRefund   = "mall_refund"
 )
 
 // TimeBankService keeps minutes and points. Other areas pay through Credit
-// (and Debit, Transfer, Reverse) inside their own transaction.
+// (and Debit, Reverse) inside their own transaction; residents see their
+// account, ledger and leaderboards and give to each other; staff credit by
+// hand; admins reconcile.
 type TimeBankService struct {
 	deps   Deps
 	authz  *Authz
 	ledger *ledger.Ledger
+	boards *leaderboards
+}
+
+func newTimeBankService(d Deps, authz *Authz) *TimeBankService {
+	return &TimeBankService{deps: d, authz: authz, ledger: ledger.NewWithClock(d.Clock.Now), boards: newLeaderboards(d)}
 }
 
 // Credit issues minutes or points from a community to a user inside tx, once
 // per source: a replay returns the first receipt (Replayed set) and writes
-// nothing. It returns 10001 for a non-positive amount.
+// nothing. Once tx commits, the user's leaderboards move (when tx was opened
+// by Deps.tx; otherwise at once). It returns 10001 for a non-positive amount.
 func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Credit) (*ledger.Receipt, error) {
 	rec, err := s.ledger.Credit(ctx, tx, c)
-	return rec, ledgerError(err)
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	if !rec.Replayed {
+		at := s.postedAt(rec)
+		afterCommit(tx, func() {
+			s.boards.bump(context.WithoutCancel(ctx), c.UserID, c.Currency, c.Amount, at)
+		})
+	}
+	return rec, nil
+}
+
+// Issue is Credit in a transaction of its own, for callers that have none
+// (imports, jobs, benchmarks). It returns what Credit returns.
+func (s *TimeBankService) Issue(ctx context.Context, c ledger.Credit) (*ledger.Receipt, error) {
+	var rec *ledger.Receipt
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		var err error
+		rec, err = s.Credit(ctx, tx, c)
+		return err
+	})
+	return rec, err
 }
 
 // Debit moves minutes or points from a user to a community inside tx, once
@@ -38,12 +97,60 @@ func (s *TimeBankService) Debit(ctx context.Context, tx *gorm.DB, d ledger.Debit
 	return rec, ledgerError(err)
 }
 
-// Reverse undoes ledger transaction txnID under source src, once. It returns
-// 30001 when a user no longer holds what is taken back, 10006 when another
-// source already reversed it and 10005 for an unknown transaction.
+// Reverse undoes ledger transaction txnID under source src, once. Reversing
+// a credit lowers the user's leaderboards after commit. It returns 30001 when
+// a user no longer holds what is taken back, 10006 when another source
+// already reversed it and 10005 for an unknown transaction.
 func (s *TimeBankService) Reverse(ctx context.Context, tx *gorm.DB, txnID int64, src ledger.Source, memo string) (*ledger.Receipt, error) {
 	rec, err := s.ledger.Reverse(ctx, tx, txnID, src, memo)
-	return rec, ledgerError(err)
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	if !rec.Replayed {
+		if err := s.afterReversal(ctx, tx, txnID, rec); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+// afterReversal schedules the leaderboard change of a reversed credit.
+func (s *TimeBankService) afterReversal(ctx context.Context, tx *gorm.DB, origID int64, rec *ledger.Receipt) error {
+	var orig model.LedgerTxn
+	if err := tx.WithContext(ctx).Select("id", "kind").First(&orig, origID).Error; err != nil {
+		return err
+	}
+	if orig.Kind != ledger.KindCredit {
+		return nil
+	}
+	ids := make([]int64, 0, len(rec.Entries))
+	for _, e := range rec.Entries {
+		ids = append(ids, e.AccountID)
+	}
+	var accounts []model.Account
+	if err := tx.WithContext(ctx).Where("id IN ? AND owner_kind = ?", ids, model.OwnerUser).Find(&accounts).Error; err != nil {
+		return err
+	}
+	at := s.postedAt(rec)
+	for _, a := range accounts {
+		for _, e := range rec.Entries {
+			if e.AccountID == a.ID {
+				userID, currency, amount := a.OwnerID, e.Currency, e.Amount
+				afterCommit(tx, func() {
+					s.boards.bump(context.WithoutCancel(ctx), userID, currency, amount, at)
+				})
+			}
+		}
+	}
+	return nil
+}
+
+// postedAt is when a receipt's entries were written.
+func (s *TimeBankService) postedAt(rec *ledger.Receipt) time.Time {
+	if len(rec.Entries) > 0 {
+		return rec.Entries[0].CreatedAt
+	}
+	return s.deps.Clock.Now()
 }
 
 // ledgerError maps the ledger's errors to client errors.
@@ -63,4 +170,452 @@ func ledgerError(err error) error {
 		return Wrap(CodeConflict, "该笔账目已冲正", err)
 	}
 	return err
+}
+
+// parseCurrency returns c as a currency or 10001.
+func parseCurrency(c string) (model.Currency, error) {
+	cur := model.Currency(c)
+	if !cur.Valid() {
+		return "", invalid("币种需为 minutes 或 points")
+	}
+	return cur, nil
+}
+
+// checkAmount returns 10001 unless 1 ≤ amount ≤ MaxAmount.
+func checkAmount(amount int64) error {
+	if amount <= 0 || amount > MaxAmount {
+		return invalid("数量需为 1 到 %d 之间的整数", MaxAmount)
+	}
+	return nil
+}
+
+// AccountView is the caller's time bank: balances, what they earned, and
+// their star rating. NextStarMinutes is the earned minutes the next star
+// needs and ToNextStarMinutes how many are missing (both null at the top).
+type AccountView struct {
+	Minutes           int64  `json:"minutes"`
+	Points            int64  `json:"points"`
+	EarnedMinutes     int64  `json:"earnedMinutes"`
+	EarnedPoints      int64  `json:"earnedPoints"`
+	Stars             int    `json:"stars"`
+	MaxStars          int    `json:"maxStars"`
+	NextStarMinutes   *int64 `json:"nextStarMinutes"`
+	ToNextStarMinutes *int64 `json:"toNextStarMinutes"`
+}
+
+// Stars returns the star rating of earnedMinutes under the configured
+// thresholds (timebank.star_hours), and the threshold of the next star in
+// minutes (0 when the rating is the highest).
+func (s *TimeBankService) Stars(earnedMinutes int64) (stars int, next int64) {
+	for _, t := range s.deps.Config.TimeBank.StarMinutes {
+		if earnedMinutes < t {
+			return stars, t
+		}
+		stars++
+	}
+	return stars, 0
+}
+
+// Account returns the caller's balances, earned totals and stars. Accounts
+// never used read as zero.
+func (s *TimeBankService) Account(ctx context.Context, userID int64) (*AccountView, error) {
+	db := s.deps.DB.WithContext(ctx)
+	var accounts []model.Account
+	if err := db.Where("owner_kind = ? AND owner_id = ?", model.OwnerUser, userID).Find(&accounts).Error; err != nil {
+		return nil, err
+	}
+	v := &AccountView{MaxStars: len(s.deps.Config.TimeBank.StarMinutes)}
+	for _, a := range accounts {
+		switch a.Currency {
+		case model.CurrencyMinutes:
+			v.Minutes, v.EarnedMinutes = a.Balance, a.Earned
+		case model.CurrencyPoints:
+			v.Points, v.EarnedPoints = a.Balance, a.Earned
+		}
+	}
+	var next int64
+	v.Stars, next = s.Stars(v.EarnedMinutes)
+	if next > 0 {
+		missing := next - v.EarnedMinutes
+		v.NextStarMinutes, v.ToNextStarMinutes = &next, &missing
+	}
+	return v, nil
+}
+
+// LedgerEntryView is one line of the caller's ledger. Kind is the
+// transaction's kind (credit, debit, transfer, reversal); the counterparty is
+// the other side (a community for credits and debits, a user for gifts).
+type LedgerEntryView struct {
+	ID               int64          `json:"id"`
+	TxnID            int64          `json:"txnId"`
+	Kind             string         `json:"kind"`
+	Currency         model.Currency `json:"currency"`
+	Amount           int64          `json:"amount"`
+	SourceKind       string         `json:"sourceKind"`
+	SourceID         string         `json:"sourceId"`
+	Memo             string         `json:"memo"`
+	CounterpartyKind string         `json:"counterpartyKind,omitempty"`
+	CounterpartyID   int64          `json:"counterpartyId,omitempty"`
+	CreatedAt        time.Time      `json:"createdAt"`
+}
+
+// Ledger lists the caller's entries, newest first, in one currency or (when
+// currency is empty) both. It returns 10001 for an unknown currency.
+func (s *TimeBankService) Ledger(ctx context.Context, userID int64, currency string, p Page) (List[LedgerEntryView], error) {
+	db := s.deps.DB.WithContext(ctx)
+	q := db.Model(&model.Account{}).Where("owner_kind = ? AND owner_id = ?", model.OwnerUser, userID)
+	if currency != "" {
+		cur, err := parseCurrency(currency)
+		if err != nil {
+			return List[LedgerEntryView]{}, err
+		}
+		q = q.Where("currency = ?", cur)
+	}
+	var accountIDs []int64
+	if err := q.Pluck("id", &accountIDs).Error; err != nil {
+		return List[LedgerEntryView]{}, err
+	}
+	if len(accountIDs) == 0 {
+		return NewList[LedgerEntryView](nil, 0, p), nil
+	}
+	entries := db.Model(&model.LedgerEntry{}).Where("account_id IN ?", accountIDs)
+	var total int64
+	if err := entries.Count(&total).Error; err != nil {
+		return List[LedgerEntryView]{}, err
+	}
+	var rows []model.LedgerEntry
+	if err := entries.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+		return List[LedgerEntryView]{}, err
+	}
+	if len(rows) == 0 {
+		return NewList[LedgerEntryView](nil, total, p), nil
+	}
+	txnIDs := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		txnIDs = append(txnIDs, r.TxnID)
+	}
+	var txns []model.LedgerTxn
+	if err := db.Select("id", "kind").Where("id IN ?", txnIDs).Find(&txns).Error; err != nil {
+		return List[LedgerEntryView]{}, err
+	}
+	kinds := make(map[int64]string, len(txns))
+	for _, t := range txns {
+		kinds[t.ID] = t.Kind
+	}
+	var others []struct {
+		TxnID     int64
+		OwnerKind string
+		OwnerID   int64
+	}
+	err := db.Table("ledger_entries e").Select("e.txn_id, a.owner_kind, a.owner_id").
+		Joins("JOIN accounts a ON a.id = e.account_id").
+		Where("e.txn_id IN ? AND e.account_id NOT IN ?", txnIDs, accountIDs).Scan(&others).Error
+	if err != nil {
+		return List[LedgerEntryView]{}, err
+	}
+	type party struct {
+		kind string
+		id   int64
+	}
+	counterparty := make(map[int64]party, len(others))
+	for _, o := range others {
+		counterparty[o.TxnID] = party{o.OwnerKind, o.OwnerID}
+	}
+	out := make([]LedgerEntryView, 0, len(rows))
+	for _, r := range rows {
+		cp := counterparty[r.TxnID]
+		out = append(out, LedgerEntryView{
+			ID: r.ID, TxnID: r.TxnID, Kind: kinds[r.TxnID], Currency: r.Currency, Amount: r.Amount,
+			SourceKind: r.SourceKind, SourceID: r.SourceID, Memo: r.Memo,
+			CounterpartyKind: cp.kind, CounterpartyID: cp.id,
+			CreatedAt: r.CreatedAt.In(s.deps.Config.Location),
+		})
+	}
+	return NewList(out, total, p), nil
+}
+
+// GiftInput is a gift of minutes or points to another user. RequestID,
+// when set, makes a retried gift pay once.
+type GiftInput struct {
+	ToUserID  int64
+	Currency  string
+	Amount    int64
+	Note      string
+	RequestID string
+}
+
+// GiftView is the result of a gift; Balance is the giver's new balance.
+type GiftView struct {
+	TxnID    int64          `json:"txnId"`
+	ToUserID int64          `json:"toUserId"`
+	Currency model.Currency `json:"currency"`
+	Amount   int64          `json:"amount"`
+	Balance  int64          `json:"balance"`
+	Replayed bool           `json:"replayed"`
+}
+
+// validRequestID reports whether a client-supplied request id is 1 to 40
+// letters, digits or _.:- characters.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 40 {
+		return false
+	}
+	for _, r := range id {
+		ok := (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') || strings.ContainsRune("_.:-", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Gift moves minutes or points from the caller to another user (通存通兑,
+// 可转赠); both see it in their ledger. Gifts do not count as earned: they
+// change neither stars nor leaderboards. It returns 10001 for a bad
+// currency, amount, note or request id or a gift to oneself, 10005 for an
+// unknown recipient, 30001 when the balance is short and 30002 when the
+// day's gift limit (timebank.gift_daily_limit_*) would be passed.
+func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) (*GiftView, error) {
+	cur, err := parseCurrency(in.Currency)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAmount(in.Amount); err != nil {
+		return nil, err
+	}
+	if in.ToUserID == fromID {
+		return nil, invalid("不能转赠给自己")
+	}
+	note := strings.TrimSpace(in.Note)
+	if len([]rune(note)) > 100 {
+		return nil, invalid("附言不能超过 100 个字符")
+	}
+	if in.RequestID != "" && !validRequestID(in.RequestID) {
+		return nil, invalid("requestId 需为 1 到 40 个字母、数字或 _.:- 字符")
+	}
+	srcID := fmt.Sprintf("%d:%s", fromID, in.RequestID)
+	if in.RequestID == "" {
+		srcID = fmt.Sprintf("%d:%s", fromID, randomHex(12))
+	}
+	memo := "转赠"
+	if note != "" {
+		memo = "转赠：" + note
+	}
+	limit := s.deps.Config.TimeBank.GiftDailyLimitPoints
+	if cur == model.CurrencyMinutes {
+		limit = s.deps.Config.TimeBank.GiftDailyLimitMinutes
+	}
+	out := &GiftView{ToUserID: in.ToUserID, Currency: cur}
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := loadUser(ctx, tx, in.ToUserID); err != nil {
+			return err
+		}
+		rec, err := s.ledger.Transfer(ctx, tx, ledger.Transfer{FromUserID: fromID, ToUserID: in.ToUserID, Currency: cur,
+			Amount: in.Amount, Source: ledger.Source{Kind: SourceGift, ID: srcID}, Memo: memo})
+		if err != nil {
+			return ledgerError(err)
+		}
+		out.TxnID, out.Replayed = rec.TxnID, rec.Replayed
+		for _, e := range rec.Entries {
+			if e.Amount < 0 {
+				out.Amount = -e.Amount
+			}
+		}
+		if !rec.Replayed && limit > 0 {
+			day := s.deps.Clock.Now().In(s.deps.Config.Location).Format("20060102")
+			if err := s.takeGiftAllowance(ctx, tx, fromID, day, cur, in.Amount, limit); err != nil {
+				return err
+			}
+		}
+		a, err := s.ledger.Account(ctx, tx, model.OwnerUser, fromID, cur)
+		out.Balance = a.Balance
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// takeGiftAllowance adds amount to the user's gifts of the day by one
+// conditional UPDATE, or returns 30002 when that would pass limit.
+func (s *TimeBankService) takeGiftAllowance(ctx context.Context, tx *gorm.DB, userID int64, day string, cur model.Currency, amount, limit int64) error {
+	db := tx.WithContext(ctx)
+	row := model.GiftDailyTotal{UserID: userID, Day: day, Currency: cur}
+	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+		return err
+	}
+	res := db.Model(&model.GiftDailyTotal{}).
+		Where("user_id = ? AND day = ? AND currency = ? AND amount + ? <= ?", userID, day, cur, amount, limit).
+		Update("amount", gorm.Expr("amount + ?", amount))
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return Errorf(CodeGiftDailyLimit, "今日转赠已达上限（每日最多 %d）", limit)
+	}
+	return nil
+}
+
+// ManualCreditInput is a credit staff enter by hand. CommunityID names the
+// issuing community; zero means the user's home community.
+type ManualCreditInput struct {
+	UserID      int64
+	CommunityID int64
+	Currency    string
+	Amount      int64
+	Reason      string
+	RequestID   string
+}
+
+// ManualCreditView is a manual credit and its ledger transaction.
+type ManualCreditView struct {
+	ID          int64          `json:"id"`
+	UserID      int64          `json:"userId"`
+	CommunityID int64          `json:"communityId"`
+	Currency    model.Currency `json:"currency"`
+	Amount      int64          `json:"amount"`
+	Reason      string         `json:"reason"`
+	RequestID   string         `json:"requestId"`
+	TxnID       int64          `json:"txnId"`
+	CreatedBy   int64          `json:"createdBy"`
+	CreatedAt   time.Time      `json:"createdAt"`
+	Replayed    bool           `json:"replayed"`
+}
+
+// errManualRace says a concurrent identical manual credit committed first;
+// ManualCredit runs again to read it.
+var errManualRace = errors.New("manual credit inserted concurrently")
+
+// ManualCredit lets staff of the issuing community credit a user by hand
+// (back-entry of paper records). The ManualCredit row it writes is the audit
+// record (who, what, when). The same actor and request id pay once: a retry
+// returns the first credit with Replayed set. It returns 10001 for bad
+// input or an issuer that is not a community, 10005 for an unknown user or
+// community, 10004 when the caller is not staff of the community, 30004 when
+// no community is given and the user has no home community, and 30003 when
+// the request id was used before for a different credit.
+func (s *TimeBankService) ManualCredit(ctx context.Context, actorID int64, in ManualCreditInput) (*ManualCreditView, error) {
+	cur, err := parseCurrency(in.Currency)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAmount(in.Amount); err != nil {
+		return nil, err
+	}
+	reason := strings.TrimSpace(in.Reason)
+	if reason == "" || len([]rune(reason)) > 200 {
+		return nil, invalid("补录原因需为 1 到 200 个字符")
+	}
+	if !validRequestID(in.RequestID) {
+		return nil, invalid("requestId 需为 1 到 40 个字母、数字或 _.:- 字符")
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := s.manualCredit(ctx, actorID, in, cur, reason)
+		if errors.Is(err, errManualRace) && attempt < 3 {
+			continue
+		}
+		return v, err
+	}
+}
+
+func (s *TimeBankService) manualCredit(ctx context.Context, actorID int64, in ManualCreditInput, cur model.Currency, reason string) (*ManualCreditView, error) {
+	var row model.ManualCredit
+	replayed := false
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		db := tx.WithContext(ctx)
+		// A plain read first: at the start of the transaction it sees every
+		// committed row, so a retried request is found here.
+		row = model.ManualCredit{}
+		if err := db.Where("actor_id = ? AND request_id = ?", actorID, in.RequestID).Limit(1).Find(&row).Error; err != nil {
+			return err
+		}
+		if row.ID != 0 {
+			replayed = true
+			return sameManualCredit(&row, in, cur, reason)
+		}
+		user, err := loadUser(ctx, tx, in.UserID)
+		if err != nil {
+			return err
+		}
+		communityID := in.CommunityID
+		if communityID == 0 {
+			if user.HomeCommunityID == nil {
+				return Errorf(CodeNoHomeCommunity, "该用户尚未设置所在社区，请指定发放社区")
+			}
+			communityID = *user.HomeCommunityID
+		}
+		org, err := s.authz.RequireStaff(ctx, tx, actorID, communityID)
+		if err != nil {
+			return err
+		}
+		if org.Level != model.LevelCommunity {
+			return invalid("发放方必须是社区")
+		}
+		row = model.ManualCredit{ActorID: actorID, RequestID: in.RequestID, UserID: user.ID, CommunityID: communityID,
+			Currency: cur, Amount: in.Amount, Reason: reason, CreatedAt: s.deps.Clock.Now()}
+		if err := db.Create(&row).Error; err != nil {
+			if isDuplicate(err) {
+				return errManualRace
+			}
+			return err
+		}
+		rec, err := s.Credit(ctx, tx, ledger.Credit{UserID: user.ID, CommunityID: communityID, Currency: cur,
+			Amount: in.Amount, Source: ledger.Source{Kind: SourceManualCredit, ID: strconv.FormatInt(row.ID, 10)},
+			Memo: "补录：" + reason})
+		if err != nil {
+			return err
+		}
+		row.TxnID = rec.TxnID
+		return db.Model(&row).Update("txn_id", rec.TxnID).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ManualCreditView{ID: row.ID, UserID: row.UserID, CommunityID: row.CommunityID, Currency: row.Currency,
+		Amount: row.Amount, Reason: row.Reason, RequestID: row.RequestID, TxnID: row.TxnID, CreatedBy: row.ActorID,
+		CreatedAt: row.CreatedAt.In(s.deps.Config.Location), Replayed: replayed}, nil
+}
+
+// sameManualCredit returns 30003 unless row records the same credit as in.
+func sameManualCredit(row *model.ManualCredit, in ManualCreditInput, cur model.Currency, reason string) error {
+	if row.UserID != in.UserID || row.Currency != cur || row.Amount != in.Amount || row.Reason != reason ||
+		(in.CommunityID != 0 && row.CommunityID != in.CommunityID) {
+		return Errorf(CodeRequestIDReused, "该请求号已用于另一笔补录，请换一个 requestId")
+	}
+	return nil
+}
+
+// Reconcile checks the whole ledger (see ledger.Reconcile) for the
+// `linli reconcile` command. It returns an error only when the database
+// fails.
+func (s *TimeBankService) Reconcile(ctx context.Context) (*ledger.Report, error) {
+	return s.ledger.Reconcile(ctx, s.deps.DB)
+}
+
+// ReconcileAsAdmin is Reconcile for an admin of a root org (or a bootstrap
+// admin). It returns 10004 for anyone else.
+func (s *TimeBankService) ReconcileAsAdmin(ctx context.Context, actorID int64) (*ledger.Report, error) {
+	ok, err := s.isRootAdmin(ctx, actorID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, forbidden("仅区级管理员可以对账")
+	}
+	return s.Reconcile(ctx)
+}
+
+// isRootAdmin reports whether the user administers a root org.
+func (s *TimeBankService) isRootAdmin(ctx context.Context, userID int64) (bool, error) {
+	db := s.deps.DB.WithContext(ctx)
+	if ok, err := s.authz.isBootstrapAdmin(ctx, db, userID); err != nil || ok {
+		return ok, err
+	}
+	var n int64
+	err := db.Model(&model.StaffRole{}).
+		Joins("JOIN org_units o ON o.id = staff_roles.org_id").
+		Where("staff_roles.user_id = ? AND staff_roles.role = ? AND o.parent_id IS NULL", userID, model.RoleAdmin).
+		Count(&n).Error
+	return n > 0, err
 }

@@ -15,6 +15,9 @@ import (
 type UserService struct {
 	deps  Deps
 	authz *Authz
+	// homeChanged, when set, is told after a user's home community changed
+	// (the time bank re-ranks them on the leaderboards).
+	homeChanged func(ctx context.Context, userID int64, from, to *int64)
 }
 
 // MeView is the caller's own profile. Phone is masked even here: the full
@@ -115,10 +118,17 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 			return nil, invalid("网格不属于所选社区")
 		}
 	}
+	var before model.User
+	if err := db.Select("id", "home_community_id").First(&before, userID).Error; err != nil {
+		return nil, notFoundOr(err, "用户")
+	}
 	err = db.Model(&model.User{}).Where("id = ?", userID).
 		Updates(map[string]any{"home_community_id": communityID, "home_grid_id": gridID}).Error
 	if err != nil {
 		return nil, err
+	}
+	if s.homeChanged != nil && (before.HomeCommunityID == nil || *before.HomeCommunityID != communityID) {
+		s.homeChanged(context.WithoutCancel(ctx), userID, before.HomeCommunityID, &communityID)
 	}
 	return s.Me(ctx, userID)
 }

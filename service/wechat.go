@@ -12,6 +12,9 @@ type WeChat interface {
 	Code2Session(ctx context.Context, code string) (WeChatSession, error)
 	// PhoneNumber exchanges a getPhoneNumber code for the verified number.
 	PhoneNumber(ctx context.Context, code string) (string, error)
+	// GetWXACodeUnlimit returns the image (JPEG) of a mini-program code that
+	// opens page with scene (≤32 characters) as its parameter.
+	GetWXACodeUnlimit(ctx context.Context, scene, page string) ([]byte, error)
 	// MsgSecCheck runs the text security check v2 (msgSecCheck, scene 2) on
 	// title and content for the user openID, and returns WeChat's suggestion:
 	// "pass", "review" or "risky". An error means no verdict was given.

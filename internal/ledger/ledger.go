@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -89,11 +90,17 @@ type Receipt struct {
 	Entries  []model.LedgerEntry
 }
 
-// Ledger posts transactions. It has no state of its own.
-type Ledger struct{}
+// Ledger posts transactions. Its only state is the clock that stamps them.
+type Ledger struct {
+	now func() time.Time
+}
 
-// New returns a ledger.
-func New() *Ledger { return &Ledger{} }
+// New returns a ledger stamping postings with the wall clock.
+func New() *Ledger { return &Ledger{now: time.Now} }
+
+// NewWithClock returns a ledger stamping postings with now (the services
+// pass their clock, so tests that move time move the ledger too).
+func NewWithClock(now func() time.Time) *Ledger { return &Ledger{now: now} }
 
 // leg is one entry of a posting before it is written.
 type leg struct {
@@ -195,11 +202,11 @@ func (l *Ledger) Reverse(ctx context.Context, tx *gorm.DB, txnID int64, src Sour
 }
 
 // post writes one transaction. Accounts are created on first use and locked
-// in id order, then the primary
-// leg's (source, account, currency) is looked up under that lock: found means
-// a replay and the first receipt is returned without writing. Otherwise each
-// leg changes its account by one conditional UPDATE and the entries are
-// inserted; the unique source key backs the lookup up. Two transactions
+// in id order, then the primary leg's (source, account, currency) is looked
+// up: found means a replay and the first receipt is returned without
+// writing. Otherwise the transaction and its entries are inserted (the
+// unique source key turns a concurrent replay into the first receipt) and
+// each leg changes its account by one conditional UPDATE. Two transactions
 // creating the same account at once can deadlock on MySQL: run postings in
 // dbtx.Run, which retries the loser.
 func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source, memo string, reverses *int64, currency model.Currency, legs []leg) (*Receipt, error) {
@@ -243,10 +250,18 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 			primary = lg
 		}
 	}
-	var prior model.LedgerEntry
-	err := db.Clauses(clause.Locking{Strength: "UPDATE"}).
-		Where("source_kind = ? AND source_id = ? AND account_id = ? AND currency = ?", src.Kind, src.ID, primary.account, currency).
-		Limit(1).Find(&prior).Error
+	// A plain read finds a posting committed before this transaction's
+	// snapshot: the common replay. One committed later (or still running)
+	// is caught by the unique source key of the entries below. No locking
+	// read here: on a missing row MySQL would take a gap lock, and two
+	// postings holding the same gap then deadlock on their inserts.
+	lookup := func(q *gorm.DB) (model.LedgerEntry, error) {
+		var prior model.LedgerEntry
+		err := q.Where("source_kind = ? AND source_id = ? AND account_id = ? AND currency = ?", src.Kind, src.ID, primary.account, currency).
+			Limit(1).Find(&prior).Error
+		return prior, err
+	}
+	prior, err := lookup(db)
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +278,57 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 		}
 	}
 
+	// Entries first, under a savepoint: a duplicate source (a concurrent
+	// replay that committed) or a refused debit rolls back to it, so a
+	// failed posting leaves nothing behind in the caller's transaction.
+	const savepoint = "ledger_post"
+	if err := db.SavePoint(savepoint).Error; err != nil {
+		return nil, err
+	}
+	undo := func(cause error) error {
+		if err := db.RollbackTo(savepoint).Error; err != nil {
+			return errors.Join(cause, err)
+		}
+		return cause
+	}
+	// Stamped in UTC so that SQLite, which compares times as text, orders
+	// every entry alike.
+	txn := model.LedgerTxn{Kind: kind, SourceKind: src.Kind, SourceID: src.ID, Memo: memo, ReversesID: reverses,
+		CreatedAt: l.now().UTC()}
+	err = db.Create(&txn).Error
+	var entries []model.LedgerEntry
+	if err == nil {
+		entries = make([]model.LedgerEntry, 0, len(legs))
+		for _, lg := range legs {
+			entries = append(entries, model.LedgerEntry{
+				TxnID: txn.ID, AccountID: lg.account, Currency: currency, Amount: lg.amount,
+				SourceKind: src.Kind, SourceID: src.ID, Memo: memo, CreatedAt: txn.CreatedAt,
+			})
+		}
+		err = db.Create(&entries).Error
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		if err := undo(nil); err != nil {
+			return nil, err
+		}
+		// The other posting has committed (the insert waited for it); a
+		// locking read on its existing row sees it without a gap lock.
+		prior, err := lookup(db.Clauses(clause.Locking{Strength: "UPDATE"}))
+		if err != nil {
+			return nil, err
+		}
+		if prior.ID != 0 {
+			return receipt(db, prior.TxnID, true)
+		}
+		if reverses != nil {
+			return nil, ErrAlreadyReversed
+		}
+		return nil, fmt.Errorf("ledger: duplicate posting %s/%s not found", src.Kind, src.ID)
+	}
+	if err != nil {
+		return nil, undo(err)
+	}
+
 	for _, lg := range legs {
 		q := db.Model(&model.Account{}).Where("id = ?", lg.account)
 		if lg.noDebt && lg.amount < 0 {
@@ -274,25 +340,11 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 		}
 		res := q.Updates(updates)
 		if res.Error != nil {
-			return nil, res.Error
+			return nil, undo(res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return nil, ErrInsufficientBalance
+			return nil, undo(ErrInsufficientBalance)
 		}
-	}
-	txn := model.LedgerTxn{Kind: kind, SourceKind: src.Kind, SourceID: src.ID, Memo: memo, ReversesID: reverses}
-	if err := db.Create(&txn).Error; err != nil {
-		return nil, err
-	}
-	entries := make([]model.LedgerEntry, 0, len(legs))
-	for _, lg := range legs {
-		entries = append(entries, model.LedgerEntry{
-			TxnID: txn.ID, AccountID: lg.account, Currency: currency, Amount: lg.amount,
-			SourceKind: src.Kind, SourceID: src.ID, Memo: memo, CreatedAt: txn.CreatedAt,
-		})
-	}
-	if err := db.Create(&entries).Error; err != nil {
-		return nil, err
 	}
 	return &Receipt{TxnID: txn.ID, Entries: entries}, nil
 }

@@ -166,3 +166,38 @@ func TestReverseOnceAndEarnedFollows(t *testing.T) {
 	}
 	reconcileClean(t, h)
 }
+
+func TestRefusedPostingLeavesNothingInTheTransaction(t *testing.T) {
+	h := testutil.New(t)
+	tree := h.MustTree()
+	u := h.MustLogin(testutil.UniqueOpenID("refused"))
+	l := ledger.New()
+	ctx := context.Background()
+	src := ledger.Source{Kind: "test-refused", ID: fmt.Sprint(u.UserID)}
+	// The caller goes on after a refused debit and commits its transaction.
+	err := dbtx.Run(ctx, h.DB, func(tx *gorm.DB) error {
+		if _, err := l.Credit(ctx, tx, ledger.Credit{UserID: u.UserID, CommunityID: tree.CommunityA.ID,
+			Currency: model.CurrencyPoints, Amount: 5, Source: ledger.Source{Kind: "seed", ID: src.ID}}); err != nil {
+			return err
+		}
+		_, err := l.Debit(ctx, tx, ledger.Debit{UserID: u.UserID, CommunityID: tree.CommunityA.ID,
+			Currency: model.CurrencyPoints, Amount: 6, Source: src})
+		if !errors.Is(err, ledger.ErrInsufficientBalance) {
+			t.Errorf("debit: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.Count(&model.LedgerTxn{}, "source_kind = ? AND source_id = ?", src.Kind, src.ID); n != 0 {
+		t.Fatalf("refused debit left %d transactions", n)
+	}
+	if n := h.Count(&model.LedgerEntry{}, "source_kind = ? AND source_id = ?", src.Kind, src.ID); n != 0 {
+		t.Fatalf("refused debit left %d entries", n)
+	}
+	if a := balance(t, h, model.OwnerUser, u.UserID, model.CurrencyPoints); a.Balance != 5 {
+		t.Fatalf("balance %+v", a)
+	}
+	reconcileClean(t, h)
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/silenceper/wechat/v2/miniprogram/business"
 	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
 	mpcontext "github.com/silenceper/wechat/v2/miniprogram/context"
+	"github.com/silenceper/wechat/v2/miniprogram/qrcode"
 	"github.com/silenceper/wechat/v2/miniprogram/security"
 	"github.com/silenceper/wechat/v2/util"
 
@@ -135,6 +136,50 @@ func (c *Client) PhoneNumber(ctx context.Context, code string) (string, error) {
 		return info.PurePhoneNumber, nil
 	}
 	return info.PhoneNumber, nil
+}
+
+// GetWXACodeUnlimit implements service.WeChat: the unlimited wxacode of page
+// with scene, as JPEG bytes. check_path is off so codes work before the page
+// is released. The SDK call takes no context; the HTTP client's timeout bounds
+// it.
+func (c *Client) GetWXACodeUnlimit(ctx context.Context, scene, page string) ([]byte, error) {
+	var img []byte
+	err := c.withToken(ctx, func() error {
+		checkPath := false
+		var err error
+		img, err = qrcode.NewQRCode(c.ctx).GetWXACodeUnlimit(qrcode.QRCoder{
+			Page: page, Scene: scene, CheckPath: &checkPath, Width: 430,
+		})
+		return qrcodeError(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// qrcodeError turns the SDK's wxacode error, which carries the errcode only
+// in its text ("fetchCode error : errcode=40001 , errmsg=…"), into *Error.
+func qrcodeError(err error) error {
+	const api = "getwxacodeunlimit"
+	if err == nil {
+		return nil
+	}
+	var ce *util.CommonError
+	if errors.As(err, &ce) {
+		return &Error{Code: int(ce.ErrCode), Msg: ce.ErrMsg, API: api}
+	}
+	if _, rest, ok := strings.Cut(err.Error(), "errcode="); ok {
+		var code int
+		if _, serr := fmt.Sscanf(rest, "%d", &code); serr == nil && code != 0 {
+			errmsg := ""
+			if _, m, ok := strings.Cut(rest, "errmsg="); ok {
+				errmsg = strings.TrimSpace(m)
+			}
+			return &Error{Code: code, Msg: errmsg, API: api}
+		}
+	}
+	return redact(api, err)
 }
 
 // MsgSecCheck implements service.WeChat with msgSecCheck v2, scene 2

@@ -29,3 +29,18 @@ func TestRedactDropsQueryStrings(t *testing.T) {
 		t.Error("redact(nil) != nil")
 	}
 }
+
+func TestQRCodeError(t *testing.T) {
+	var we *Error
+	err := qrcodeError(errors.New("fetchCode error : errcode=40001 , errmsg=invalid credential"))
+	if !errors.As(err, &we) || we.Code != 40001 || we.Msg != "invalid credential" {
+		t.Fatalf("errcode not parsed: %#v", err)
+	}
+	err = qrcodeError(errors.New(`Post "https://api.weixin.qq.com/wxa/getwxacodeunlimit?access_token=SECRET": dial tcp: refused`))
+	if errors.As(err, &we) || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("network error: %v", err)
+	}
+	if qrcodeError(nil) != nil {
+		t.Fatal("qrcodeError(nil) != nil")
+	}
+}

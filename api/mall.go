@@ -1,0 +1,208 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"linli/service"
+)
+
+type createGoodsRequest struct {
+	CommunityID  int64  `json:"communityId" binding:"required,gt=0"`
+	Name         string `json:"name" binding:"required,max=64"`
+	Description  string `json:"description" binding:"max=500"`
+	Image        string `json:"image" binding:"max=512"`
+	PointsPrice  int64  `json:"pointsPrice" binding:"required,gt=0,max=1000000"`
+	Stock        *int64 `json:"stock" binding:"required,gte=0,max=1000000"`
+	PerUserLimit int64  `json:"perUserLimit" binding:"gte=0,max=1000000"`
+	OnSale       *bool  `json:"onSale"`
+}
+
+// CreateGoods serves POST /mall/goods {communityId, name, description?,
+// image?, pointsPrice, stock, perUserLimit?, onSale?} [staff].
+func (h *Handler) CreateGoods(c *gin.Context) {
+	var req createGoodsRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Mall.CreateGoods(c.Request.Context(), userID(c), service.GoodsInput{
+		CommunityID: req.CommunityID, Name: req.Name, Description: req.Description, Image: req.Image,
+		PointsPrice: req.PointsPrice, Stock: *req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusCreated, v)
+}
+
+// ListGoods serves GET /mall/goods?communityId= (the caller's home community
+// when absent).
+func (h *Handler) ListGoods(c *gin.Context) {
+	community, ok := queryID(c, "communityId")
+	if !ok {
+		return
+	}
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	list, err := h.svc.Mall.ListGoods(c.Request.Context(), userID(c), community, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, list)
+}
+
+// GetGoods serves GET /mall/goods/{id}.
+func (h *Handler) GetGoods(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := h.svc.Mall.GetGoods(c.Request.Context(), userID(c), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, v)
+}
+
+type updateGoodsRequest struct {
+	Name         *string `json:"name" binding:"omitempty,max=64"`
+	Description  *string `json:"description" binding:"omitempty,max=500"`
+	Image        *string `json:"image" binding:"omitempty,max=512"`
+	PointsPrice  *int64  `json:"pointsPrice" binding:"omitempty,gt=0,max=1000000"`
+	Stock        *int64  `json:"stock" binding:"omitempty,gte=0,max=1000000"`
+	PerUserLimit *int64  `json:"perUserLimit" binding:"omitempty,gte=0,max=1000000"`
+	OnSale       *bool   `json:"onSale"`
+}
+
+// UpdateGoods serves PUT /mall/goods/{id} with any of the fields of
+// POST /mall/goods except communityId [staff].
+func (h *Handler) UpdateGoods(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var req updateGoodsRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Mall.UpdateGoods(c.Request.Context(), userID(c), id, service.GoodsUpdate{
+		Name: req.Name, Description: req.Description, Image: req.Image, PointsPrice: req.PointsPrice,
+		Stock: req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, v)
+}
+
+// DeleteGoods serves DELETE /mall/goods/{id} [staff].
+func (h *Handler) DeleteGoods(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	if err := h.svc.Mall.DeleteGoods(c.Request.Context(), userID(c), id); err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, gin.H{"id": id, "deleted": true})
+}
+
+type placeOrderRequest struct {
+	GoodsID  int64  `json:"goodsId" binding:"required,gt=0"`
+	Quantity *int64 `json:"quantity" binding:"omitempty,gt=0,max=99"`
+}
+
+// PlaceOrder serves POST /mall/orders {goodsId, quantity?} → 201
+// {id, pickupCode, status, ...}; quantity defaults to 1.
+func (h *Handler) PlaceOrder(c *gin.Context) {
+	var req placeOrderRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	qty := int64(1)
+	if req.Quantity != nil {
+		qty = *req.Quantity
+	}
+	v, err := h.svc.Mall.PlaceOrder(c.Request.Context(), userID(c), req.GoodsID, qty)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusCreated, v)
+}
+
+// MyOrders serves GET /mall/orders/mine?status=.
+func (h *Handler) MyOrders(c *gin.Context) {
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	list, err := h.svc.Mall.MyOrders(c.Request.Context(), userID(c), c.Query("status"), p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, list)
+}
+
+// CommunityOrders serves GET /mall/orders?communityId=&status= [staff].
+func (h *Handler) CommunityOrders(c *gin.Context) {
+	community, ok := queryID(c, "communityId")
+	if !ok {
+		return
+	}
+	if community == nil {
+		abortWith(c, http.StatusBadRequest, service.CodeInvalid, "缺少参数 communityId")
+		return
+	}
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	list, err := h.svc.Mall.CommunityOrders(c.Request.Context(), userID(c), *community, c.Query("status"), p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, list)
+}
+
+// CancelOrder serves POST /mall/orders/{id}/cancel [buyer].
+func (h *Handler) CancelOrder(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := h.svc.Mall.CancelOrder(c.Request.Context(), userID(c), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, v)
+}
+
+type verifyPickupRequest struct {
+	CommunityID int64  `json:"communityId" binding:"required,gt=0"`
+	PickupCode  string `json:"pickupCode" binding:"required,max=32"`
+}
+
+// VerifyPickup serves POST /mall/orders/verify {communityId, pickupCode}
+// [staff].
+func (h *Handler) VerifyPickup(c *gin.Context) {
+	var req verifyPickupRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Mall.VerifyPickup(c.Request.Context(), userID(c), req.CommunityID, req.PickupCode)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, http.StatusOK, v)
+}

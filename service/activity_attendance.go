@@ -217,18 +217,27 @@ func (s *ActivityService) Checkin(ctx context.Context, userID, activityID int64,
 // unless the caller is staff of the community, 10001 for a time in the
 // future, and otherwise the codes of Checkin that concern the attendance.
 func (s *ActivityService) ManualCheckin(ctx context.Context, actorID, activityID, userID int64, at *time.Time) (*AttendanceView, error) {
-	now := s.deps.Clock.Now()
-	t := now
+	return s.manual(ctx, actorID, activityID, userID, at, "签到时间不能晚于当前时间", s.checkin)
+}
+
+// manual runs a staff check-in or check-out (step) for userID at `at` (now
+// when nil), recorded as manual with the staff member, and returns the
+// attendance. It returns 10001 with futureMsg for a time in the future, 10004
+// unless the caller is staff of the activity's community, and step's codes.
+func (s *ActivityService) manual(ctx context.Context, actorID, activityID, userID int64, at *time.Time, futureMsg string,
+	step func(ctx context.Context, activityID, userID int64, t time.Time, source string, by *int64, in *CheckinInput) (*SignupView, error),
+) (*AttendanceView, error) {
+	t := s.deps.Clock.Now()
 	if at != nil {
-		if at.After(now) {
-			return nil, invalid("签到时间不能晚于当前时间")
+		if at.After(t) {
+			return nil, invalid("%s", futureMsg)
 		}
 		t = *at
 	}
 	if _, err := s.staffActivity(ctx, s.deps.DB.WithContext(ctx), actorID, activityID); err != nil {
 		return nil, err
 	}
-	if _, err := s.checkin(ctx, activityID, userID, t, model.SourceManual, &actorID, nil); err != nil {
+	if _, err := step(ctx, activityID, userID, t, model.SourceManual, &actorID, nil); err != nil {
 		return nil, err
 	}
 	return s.attendance(ctx, activityID, userID)
@@ -301,21 +310,7 @@ func (s *ActivityService) Checkout(ctx context.Context, userID, activityID int64
 // recorded as manual. It returns 10004 unless the caller is staff, 10001 for
 // a time in the future or before the check-in, and the codes of Checkout.
 func (s *ActivityService) ManualCheckout(ctx context.Context, actorID, activityID, userID int64, at *time.Time) (*AttendanceView, error) {
-	now := s.deps.Clock.Now()
-	t := now
-	if at != nil {
-		if at.After(now) {
-			return nil, invalid("签退时间不能晚于当前时间")
-		}
-		t = *at
-	}
-	if _, err := s.staffActivity(ctx, s.deps.DB.WithContext(ctx), actorID, activityID); err != nil {
-		return nil, err
-	}
-	if _, err := s.checkout(ctx, activityID, userID, t, model.SourceManual, &actorID, nil); err != nil {
-		return nil, err
-	}
-	return s.attendance(ctx, activityID, userID)
+	return s.manual(ctx, actorID, activityID, userID, at, "签退时间不能晚于当前时间", s.checkout)
 }
 
 func (s *ActivityService) checkout(ctx context.Context, activityID, userID int64, t time.Time, source string, by *int64, in *CheckinInput) (*SignupView, error) {

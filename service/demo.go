@@ -82,9 +82,40 @@ func (s *Service) SeedDemo(ctx context.Context) (*DemoData, error) {
 				return err
 			}
 		}
-		return nil
+		return s.seedDemoPeople(tx, out.Users, home)
 	})
 	return out, err
+}
+
+// seedDemoPeople makes demo-member an approved Party member of the home
+// community (so the walk-through can claim wishes and posts) and gives
+// demo-resident and demo-member volunteer profiles (so they can sign up for
+// activities). Existing rows are left as they are.
+func (s *Service) seedDemoPeople(tx *gorm.DB, users map[string]int64, home int64) error {
+	member := users[DemoMember]
+	active, err := partyMembership(context.Background(), tx, member)
+	if err != nil {
+		return err
+	}
+	if active == nil {
+		now := s.deps.Clock.Now().UTC()
+		staff := users[DemoStaff]
+		r := model.MemberReport{UserID: member, CommunityID: home, RealName: "李明", Phone: "13800000000",
+			UnitName: "示范区政务服务中心", Branch: "第一党支部", Mode: model.ModeDaily,
+			Status: model.ReviewApproved, ActiveUserID: &member, ReviewedBy: &staff, ReviewedAt: &now}
+		if err := tx.Create(&r).Error; err != nil {
+			return err
+		}
+	}
+	for _, v := range []model.VolunteerProfile{
+		{UserID: users[DemoResident], RealName: "王秀英", Phone: "13800000001", Skills: `["助老助残"]`, Availability: "工作日上午"},
+		{UserID: member, RealName: "李明", Phone: "13800000000", Skills: `["法律咨询"]`, Availability: "周末"},
+	} {
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&v).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // demoOrg finds the child of parent with name, or creates it.

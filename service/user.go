@@ -49,6 +49,17 @@ func (s *UserService) Me(ctx context.Context, userID int64) (*MeView, error) {
 		return nil, err
 	}
 	roles = append(roles, staff...)
+	var volunteer int64
+	if err := db.Model(&model.VolunteerProfile{}).Where("user_id = ?", userID).Count(&volunteer).Error; err != nil {
+		return nil, err
+	}
+	if volunteer > 0 { // a volunteer serves anywhere; orgId is the home community, 0 when none
+		var home int64
+		if u.HomeCommunityID != nil {
+			home = *u.HomeCommunityID
+		}
+		roles = append(roles, ScopedRole{Role: "volunteer", OrgID: home})
+	}
 	reported, err := reportRoles(ctx, db, userID)
 	if err != nil {
 		return nil, err

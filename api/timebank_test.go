@@ -648,3 +648,40 @@ func deleteLeaderboardKeys(t *testing.T, h *testutil.Harness) {
 		t.Fatal(err)
 	}
 }
+
+// TestConcurrentMovesLeaveOneHomeOnTheBoards fires moves of one user's home
+// community to B and to C at once: however they interleave, the user ends up
+// on the boards of their final home (and the orgs above it) only.
+func TestConcurrentMovesLeaveOneHomeOnTheBoards(t *testing.T) {
+	e := newTBEnv(t)
+	for round := range 3 {
+		u := e.resident(t, e.tree.CommunityA.ID)
+		e.credit(t, u.UserID, "minutes", 40)
+		orgs := []model.OrgUnit{e.tree.CommunityA, e.tree.CommunityB, e.tree.CommunityC, e.tree.Street, e.tree.OtherStreet, e.tree.District}
+		for _, org := range orgs { // build every board, so that moves update them
+			e.board(t, u, org.ID, "all", "minutes")
+		}
+		targets := []int64{e.tree.CommunityB.ID, e.tree.CommunityC.ID}
+		res := tbFire(16, func(i int) (int, int) {
+			r := e.h.Do("PUT", "/me/community", map[string]any{"communityId": targets[i%2]}, u.AccessToken)
+			return r.Status, r.Code
+		})
+		if res["200/0"] != 16 {
+			t.Fatalf("round %d: moves %v", round, res)
+		}
+		for _, org := range orgs {
+			want := ledgerRanking(t, e.h, org, "minutes", []int64{u.UserID})
+			var got [][2]int64
+			for _, p := range boardPairs(e.board(t, u, org.ID, "all", "minutes")) {
+				if p[0] == u.UserID {
+					got = append(got, p)
+				}
+			}
+			if !slices.Equal(got, want) {
+				var home model.User
+				e.h.DB.First(&home, u.UserID)
+				t.Fatalf("round %d: board of %s: %v, ledger %v (home %d)", round, org.Name, got, want, *home.HomeCommunityID)
+			}
+		}
+	}
+}

@@ -316,34 +316,62 @@ func (b *leaderboards) ensure(ctx context.Context, org *model.OrgUnit) error {
 	}
 }
 
-// moveUser re-ranks a user whose home community changed: they leave the
-// sets of the orgs above the old community that are not above the new one,
-// and get their ledger totals in the new ones.
+// moveUser re-ranks a user whose home community changed from `from` to
+// `to`: they leave the sets of the orgs above either that are not above
+// their home community as the database has it now, and get their ledger
+// totals in the sets of that home. Moves of one user commit one at a time
+// but their calls may run in any order, so each call ranks the user under
+// the home it reads, then reads the home again and starts over when another
+// move committed meanwhile: the last call to finish leaves the current home.
 func (b *leaderboards) moveUser(ctx context.Context, userID int64, from, to *int64) {
-	var oldOrgs, newOrgs []int64
-	for _, c := range []struct {
-		id  *int64
-		out *[]int64
-	}{{from, &oldOrgs}, {to, &newOrgs}} {
-		if c.id == nil {
+	warn := func(err error) { b.deps.Logger.Warn("leaderboard: move user", "user", userID, "error", err.Error()) }
+	var stale []int64 // orgs the user may still be ranked under
+	for _, id := range []*int64{from, to} {
+		if id == nil {
 			continue
 		}
 		var o model.OrgUnit
-		if err := b.deps.DB.WithContext(ctx).Select("id", "path").First(&o, *c.id).Error; err != nil {
-			b.deps.Logger.Warn("leaderboard: move user", "user", userID, "error", err.Error())
+		if err := b.deps.DB.WithContext(ctx).Select("id", "path").First(&o, *id).Error; err != nil {
+			warn(err)
 			return
 		}
-		*c.out = model.PathIDs(o.Path)
+		stale = append(stale, model.PathIDs(o.Path)...)
 	}
+	home, err := b.homeOrgs(ctx, b.deps.DB, userID)
+	if err != nil {
+		warn(err)
+		return
+	}
+	for range 5 {
+		if err := b.rankUnder(ctx, userID, stale, home); err != nil {
+			warn(err)
+			return
+		}
+		again, err := b.homeOrgs(ctx, b.deps.DB, userID)
+		if err != nil {
+			warn(err)
+			return
+		}
+		if slices.Equal(again, home) {
+			return
+		}
+		stale, home = append(stale, home...), again
+	}
+}
+
+// rankUnder removes the user from the sets of the orgs in stale that are not
+// in home and sets their ledger totals in the sets of the orgs in home.
+func (b *leaderboards) rankUnder(ctx context.Context, userID int64, stale, home []int64) error {
 	p := b.periodsAt(b.deps.Clock.Now())
 	rows, err := b.scores(ctx, p, "u.id = ?", userID)
 	if err != nil {
-		b.deps.Logger.Warn("leaderboard: move user", "user", userID, "error", err.Error())
-		return
+		return err
 	}
+	// Two round trips rather than one long pipeline: the in-process Redis
+	// answers over a synchronous pipe and stalls on long pipelines.
 	pipe := b.deps.Redis.Pipeline()
-	for _, org := range oldOrgs {
-		if slices.Contains(newOrgs, org) {
+	for _, org := range slices.Compact(slices.Sorted(slices.Values(stale))) {
+		if slices.Contains(home, org) {
 			continue
 		}
 		for _, c := range []model.Currency{model.CurrencyMinutes, model.CurrencyPoints} {
@@ -352,7 +380,11 @@ func (b *leaderboards) moveUser(ctx context.Context, userID int64, from, to *int
 			}
 		}
 	}
-	for _, org := range newOrgs {
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	pipe = b.deps.Redis.Pipeline()
+	for _, org := range home {
 		for _, c := range []model.Currency{model.CurrencyMinutes, model.CurrencyPoints} {
 			var s userScore
 			for _, r := range rows {
@@ -365,9 +397,8 @@ func (b *leaderboards) moveUser(ctx context.Context, userID int64, from, to *int
 				userID, s.Month, s.Year, s.All, secs(p.monthTTL), secs(p.yearTTL), secs(allTimeTTL))
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		b.deps.Logger.Warn("leaderboard: move user", "user", userID, "error", err.Error())
-	}
+	_, err = pipe.Exec(ctx)
+	return err
 }
 
 // LeaderboardQuery selects a leaderboard; OrgID 0 means the caller's home

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"linli/model"
 )
@@ -129,17 +130,28 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 			return nil, invalid("网格不属于所选社区")
 		}
 	}
-	var before model.User
-	if err := db.Select("id", "home_community_id").First(&before, userID).Error; err != nil {
-		return nil, notFoundOr(err, "用户")
-	}
-	err = db.Model(&model.User{}).Where("id = ?", userID).
-		Updates(map[string]any{"home_community_id": communityID, "home_grid_id": gridID}).Error
+	// The user's row is locked while the home is read and changed, so
+	// concurrent moves run one after another and each re-ranks the user
+	// from where the previous one left them, once it has committed.
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
+		var before model.User
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id", "home_community_id").
+			First(&before, userID).Error; err != nil {
+			return notFoundOr(err, "用户")
+		}
+		err := tx.Model(&model.User{}).Where("id = ?", userID).
+			Updates(map[string]any{"home_community_id": communityID, "home_grid_id": gridID}).Error
+		if err != nil {
+			return err
+		}
+		if s.homeChanged != nil && (before.HomeCommunityID == nil || *before.HomeCommunityID != communityID) {
+			from := before.HomeCommunityID
+			afterCommit(tx, func() { s.homeChanged(context.WithoutCancel(ctx), userID, from, &communityID) })
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if s.homeChanged != nil && (before.HomeCommunityID == nil || *before.HomeCommunityID != communityID) {
-		s.homeChanged(context.WithoutCancel(ctx), userID, before.HomeCommunityID, &communityID)
 	}
 	return s.Me(ctx, userID)
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,10 +127,15 @@ func OpenRedis(cfg *config.Config) (*Redis, error) {
 		WriteTimeout: rc.WriteTimeout,
 	}
 	if rc.Addr == "" {
+		// The in-process server listens on a loopback port of its own: its
+		// Dial (a synchronous net.Pipe) stalls a pipeline of many commands,
+		// because the server cannot answer until the client stops writing.
 		m := miniredis.NewMiniRedis()
 		m.ClockTTL(true)
-		opts.Addrs = []string{"in-process"} // never dialled: Dialer below uses a pipe
-		opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) { return m.Dial() }
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start in-process redis: %w", err)
+		}
+		opts.Addrs = []string{m.Addr()}
 		return &Redis{Client: redis.NewUniversalClient(opts), Embedded: m,
 			Desc: "in-process Redis (sessions and rate limits are forgotten on restart)"}, nil
 	}

@@ -114,12 +114,14 @@ func (h *Handler) DeleteGoods(c *gin.Context) {
 }
 
 type placeOrderRequest struct {
-	GoodsID  int64  `json:"goodsId" binding:"required,gt=0"`
-	Quantity *int64 `json:"quantity" binding:"omitempty,gt=0,max=99"`
+	GoodsID   int64  `json:"goodsId" binding:"required,gt=0"`
+	Quantity  *int64 `json:"quantity" binding:"omitempty,gt=0,max=99"`
+	RequestID string `json:"requestId" binding:"max=40"`
 }
 
-// PlaceOrder serves POST /mall/orders {goodsId, quantity?} → 201
-// {id, pickupCode, status, ...}; quantity defaults to 1.
+// PlaceOrder serves POST /mall/orders {goodsId, quantity?, requestId?} →
+// 201 {id, pickupCode, status, ...}; quantity defaults to 1, and a repeated
+// requestId answers the first order (replayed) without buying again.
 func (h *Handler) PlaceOrder(c *gin.Context) {
 	var req placeOrderRequest
 	if !bindJSON(c, &req) {
@@ -129,7 +131,7 @@ func (h *Handler) PlaceOrder(c *gin.Context) {
 	if req.Quantity != nil {
 		qty = *req.Quantity
 	}
-	v, err := h.svc.Mall.PlaceOrder(c.Request.Context(), userID(c), req.GoodsID, qty)
+	v, err := h.svc.Mall.PlaceOrder(c.Request.Context(), userID(c), req.GoodsID, qty, req.RequestID)
 	if err != nil {
 		fail(c, err)
 		return

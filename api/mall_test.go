@@ -453,3 +453,51 @@ func TestExpirySweepRefundsOnce(t *testing.T) {
 	}
 	e.reconcileClean(t)
 }
+
+// TestRepeatedOrderRequestBuysOnce fires one order 30 times at once with the
+// same requestId (a double tap, a retry after a lost answer): one order,
+// one debit, one unit of stock; every answer names that order.
+func TestRepeatedOrderRequestBuysOnce(t *testing.T) {
+	e := newTBEnv(t)
+	g := e.goods(t, map[string]any{"stock": 10, "pointsPrice": 10})
+	other := e.goods(t, map[string]any{"stock": 10, "pointsPrice": 1, "name": "面粉"})
+	u := e.resident(t, e.tree.CommunityA.ID)
+	e.credit(t, u.UserID, "points", 100)
+	body := map[string]any{"goodsId": g.ID, "quantity": 2, "requestId": "tap-1"}
+	var mu sync.Mutex
+	ids := map[int64]int{}
+	got := tbFire(30, func(int) (int, int) {
+		r := e.h.Do("POST", "/mall/orders", body, u.AccessToken)
+		if r.Status == 201 {
+			var o orderView
+			r.Decode(t, &o)
+			mu.Lock()
+			ids[o.ID]++
+			mu.Unlock()
+		}
+		return r.Status, r.Code
+	})
+	if got["201/0"] != 30 || len(ids) != 1 {
+		t.Fatalf("results %v, order ids %v", got, ids)
+	}
+	if n := e.h.Count(&model.MallOrder{}, "user_id = ?", u.UserID); n != 1 {
+		t.Fatalf("orders %d, want 1", n)
+	}
+	if s := e.stock(t, g.ID); s != 8 {
+		t.Fatalf("stock %d, want 8", s)
+	}
+	if a := e.account(t, u); a.Points != 80 {
+		t.Fatalf("points %d, want 80", a.Points)
+	}
+	// The same key for other goods or another quantity is refused.
+	e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": other.ID, "requestId": "tap-1"}, u.AccessToken).
+		Expect(t, 409, service.CodeRequestIDReused)
+	e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "quantity": 1, "requestId": "tap-1"}, u.AccessToken).
+		Expect(t, 409, service.CodeRequestIDReused)
+	e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "requestId": "bad key!"}, u.AccessToken).
+		Expect(t, 400, service.CodeInvalid)
+	if s := e.stock(t, other.ID); s != 10 {
+		t.Fatalf("other stock %d", s)
+	}
+	e.reconcileClean(t)
+}

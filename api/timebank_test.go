@@ -332,6 +332,19 @@ func TestGiftRequestIDPaysOnce(t *testing.T) {
 	if first.Replayed || !second.Replayed || first.TxnID != second.TxnID || second.Balance != 15 {
 		t.Fatalf("first %+v second %+v", first, second)
 	}
+	// The same request id with another amount or recipient is refused, not
+	// silently answered with the first gift.
+	other := e.resident(t, e.tree.CommunityA.ID)
+	e.h.Do("POST", "/me/gifts", map[string]any{"toUserId": to.UserID, "currency": "points", "amount": 6, "requestId": "gift-1"},
+		from.AccessToken).Expect(t, 409, service.CodeRequestIDReused)
+	e.h.Do("POST", "/me/gifts", map[string]any{"toUserId": other.UserID, "currency": "points", "amount": 5, "requestId": "gift-1"},
+		from.AccessToken).Expect(t, 409, service.CodeRequestIDReused)
+	var bal struct{ Points int64 }
+	e.h.Do("GET", "/me/account", nil, from.AccessToken).Expect(t, 200, 0).Decode(t, &bal)
+	if bal.Points != 15 {
+		t.Fatalf("points after refused repeats = %d, want 15", bal.Points)
+	}
+	e.reconcileClean(t)
 }
 
 func TestGiftDailyLimit(t *testing.T) {

@@ -46,10 +46,13 @@ const (
 // unique (community, open code) index makes a code unique among the
 // community's open orders and lets it be reused once the order closes.
 type MallOrder struct {
-	ID          int64           `gorm:"primaryKey"`
-	CommunityID int64           `gorm:"not null;uniqueIndex:ux_order_open_code,priority:1;index:ix_order_community_code,priority:1;index:ix_order_community_status,priority:1"`
-	GoodsID     int64           `gorm:"not null;index"`
-	UserID      int64           `gorm:"not null;index"`
+	ID          int64 `gorm:"primaryKey"`
+	CommunityID int64 `gorm:"not null;uniqueIndex:ux_order_open_code,priority:1;index:ix_order_community_code,priority:1;index:ix_order_community_status,priority:1"`
+	GoodsID     int64 `gorm:"not null;index"`
+	UserID      int64 `gorm:"not null;index;uniqueIndex:ux_order_request,priority:1"`
+	// RequestID is the client's idempotency key: a repeated order with it
+	// returns the first order instead of buying again.
+	RequestID   *string         `gorm:"size:40;uniqueIndex:ux_order_request,priority:2"`
 	Quantity    int64           `gorm:"not null"`
 	UnitPrice   int64           `gorm:"not null"`
 	PointsTotal int64           `gorm:"not null"`

@@ -297,6 +297,8 @@ type OrderView struct {
 	ExpiresAt   time.Time             `json:"expiresAt"`
 	ClosedAt    *time.Time            `json:"closedAt"`
 	CreatedAt   time.Time             `json:"createdAt"`
+	// Replayed is set when a repeated requestId returned an earlier order.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 func (s *MallService) orderView(o *model.MallOrder, g *model.MallGoods, showCode bool) OrderView {
@@ -333,15 +335,37 @@ func pickupCode() string {
 // for a bad quantity, 10005 for unknown goods, 30004 when the caller has no
 // home community, 30008 (403) for goods of another community, 30005 when
 // the goods are off sale, 30006 when the stock is short, 30007 when the
-// per-user limit would be passed and 30001 when the points are short.
-func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity int64) (*OrderView, error) {
+// per-user limit would be passed and 30001 when the points are short. With
+// a requestId, a repeat (a retry after a lost answer, a double tap) returns
+// the first order and buys nothing; the same requestId for other goods or
+// another quantity is 30003.
+func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity int64, requestID string) (*OrderView, error) {
 	if quantity < 1 || quantity > MaxOrderQuantity {
 		return nil, invalid("兑换数量需为 1 到 %d", MaxOrderQuantity)
 	}
+	if requestID != "" && !validRequestID(requestID) {
+		return nil, invalid("requestId 需为 1 到 40 个字母、数字或 _.:- 字符")
+	}
 	var order model.MallOrder
 	var goods *model.MallGoods
+	var replay *model.MallOrder
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		db := tx.WithContext(ctx)
+		replay = nil
+		if requestID != "" {
+			// Locking read: under REPEATABLE READ it sees an order another
+			// transaction committed with this key while we waited.
+			var prior model.MallOrder
+			if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).
+				Where("user_id = ? AND request_id = ?", userID, requestID).Limit(1).Find(&prior).Error; err != nil {
+				return err
+			}
+			if prior.ID != 0 {
+				replay = &prior
+				return nil
+			}
+			order.RequestID = &requestID
+		}
 		var err error
 		if goods, err = loadGoods(ctx, tx, goodsID, false); err != nil {
 			return err
@@ -368,12 +392,17 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 		if res.RowsAffected != 1 {
 			return Errorf(CodeOutOfStock, "库存不足")
 		}
+		// Read the goods again under the row lock the stock update took, so
+		// the price charged is the current one.
+		if goods, err = loadGoods(ctx, tx, goodsID, true); err != nil {
+			return err
+		}
 		if err := s.hold(ctx, tx, userID, goods, quantity); err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now().UTC()
 		order = model.MallOrder{CommunityID: goods.CommunityID, GoodsID: goods.ID, UserID: userID, Quantity: quantity,
-			UnitPrice: goods.PointsPrice, PointsTotal: goods.PointsPrice * quantity, Status: model.OrderOpen,
+			RequestID: order.RequestID, UnitPrice: goods.PointsPrice, PointsTotal: goods.PointsPrice * quantity, Status: model.OrderOpen,
 			ExpiresAt: now.Add(s.deps.Config.Mall.OrderTTL), CreatedAt: now, UpdatedAt: now}
 		if err := s.insertWithCode(ctx, tx, &order); err != nil {
 			return err
@@ -390,6 +419,18 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if replay != nil {
+		if replay.GoodsID != goodsID || replay.Quantity != quantity {
+			return nil, Errorf(CodeRequestIDReused, "该请求号已用于另一笔兑换，请换一个 requestId")
+		}
+		g, err := loadGoods(ctx, s.deps.DB, replay.GoodsID, false)
+		if err != nil {
+			return nil, err
+		}
+		v := s.orderView(replay, g, true)
+		v.Replayed = true
+		return &v, nil
 	}
 	v := s.orderView(&order, goods, true)
 	return &v, nil

@@ -20,7 +20,7 @@ import (
 const (
 	CodeInsufficientBalance = 30001 // 余额不足
 	CodeGiftDailyLimit      = 30002 // 今日转赠已达上限
-	CodeRequestIDReused     = 30003 // 补录请求号已用于另一笔补录
+	CodeRequestIDReused     = 30003 // 请求号已用于另一笔不同的补录、转赠或兑换
 	CodeNoHomeCommunity     = 30004 // 尚未设置所在社区
 	CodeGoodsOffSale        = 30005 // 商品已下架
 	CodeOutOfStock          = 30006 // 库存不足
@@ -373,8 +373,10 @@ func validRequestID(id string) bool {
 // 可转赠); both see it in their ledger. Gifts do not count as earned: they
 // change neither stars nor leaderboards. It returns 10001 for a bad
 // currency, amount, note or request id or a gift to oneself, 10005 for an
-// unknown recipient, 30001 when the balance is short and 30002 when the
-// day's gift limit (timebank.gift_daily_limit_*) would be passed.
+// unknown recipient, 30001 when the balance is short, 30002 when the day's
+// gift limit (timebank.gift_daily_limit_*) would be passed and 30003 when
+// requestId was used before for a different gift. A repeat with the same
+// requestId and content returns the first gift (replayed) and pays nothing.
 func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) (*GiftView, error) {
 	cur, err := parseCurrency(in.Currency)
 	if err != nil {
@@ -416,9 +418,21 @@ func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) 
 			return ledgerError(err)
 		}
 		out.TxnID, out.Replayed = rec.TxnID, rec.Replayed
+		var toAccount int64
 		for _, e := range rec.Entries {
 			if e.Amount < 0 {
 				out.Amount = -e.Amount
+			} else {
+				toAccount = e.AccountID
+			}
+		}
+		if rec.Replayed {
+			to, err := s.ledger.Account(ctx, tx, model.OwnerUser, in.ToUserID, cur)
+			if err != nil {
+				return err
+			}
+			if to.ID != toAccount || out.Amount != in.Amount {
+				return Errorf(CodeRequestIDReused, "该请求号已用于另一笔转赠，请换一个 requestId")
 			}
 		}
 		if !rec.Replayed && limit > 0 {

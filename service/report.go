@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"linli/model"
 )
@@ -970,7 +971,9 @@ func (s *ReportService) ReviewReport(ctx context.Context, actorID, id int64, app
 func (s *ReportService) WithdrawReport(ctx context.Context, actorID, id int64) (*MemberReportView, error) {
 	var out *MemberReportView
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		r, err := loadReport(ctx, tx, id)
+		// Locked, so an approval cannot slip in between this read and the
+		// update and leave the member's posts claimed.
+		r, err := loadReport(ctx, tx.Clauses(clause.Locking{Strength: "UPDATE"}), id)
 		if err != nil {
 			return err
 		}

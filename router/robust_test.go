@@ -1,0 +1,404 @@
+package router_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"gorm.io/gorm"
+
+	"linli/internal/testutil"
+	"linli/model"
+	"linli/router"
+)
+
+// rowCounts counts the rows of every table in one query.
+type rowCounts struct {
+	db    *gorm.DB
+	names []string
+	query string
+}
+
+func newRowCounts(t *testing.T, db *gorm.DB) *rowCounts {
+	t.Helper()
+	rc := &rowCounts{db: db}
+	var parts []string
+	for _, m := range model.Tables() {
+		stmt := &gorm.Statement{DB: db}
+		if err := stmt.Parse(m); err != nil {
+			t.Fatalf("parse %T: %v", m, err)
+		}
+		rc.names = append(rc.names, stmt.Schema.Table)
+		parts = append(parts, fmt.Sprintf("SELECT '%s' AS name, COUNT(*) AS n FROM %s", stmt.Schema.Table, stmt.Quote(stmt.Schema.Table)))
+	}
+	rc.query = strings.Join(parts, " UNION ALL ")
+	return rc
+}
+
+func (rc *rowCounts) take(t *testing.T) map[string]int64 {
+	t.Helper()
+	var rows []struct {
+		Name string
+		N    int64
+	}
+	if err := rc.db.Raw(rc.query).Scan(&rows).Error; err != nil {
+		t.Fatalf("count rows: %v", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Name] = r.N
+	}
+	return out
+}
+
+func diffCounts(a, b map[string]int64) string {
+	var d []string
+	for k, v := range b {
+		if a[k] != v {
+			d = append(d, fmt.Sprintf("%s %d→%d", k, a[k], v))
+		}
+	}
+	sort.Strings(d)
+	return strings.Join(d, ", ")
+}
+
+// statusOfCode is the contract between an envelope code and the HTTP status
+// (api/envelope.go httpStatus): general codes are fixed, domain codes are
+// 400, 403, 404 or 409.
+func statusFits(status, code int) bool {
+	switch code {
+	case 0:
+		return status >= 200 && status < 300
+	case 10001:
+		return status == 400 || status == 413
+	case 10002, 10003:
+		return status == 401
+	case 10004:
+		return status == 403
+	case 10005:
+		return status == 404 || status == 405
+	case 10006:
+		return status == 409
+	case 10007:
+		return status == 429
+	case 10008:
+		return status == 422
+	case 10503:
+		return status == 503
+	}
+	if code >= 20000 && code < 60000 {
+		return status == 400 || status == 403 || status == 404 || status == 409
+	}
+	return false
+}
+
+func hasChinese(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// schemaProps flattens the properties of a (possibly allOf) object schema.
+func schemaProps(s *openapi3.SchemaRef, out map[string]*openapi3.SchemaRef) {
+	if s == nil || s.Value == nil {
+		return
+	}
+	for name, p := range s.Value.Properties {
+		out[name] = p
+	}
+	for _, sub := range s.Value.AllOf {
+		schemaProps(sub, out)
+	}
+}
+
+func schemaType(s *openapi3.SchemaRef) string {
+	if s == nil || s.Value == nil {
+		return ""
+	}
+	if s.Value.Type != nil && len(*s.Value.Type) > 0 {
+		return (*s.Value.Type)[0]
+	}
+	for _, sub := range s.Value.AllOf {
+		if t := schemaType(sub); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// plausible returns a value of the right type for a property, using real
+// ids of the harness for id fields, so that a mutated request reaches as
+// deep as it can.
+func plausible(name string, s *openapi3.SchemaRef, ids map[string]int64, now time.Time) any {
+	v := s.Value
+	if v == nil {
+		return nil
+	}
+	if len(v.Enum) > 0 {
+		return v.Enum[0]
+	}
+	if v.Example != nil {
+		return v.Example
+	}
+	switch schemaType(s) {
+	case "integer", "number":
+		if id, ok := ids[name]; ok {
+			return id
+		}
+		if v.Min != nil && *v.Min > 1 {
+			return int64(*v.Min)
+		}
+		return 1
+	case "boolean":
+		return true
+	case "array":
+		if v.Items != nil {
+			return []any{plausible(strings.TrimSuffix(name, "s"), v.Items, ids, now)}
+		}
+		return []any{}
+	case "object":
+		props := map[string]*openapi3.SchemaRef{}
+		schemaProps(s, props)
+		m := map[string]any{}
+		for n, p := range props {
+			m[n] = plausible(n, p, ids, now)
+		}
+		return m
+	case "string":
+		switch v.Format {
+		case "date-time":
+			return now.Add(48 * time.Hour).Format(time.RFC3339)
+		case "date":
+			return now.Format("2006-01-02")
+		}
+		if v.Pattern != "" {
+			return "abc123"
+		}
+		n := int(v.MinLength)
+		if n < 2 {
+			n = 2
+		}
+		return strings.Repeat("测", n)
+	}
+	return "x"
+}
+
+// wrongValues are values of the wrong type (or out of range) for a
+// property of type typ.
+func wrongValues(typ string) []any {
+	huge := json.RawMessage("9223372036854775808")
+	e30 := json.RawMessage("1e30")
+	common := []any{map[string]any{"a": 1}, []any{1, "x"}}
+	switch typ {
+	case "integer", "number":
+		return append(common, "1", "abc", 1.5, e30, huge, -1, 0, 999999999, int64(-9223372036854775807), true)
+	case "string":
+		return append(common, 123, e30, true, "", strings.Repeat("长", 5000), "\x00\u202e<script>")
+	case "boolean":
+		return append(common, "true", 1)
+	case "array":
+		return []any{"x", 1, map[string]any{"a": 1}, []any{map[string]any{"a": []int{1}}}, []any{huge}, make([]int, 2000)}
+	case "object":
+		return []any{"x", 1, []any{1}}
+	}
+	return append(common, "x", 1)
+}
+
+// TestHostileRequests walks every route and sends each, as a stranger, an
+// ordinary user, the staff of a community and an admin of a district,
+// hostile requests: bodies of the wrong shape, wrong types for every
+// documented field, unknown and malformed path ids, malformed query values.
+// No answer is a 5xx, every answer is an envelope whose status fits its
+// code, with a Chinese message on error, and an error writes no row.
+func TestHostileRequests(t *testing.T) {
+	doc := loadDoc(t)
+	h := testutil.New(t, testutil.WithConfig(map[string]any{"ratelimit.wish_create_per_minute": 100000}))
+	tree := h.MustTree()
+	user := h.MustLogin(testutil.UniqueOpenID("rob-u"))
+	h.MustSetHome(user.UserID, tree.CommunityA.ID)
+	staff := h.MustLogin(testutil.UniqueOpenID("rob-s"))
+	h.MustSetHome(staff.UserID, tree.CommunityA.ID)
+	h.MustMakeStaff(staff.UserID, tree.CommunityA.ID, model.RoleStaff)
+	admin := h.MustLogin(testutil.UniqueOpenID("rob-a"))
+	h.MustMakeStaff(admin.UserID, tree.District.ID, model.RoleAdmin)
+	// Refresh tokens of the callers are not sent to /auth/refresh: a
+	// legitimate refresh would rotate them.
+	ids := map[string]int64{
+		"userId": user.UserID, "communityId": tree.CommunityA.ID, "gridId": tree.GridA.ID,
+		"orgId": tree.CommunityA.ID, "parentId": tree.Street.ID,
+	}
+	now := h.Clock.Now()
+	counts := newRowCounts(t, h.DB)
+
+	callers := []struct{ name, token string }{
+		{"anonymous", ""}, {"user", user.AccessToken}, {"staff", staff.AccessToken}, {"admin", admin.AccessToken},
+	}
+	if testing.Short() {
+		callers = callers[:2]
+	}
+	badIDs := []string{"0", "-1", "999999999", "abc", "123456789012345678901234567890", "1.5", "%20"}
+	badQuery := []string{"-1", "0", "abc", "1000000", "9223372036854775808", "1e30", "2024-13-45", "garbage", "%00", strings.Repeat("9", 40)}
+	universal := []string{"page", "pageSize", "period", "currency", "orgId", "communityId", "date", "from", "to", "status", "month", "quarter", "year"}
+	bad := 0
+	total := 0
+	ginParam := regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
+	twoMiB := `{"x":"` + strings.Repeat("x", 2<<20) + `"}`
+
+	check := func(t *testing.T, label string, req testutil.Request) {
+		t.Helper()
+		before := counts.take(t)
+		res := testutil.Send(t, h.Router, req)
+		total++
+		fail := func(format string, args ...any) {
+			t.Helper()
+			bad++
+			t.Errorf("%s: %s %s body=%.200v → %d %s", label, req.Method, req.Path, req.Body, res.Status, fmt.Sprintf(format, args...))
+		}
+		if res.Status >= 500 && !(res.Status == 503 && res.Code == 10503) {
+			fail("server error: %.300s", res.Raw)
+			return
+		}
+		ct := res.Header.Get("Content-Type")
+		if !strings.Contains(ct, "json") {
+			// Files, metrics and QR codes are not envelopes; only their
+			// success may be something else.
+			if res.Status >= 400 {
+				fail("error without an envelope (%s): %.200s", ct, res.Raw)
+			}
+			return
+		}
+		if !statusFits(res.Status, res.Code) {
+			fail("status does not fit code %d: %.300s", res.Code, res.Raw)
+		}
+		if res.Status >= 400 {
+			if res.Code == 0 || !hasChinese(res.Message) || string(res.Data) != "null" {
+				fail("not an error envelope: %.300s", res.Raw)
+			}
+			if after := counts.take(t); diffCounts(before, after) != "" {
+				fail("error %d %s but rows changed: %s", res.Code, res.Message, diffCounts(before, after))
+			}
+		}
+	}
+
+	routes := router.Routes(h.Router)
+	sort.Slice(routes, func(i, j int) bool { return routes[i].Path+routes[i].Method < routes[j].Path+routes[j].Method })
+	for _, rt := range routes {
+		if rt.Path == "/metrics" || rt.Path == "/healthz" || rt.Path == "/readyz" || rt.Path == "/api/v1/openapi.json" {
+			continue
+		}
+		openPath := ginParam.ReplaceAllString(rt.Path, "{$1}")
+		item := doc.Paths.Find(openPath)
+		if item == nil || item.GetOperation(rt.Method) == nil {
+			t.Errorf("%s %s not documented", rt.Method, rt.Path)
+			continue
+		}
+		op := item.GetOperation(rt.Method)
+		params := ginParam.FindAllStringSubmatch(rt.Path, -1)
+		fill := func(v string) string {
+			p := rt.Path
+			for _, m := range params {
+				p = strings.Replace(p, m[0], v, 1)
+			}
+			return p
+		}
+		// Properties of the JSON body, if any.
+		props := map[string]*openapi3.SchemaRef{}
+		hasBody := false
+		if op.RequestBody != nil && op.RequestBody.Value != nil {
+			if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil {
+				hasBody = true
+				schemaProps(mt.Schema, props)
+			}
+		}
+		base := map[string]any{}
+		for n, p := range props {
+			base[n] = plausible(n, p, ids, now)
+		}
+		var queryNames []string
+		for _, p := range op.Parameters {
+			if p.Value != nil && p.Value.In == "query" {
+				queryNames = append(queryNames, p.Value.Name)
+			}
+		}
+		queryNames = append(queryNames, universal...)
+
+		t.Run(rt.Method+" "+rt.Path, func(t *testing.T) {
+			for _, c := range callers {
+				// Logout would end the callers' sessions: it is sent anonymously.
+				if c.token != "" && rt.Path == "/api/v1/auth/logout" {
+					continue
+				}
+				send := func(label, path string, body any) {
+					req := testutil.Request{Method: rt.Method, Path: path, Body: body, Token: c.token}
+					check(t, c.name+" "+label, req)
+				}
+				target := fill("999999999")
+				// Path ids.
+				if len(params) > 0 {
+					for _, id := range badIDs {
+						var body any
+						if hasBody {
+							body = base
+						}
+						send("path id "+id, fill(id), body)
+					}
+				}
+				// Body shapes.
+				if rt.Method != "GET" && rt.Method != "DELETE" || hasBody {
+					for _, b := range []string{"", "null", "[]", `"x"`, "1", "{", "{}", `{"a":`, "\xff\xfe", `[{"code":"x"}]`} {
+						send("body "+strconv.Quote(b), target, b)
+					}
+					send("body 2 MiB", target, twoMiB)
+				}
+				// Wrong type for each field, the others plausible.
+				names := make([]string, 0, len(props))
+				for n := range props {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				for _, n := range names {
+					for _, wv := range wrongValues(schemaType(props[n])) {
+						body := map[string]any{}
+						for k, v := range base {
+							body[k] = v
+						}
+						body[n] = wv
+						send(fmt.Sprintf("field %s=%.40v", n, wv), target, body)
+					}
+					// And the field missing.
+					body := map[string]any{}
+					for k, v := range base {
+						if k != n {
+							body[k] = v
+						}
+					}
+					send("without "+n, target, body)
+				}
+				// Query values.
+				if rt.Method == "GET" {
+					for _, q := range queryNames {
+						for _, v := range badQuery {
+							send("query "+q+"="+v, fill("999999999")+"?"+url.QueryEscape(q)+"="+v, nil)
+						}
+					}
+				}
+			}
+		})
+	}
+	t.Logf("%d hostile requests, %d bad answers", total, bad)
+	if os.Getenv("LINLI_ROBUST_VERBOSE") != "" {
+		t.Logf("routes: %d", len(routes))
+	}
+}

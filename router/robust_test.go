@@ -123,6 +123,31 @@ func schemaProps(s *openapi3.SchemaRef, out map[string]*openapi3.SchemaRef) {
 	}
 }
 
+// baseBody is a plausible body of the schema's required properties.
+func baseBody(s *openapi3.SchemaRef, props map[string]*openapi3.SchemaRef, ids map[string]int64, now time.Time) map[string]any {
+	required := map[string]bool{}
+	var collect func(*openapi3.SchemaRef)
+	collect = func(s *openapi3.SchemaRef) {
+		if s == nil || s.Value == nil {
+			return
+		}
+		for _, n := range s.Value.Required {
+			required[n] = true
+		}
+		for _, sub := range s.Value.AllOf {
+			collect(sub)
+		}
+	}
+	collect(s)
+	out := map[string]any{}
+	for n, p := range props {
+		if required[n] {
+			out[n] = plausible(n, p, ids, now)
+		}
+	}
+	return out
+}
+
 func schemaType(s *openapi3.SchemaRef) string {
 	if s == nil || s.Value == nil {
 		return ""
@@ -177,8 +202,20 @@ func plausible(name string, s *openapi3.SchemaRef, ids map[string]int64, now tim
 		}
 		return m
 	case "string":
+		lower := strings.ToLower(name)
+		switch {
+		case strings.Contains(lower, "phone"):
+			return "13912345678"
+		case strings.Contains(lower, "image") || strings.Contains(lower, "url") || strings.Contains(lower, "photo"):
+			return "https://example.com/a.png"
+		case strings.Contains(lower, "pickupcode"):
+			return "123456"
+		}
 		switch v.Format {
 		case "date-time":
+			if strings.Contains(lower, "end") {
+				return now.Add(72 * time.Hour).Format(time.RFC3339)
+			}
 			return now.Add(48 * time.Hour).Format(time.RFC3339)
 		case "date":
 			return now.Format("2006-01-02")
@@ -195,25 +232,50 @@ func plausible(name string, s *openapi3.SchemaRef, ids map[string]int64, now tim
 	return "x"
 }
 
+// wrongValue is a value for a property; refuse says it is of the wrong JSON
+// type, so that any route must answer 400 10001 (other values are out of
+// range or odd, and may be accepted).
+type wrongValue struct {
+	v      any
+	refuse bool
+}
+
 // wrongValues are values of the wrong type (or out of range) for a
 // property of type typ.
-func wrongValues(typ string) []any {
+func wrongValues(typ string) []wrongValue {
 	huge := json.RawMessage("9223372036854775808")
 	e30 := json.RawMessage("1e30")
-	common := []any{map[string]any{"a": 1}, []any{1, "x"}}
-	switch typ {
-	case "integer", "number":
-		return append(common, "1", "abc", 1.5, e30, huge, -1, 0, 999999999, int64(-9223372036854775807), true)
-	case "string":
-		return append(common, 123, e30, true, "", strings.Repeat("长", 5000), "\x00\u202e<script>")
-	case "boolean":
-		return append(common, "true", 1)
-	case "array":
-		return []any{"x", 1, map[string]any{"a": 1}, []any{map[string]any{"a": []int{1}}}, []any{huge}, make([]int, 2000)}
-	case "object":
-		return []any{"x", 1, []any{1}}
+	no := func(vs ...any) []wrongValue {
+		var out []wrongValue
+		for _, v := range vs {
+			out = append(out, wrongValue{v, true})
+		}
+		return out
 	}
-	return append(common, "x", 1)
+	maybe := func(vs ...any) []wrongValue {
+		var out []wrongValue
+		for _, v := range vs {
+			out = append(out, wrongValue{v, false})
+		}
+		return out
+	}
+	obj, arr := map[string]any{"a": 1}, []any{1, "x"}
+	switch typ {
+	case "integer":
+		return append(no(obj, arr, "1", "abc", 1.5, e30, huge, true),
+			maybe(-1, 0, 999999999, int64(-9223372036854775807), int64(9223372036854775807))...)
+	case "number":
+		return append(no(obj, arr, "1", "abc", true), maybe(1.5, e30, -1e300, 0)...)
+	case "string":
+		return append(no(obj, arr, 123, e30, true), maybe("", strings.Repeat("长", 5000), "\x00\u202e<script>", " ")...)
+	case "boolean":
+		return no(obj, arr, "true", 1)
+	case "array":
+		return append(no("x", 1, obj), maybe([]any{map[string]any{"a": []int{1}}}, []any{huge}, make([]int, 2000))...)
+	case "object":
+		return no("x", 1, []any{1})
+	}
+	return maybe(obj, arr, "x", 1)
 }
 
 // TestHostileRequests walks every route and sends each, as a stranger, an
@@ -233,13 +295,35 @@ func TestHostileRequests(t *testing.T) {
 	h.MustMakeStaff(staff.UserID, tree.CommunityA.ID, model.RoleStaff)
 	admin := h.MustLogin(testutil.UniqueOpenID("rob-a"))
 	h.MustMakeStaff(admin.UserID, tree.District.ID, model.RoleAdmin)
+	// Requests name other users by other's id (a resident of community A
+	// who sends nothing), and DELETE /admin/staff/:id gets other's role.
+	other := h.MustLogin(testutil.UniqueOpenID("rob-o"))
+	h.MustSetHome(other.UserID, tree.CommunityA.ID)
+	h.MustMakeStaff(other.UserID, tree.CommunityB.ID, model.RoleStaff)
+	var otherRole model.StaffRole
+	if err := h.DB.Where("user_id = ?", other.UserID).First(&otherRole).Error; err != nil {
+		t.Fatal(err)
+	}
 	// Refresh tokens of the callers are not sent to /auth/refresh: a
 	// legitimate refresh would rotate them.
 	ids := map[string]int64{
-		"userId": user.UserID, "communityId": tree.CommunityA.ID, "gridId": tree.GridA.ID,
-		"orgId": tree.CommunityA.ID, "parentId": tree.Street.ID,
+		"userId": other.UserID, "communityId": tree.CommunityA.ID, "gridId": tree.GridA.ID,
+		"orgId": tree.CommunityA.ID, "parentId": tree.Street.ID, "toUserId": staff.UserID,
 	}
 	now := h.Clock.Now()
+	// Fields a route needs beyond the required ones of its schema (one of
+	// two alternatives, or defaults the callers lack).
+	extra := map[string]map[string]any{
+		"/api/v1/wishes":         {"contactPhone": "13912345678"},
+		"/api/v1/member-reports": {"unitName": "测试单位", "mode": "daily"},
+		"/api/v1/services":       {"occurredOn": now.Format("2006-01-02")},
+	}
+	withExtra := func(path string, body map[string]any) map[string]any {
+		for k, v := range extra[path] {
+			body[k] = v
+		}
+		return body
+	}
 	counts := newRowCounts(t, h.DB)
 
 	callers := []struct{ name, token string }{
@@ -251,12 +335,11 @@ func TestHostileRequests(t *testing.T) {
 	badIDs := []string{"0", "-1", "999999999", "abc", "123456789012345678901234567890", "1.5", "%20"}
 	badQuery := []string{"-1", "0", "abc", "1000000", "9223372036854775808", "1e30", "2024-13-45", "garbage", "%00", strings.Repeat("9", 40)}
 	universal := []string{"page", "pageSize", "period", "currency", "orgId", "communityId", "date", "from", "to", "status", "month", "quarter", "year"}
-	bad := 0
-	total := 0
+	bad, total, strict := 0, 0, 0
 	ginParam := regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
 	twoMiB := `{"x":"` + strings.Repeat("x", 2<<20) + `"}`
 
-	check := func(t *testing.T, label string, req testutil.Request) {
+	check := func(t *testing.T, label string, req testutil.Request) *testutil.Response {
 		t.Helper()
 		before := counts.take(t)
 		res := testutil.Send(t, h.Router, req)
@@ -268,7 +351,7 @@ func TestHostileRequests(t *testing.T) {
 		}
 		if res.Status >= 500 && !(res.Status == 503 && res.Code == 10503) {
 			fail("server error: %.300s", res.Raw)
-			return
+			return res
 		}
 		ct := res.Header.Get("Content-Type")
 		if !strings.Contains(ct, "json") {
@@ -277,7 +360,7 @@ func TestHostileRequests(t *testing.T) {
 			if res.Status >= 400 {
 				fail("error without an envelope (%s): %.200s", ct, res.Raw)
 			}
-			return
+			return res
 		}
 		if !statusFits(res.Status, res.Code) {
 			fail("status does not fit code %d: %.300s", res.Code, res.Raw)
@@ -290,10 +373,77 @@ func TestHostileRequests(t *testing.T) {
 				fail("error %d %s but rows changed: %s", res.Code, res.Message, diffCounts(before, after))
 			}
 		}
+		return res
 	}
 
 	routes := router.Routes(h.Router)
 	sort.Slice(routes, func(i, j int) bool { return routes[i].Path+routes[i].Method < routes[j].Path+routes[j].Method })
+	// Seeding: each create route is sent a plausible body by every caller,
+	// twice (objects made in the first round feed the second), and the ids
+	// of what was created are kept by the path segment that names them, so
+	// that the hostile requests below reach real objects as well as unknown
+	// ones. Rows the seeding writes are legitimate.
+	real := map[string]int64{"staff": otherRole.ID}
+	keyOf := func(path string) string {
+		segs := strings.Split(strings.TrimSuffix(path, "/"), "/")
+		for i, sg := range segs {
+			if strings.HasPrefix(sg, ":") && i > 0 {
+				return segs[i-1]
+			}
+		}
+		return segs[len(segs)-1]
+	}
+	fillReal := func(path string) (string, bool) {
+		ok := true
+		out := ginParam.ReplaceAllStringFunc(path, func(m string) string {
+			if m == ":userId" {
+				return strconv.FormatInt(other.UserID, 10)
+			}
+			id, found := real[keyOf(path[:strings.Index(path, m)+len(m)])]
+			if !found || id == 0 {
+				ok = false
+			}
+			return strconv.FormatInt(id, 10)
+		})
+		return out, ok
+	}
+	for round := 0; round < 2; round++ {
+		for _, rt := range routes {
+			if rt.Method != "POST" || strings.Contains(rt.Path, "/auth/") || rt.Path == "/api/v1/uploads" || rt.Path == "/api/v1/admin/staff" {
+				continue
+			}
+			op := doc.Paths.Find(ginParam.ReplaceAllString(rt.Path, "{$1}")).GetOperation(rt.Method)
+			if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
+				continue
+			}
+			mt := op.RequestBody.Value.Content.Get("application/json")
+			if mt == nil {
+				continue
+			}
+			path, ok := fillReal(rt.Path)
+			if !ok {
+				continue
+			}
+			props := map[string]*openapi3.SchemaRef{}
+			schemaProps(mt.Schema, props)
+			body := withExtra(rt.Path, baseBody(mt.Schema, props, ids, now))
+			for _, c := range callers[1:] {
+				res := testutil.Send(t, h.Router, testutil.Request{Method: "POST", Path: path, Body: body, Token: c.token})
+				var created struct{ ID int64 }
+				if res.Status == 201 && json.Unmarshal(res.Data, &created) == nil && created.ID > 0 {
+					real[keyOf(rt.Path)] = created.ID
+				}
+				if os.Getenv("LINLI_ROBUST_VERBOSE") != "" && round == 0 {
+					t.Logf("seed %s as %s: %d %.200s", path, c.name, res.Status, res.Raw)
+				}
+				if res.Status >= 500 {
+					t.Errorf("seeding %s %s as %s → %d %s", rt.Method, path, c.name, res.Status, res.Raw)
+				}
+			}
+		}
+	}
+	t.Logf("real objects: %v", real)
+
 	for _, rt := range routes {
 		if rt.Path == "/metrics" || rt.Path == "/healthz" || rt.Path == "/readyz" || rt.Path == "/api/v1/openapi.json" {
 			continue
@@ -315,16 +465,14 @@ func TestHostileRequests(t *testing.T) {
 		}
 		// Properties of the JSON body, if any.
 		props := map[string]*openapi3.SchemaRef{}
-		hasBody := false
+		hasBody, bodyRequired := false, false
+		base := map[string]any{}
 		if op.RequestBody != nil && op.RequestBody.Value != nil {
 			if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil {
-				hasBody = true
+				hasBody, bodyRequired = true, op.RequestBody.Value.Required
 				schemaProps(mt.Schema, props)
+				base = withExtra(rt.Path, baseBody(mt.Schema, props, ids, now))
 			}
-		}
-		base := map[string]any{}
-		for n, p := range props {
-			base[n] = plausible(n, p, ids, now)
 		}
 		var queryNames []string
 		for _, p := range op.Parameters {
@@ -340,11 +488,24 @@ func TestHostileRequests(t *testing.T) {
 				if c.token != "" && rt.Path == "/api/v1/auth/logout" {
 					continue
 				}
-				send := func(label, path string, body any) {
+				send := func(label, path string, body any) *testutil.Response {
 					req := testutil.Request{Method: rt.Method, Path: path, Body: body, Token: c.token}
-					check(t, c.name+" "+label, req)
+					return check(t, c.name+" "+label, req)
 				}
-				target := fill("999999999")
+				// refused asserts that a signed-in caller's request was
+				// refused as invalid input.
+				refused := func(label string, res *testutil.Response) {
+					t.Helper()
+					strict++
+					if c.token != "" && (res.Status != 400 && res.Status != 413 || res.Code != 10001) {
+						bad++
+						t.Errorf("%s %s: %s %s: want 400/413 10001, got %d %.300s", c.name, label, rt.Method, rt.Path, res.Status, res.Raw)
+					}
+				}
+				targets := []string{fill("999999999")}
+				if p, ok := fillReal(rt.Path); ok && len(params) > 0 {
+					targets = append(targets, p)
+				}
 				// Path ids.
 				if len(params) > 0 {
 					for _, id := range badIDs {
@@ -355,49 +516,59 @@ func TestHostileRequests(t *testing.T) {
 						send("path id "+id, fill(id), body)
 					}
 				}
-				// Body shapes.
-				if rt.Method != "GET" && rt.Method != "DELETE" || hasBody {
-					for _, b := range []string{"", "null", "[]", `"x"`, "1", "{", "{}", `{"a":`, "\xff\xfe", `[{"code":"x"}]`} {
-						send("body "+strconv.Quote(b), target, b)
+				for _, target := range targets {
+					// Body shapes.
+					if rt.Method != "GET" && rt.Method != "DELETE" || hasBody {
+						for _, b := range []string{"", "null", "[]", `"x"`, "1", "{", "{}", `{"a":`, "\xff\xfe", `[{"code":"x"}]`} {
+							res := send("body "+strconv.Quote(b), target, b)
+							if hasBody && b != "null" && b != "{}" && (b != "" || bodyRequired) {
+								refused("body "+strconv.Quote(b), res)
+							}
+						}
+						if res := send("body 2 MiB", target, twoMiB); hasBody {
+							refused("body 2 MiB", res)
+						}
 					}
-					send("body 2 MiB", target, twoMiB)
-				}
-				// Wrong type for each field, the others plausible.
-				names := make([]string, 0, len(props))
-				for n := range props {
-					names = append(names, n)
-				}
-				sort.Strings(names)
-				for _, n := range names {
-					for _, wv := range wrongValues(schemaType(props[n])) {
+					// Wrong type for each field, the others plausible.
+					names := make([]string, 0, len(props))
+					for n := range props {
+						names = append(names, n)
+					}
+					sort.Strings(names)
+					for _, n := range names {
+						for _, wv := range wrongValues(schemaType(props[n])) {
+							body := map[string]any{}
+							for k, v := range base {
+								body[k] = v
+							}
+							body[n] = wv.v
+							label := fmt.Sprintf("field %s=%.40v", n, wv.v)
+							if res := send(label, target, body); wv.refuse {
+								refused(label, res)
+							}
+						}
+						// And the field missing.
 						body := map[string]any{}
 						for k, v := range base {
-							body[k] = v
+							if k != n {
+								body[k] = v
+							}
 						}
-						body[n] = wv
-						send(fmt.Sprintf("field %s=%.40v", n, wv), target, body)
+						send("without "+n, target, body)
 					}
-					// And the field missing.
-					body := map[string]any{}
-					for k, v := range base {
-						if k != n {
-							body[k] = v
-						}
-					}
-					send("without "+n, target, body)
 				}
 				// Query values.
 				if rt.Method == "GET" {
 					for _, q := range queryNames {
 						for _, v := range badQuery {
-							send("query "+q+"="+v, fill("999999999")+"?"+url.QueryEscape(q)+"="+v, nil)
+							send("query "+q+"="+v, targets[len(targets)-1]+"?"+url.QueryEscape(q)+"="+v, nil)
 						}
 					}
 				}
 			}
 		})
 	}
-	t.Logf("%d hostile requests, %d bad answers", total, bad)
+	t.Logf("%d hostile requests (%d that must be refused as invalid), %d bad answers", total, strict, bad)
 	if os.Getenv("LINLI_ROBUST_VERBOSE") != "" {
 		t.Logf("routes: %d", len(routes))
 	}

@@ -326,12 +326,30 @@ func TestHostileRequests(t *testing.T) {
 	}
 	counts := newRowCounts(t, h.DB)
 
-	callers := []struct{ name, token string }{
-		{"anonymous", ""}, {"user", user.AccessToken}, {"staff", staff.AccessToken}, {"admin", admin.AccessToken},
+	// Outsiders live and serve in community C, under another street: they
+	// act on community A's objects only where any resident may.
+	outResident := h.MustLogin(testutil.UniqueOpenID("rob-or"))
+	h.MustSetHome(outResident.UserID, tree.CommunityC.ID)
+	outStaff := h.MustLogin(testutil.UniqueOpenID("rob-os"))
+	h.MustSetHome(outStaff.UserID, tree.CommunityC.ID)
+	h.MustMakeStaff(outStaff.UserID, tree.CommunityC.ID, model.RoleStaff)
+	type caller struct {
+		name, token string
+		outsider    bool
+	}
+	signedIn := func(c caller) bool { return c.token != "" && c.name != "forged token" }
+	public := map[string]bool{"/api/v1/auth/wechat-login": true, "/api/v1/auth/dev-login": true,
+		"/api/v1/auth/refresh": true, "/api/v1/certificates/verify": true, "/api/v1/files/:name": true}
+	callers := []caller{
+		{"anonymous", "", false}, {"user", user.AccessToken, false}, {"staff", staff.AccessToken, false},
+		{"admin", admin.AccessToken, false}, {"outside resident", outResident.AccessToken, true},
+		{"outside staff", outStaff.AccessToken, true}, {"forged token", "eyJhbGciOiJIUzI1NiJ9.e30.x", false},
 	}
 	if testing.Short() {
 		callers = callers[:2]
 	}
+	// Writes outsiders were allowed on community A's objects, for review.
+	var outsiderWrites []string
 	badIDs := []string{"0", "-1", "999999999", "abc", "123456789012345678901234567890", "1.5", "%20"}
 	badQuery := []string{"-1", "0", "abc", "1000000", "9223372036854775808", "1e30", "2024-13-45", "garbage", "%00", strings.Repeat("9", 40)}
 	universal := []string{"page", "pageSize", "period", "currency", "orgId", "communityId", "date", "from", "to", "status", "month", "quarter", "year"}
@@ -393,6 +411,8 @@ func TestHostileRequests(t *testing.T) {
 		}
 		return segs[len(segs)-1]
 	}
+	idField := map[string]string{"units": "unitId", "goods": "goodsId", "activities": "activityId",
+		"wishes": "wishId", "posts": "postId", "needs": "needId", "resources": "resourceId"}
 	fillReal := func(path string) (string, bool) {
 		ok := true
 		out := ginParam.ReplaceAllStringFunc(path, func(m string) string {
@@ -428,10 +448,17 @@ func TestHostileRequests(t *testing.T) {
 			schemaProps(mt.Schema, props)
 			body := withExtra(rt.Path, baseBody(mt.Schema, props, ids, now))
 			for _, c := range callers[1:] {
+				if c.outsider || c.name == "forged token" {
+					continue
+				}
 				res := testutil.Send(t, h.Router, testutil.Request{Method: "POST", Path: path, Body: body, Token: c.token})
 				var created struct{ ID int64 }
 				if res.Status == 201 && json.Unmarshal(res.Data, &created) == nil && created.ID > 0 {
-					real[keyOf(rt.Path)] = created.ID
+					key := keyOf(rt.Path)
+					real[key] = created.ID
+					if field, ok := idField[key]; ok {
+						ids[field] = created.ID
+					}
 				}
 				if os.Getenv("LINLI_ROBUST_VERBOSE") != "" && round == 0 {
 					t.Logf("seed %s as %s: %d %.200s", path, c.name, res.Status, res.Raw)
@@ -490,14 +517,22 @@ func TestHostileRequests(t *testing.T) {
 				}
 				send := func(label, path string, body any) *testutil.Response {
 					req := testutil.Request{Method: rt.Method, Path: path, Body: body, Token: c.token}
-					return check(t, c.name+" "+label, req)
+					res := check(t, c.name+" "+label, req)
+					if !signedIn(c) && !public[rt.Path] && (res.Status != 401 || res.Code != 10002) && res.Status != 413 {
+						bad++
+						t.Errorf("%s %s: %s %s: want 401 10002, got %d %.300s", c.name, label, rt.Method, path, res.Status, res.Raw)
+					}
+					if c.outsider && rt.Method != "GET" && res.Status < 300 && len(params) > 0 && path != fill("999999999") {
+						outsiderWrites = append(outsiderWrites, fmt.Sprintf("%s %s %s (%s) → %d %.200s", c.name, rt.Method, path, label, res.Status, res.Raw))
+					}
+					return res
 				}
 				// refused asserts that a signed-in caller's request was
 				// refused as invalid input.
 				refused := func(label string, res *testutil.Response) {
 					t.Helper()
 					strict++
-					if c.token != "" && (res.Status != 400 && res.Status != 413 || res.Code != 10001) {
+					if signedIn(c) && (res.Status != 400 && res.Status != 413 || res.Code != 10001) {
 						bad++
 						t.Errorf("%s %s: %s %s: want 400/413 10001, got %d %.300s", c.name, label, rt.Method, rt.Path, res.Status, res.Raw)
 					}
@@ -567,6 +602,9 @@ func TestHostileRequests(t *testing.T) {
 				}
 			}
 		})
+	}
+	for _, w := range outsiderWrites {
+		t.Logf("outsider write: %s", w)
 	}
 	t.Logf("%d hostile requests (%d that must be refused as invalid), %d bad answers", total, strict, bad)
 	if os.Getenv("LINLI_ROBUST_VERBOSE") != "" {

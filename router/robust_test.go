@@ -350,8 +350,8 @@ func TestHostileRequests(t *testing.T) {
 	}
 	// Writes outsiders were allowed on community A's objects, for review.
 	var outsiderWrites []string
-	badIDs := []string{"0", "-1", "999999999", "abc", "123456789012345678901234567890", "1.5", "%20"}
-	badQuery := []string{"-1", "0", "abc", "1000000", "9223372036854775808", "1e30", "2024-13-45", "garbage", "%00", strings.Repeat("9", 40)}
+	badIDs := []string{"0", "-1", "999999999", "9223372036854775807", "abc", "123456789012345678901234567890", "1.5", "%20"}
+	badQuery := []string{"-1", "0", "abc", "1000000", "9223372036854775807", "9223372036854775808", "99999999999", "2024-02-30", "2024-01", "1e30", "2024-13-45", "garbage", "%00", strings.Repeat("9", 40)}
 	universal := []string{"page", "pageSize", "period", "currency", "orgId", "communityId", "date", "from", "to", "status", "month", "quarter", "year"}
 	bad, total, strict := 0, 0, 0
 	ginParam := regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
@@ -603,6 +603,29 @@ func TestHostileRequests(t *testing.T) {
 			}
 		})
 	}
+	// The upload takes multipart bodies: hostile ones too.
+	t.Run("POST /api/v1/uploads multipart", func(t *testing.T) {
+		wrongField, ct := testutil.Multipart("photo", "a.png", testutil.PNG())
+		empty, ct2 := testutil.Multipart("file", "a.png", nil)
+		text, ct3 := testutil.Multipart("file", "a.png", []byte("not an image at all"))
+		exe, ct4 := testutil.Multipart("file", "../../etc/passwd", []byte("MZ\x90\x00"))
+		for _, tc := range []struct {
+			label string
+			body  []byte
+			ct    string
+		}{
+			{"wrong field", wrongField, ct}, {"empty file", empty, ct2}, {"text", text, ct3}, {"exe with a path", exe, ct4},
+			{"truncated", wrongField[:len(wrongField)/2], ct}, {"no boundary", text, "multipart/form-data"},
+			{"json", []byte(`{"file":"x"}`), "application/json"}, {"nothing", nil, ct},
+		} {
+			res := check(t, "upload "+tc.label, testutil.Request{Method: "POST", Path: "/uploads", Body: tc.body,
+				Token: user.AccessToken, Header: map[string]string{"Content-Type": tc.ct}})
+			if res.Status != 400 && res.Status != 413 && res.Status != 422 {
+				bad++
+				t.Errorf("upload %s: want 400, got %d %.300s", tc.label, res.Status, res.Raw)
+			}
+		}
+	})
 	for _, w := range outsiderWrites {
 		t.Logf("outsider write: %s", w)
 	}

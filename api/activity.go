@@ -57,11 +57,7 @@ func (h *Handler) PublishActivity(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Activities.Publish(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // CancelActivity serves POST /activities/{id}/cancel {reason?} [staff].
@@ -75,11 +71,7 @@ func (h *Handler) CancelActivity(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Activities.Cancel(c.Request.Context(), userID(c), id, req.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ListActivities serves GET /activities?communityId=&status=&page=&pageSize=;
@@ -94,11 +86,7 @@ func (h *Handler) ListActivities(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Activities.List(c.Request.Context(), userID(c), service.ActivityFilter{OrgID: org, Status: c.Query("status")}, p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // GetActivity serves GET /activities/{id} with the caller's own sign-up.
@@ -108,11 +96,7 @@ func (h *Handler) GetActivity(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Activities.Get(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // MyActivities serves GET /me/activities?status=&page=&pageSize=.
@@ -122,11 +106,7 @@ func (h *Handler) MyActivities(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Activities.Mine(c.Request.Context(), userID(c), c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // Signup serves POST /activities/{id}/signup → 201 {status, position?}.
@@ -136,11 +116,7 @@ func (h *Handler) Signup(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Activities.Signup(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // CancelSignup serves DELETE /activities/{id}/signup.
@@ -198,11 +174,7 @@ func (h *Handler) scan(c *gin.Context, do func(ctx context.Context, userID, acti
 		return
 	}
 	v, err := do(c.Request.Context(), userID(c), id, service.CheckinInput{Token: req.Token, Lat: req.Lat, Lng: req.Lng})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type manualRequest struct {
@@ -235,11 +207,7 @@ func (h *Handler) manual(c *gin.Context, do func(ctx context.Context, actorID, a
 		return
 	}
 	v, err := do(c.Request.Context(), userID(c), id, uid, req.At)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type approveRequest struct {
@@ -323,11 +291,7 @@ func (h *Handler) MarkAbsent(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Activities.MarkAbsent(c.Request.Context(), userID(c), id, uid, req.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ListAttendances serves GET /activities/{id}/attendances?status=&state=&flagged=
@@ -351,9 +315,5 @@ func (h *Handler) ListAttendances(c *gin.Context) {
 		f.Flagged = &b
 	}
 	list, err := h.svc.Activities.Attendances(c.Request.Context(), userID(c), id, f, p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }

@@ -17,11 +17,7 @@ func (h *Handler) WeChatLogin(c *gin.Context) {
 		return
 	}
 	tokens, err := h.svc.Auth.WeChatLogin(c.Request.Context(), req.Code)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, tokens)
+	reply(c, http.StatusOK, tokens, err)
 }
 
 type devLoginRequest struct {
@@ -36,11 +32,7 @@ func (h *Handler) DevLogin(c *gin.Context) {
 		return
 	}
 	tokens, err := h.svc.Auth.DevLogin(c.Request.Context(), req.OpenID, req.Nickname)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, tokens)
+	reply(c, http.StatusOK, tokens, err)
 }
 
 type refreshRequest struct {
@@ -54,11 +46,7 @@ func (h *Handler) Refresh(c *gin.Context) {
 		return
 	}
 	tokens, err := h.svc.Auth.Refresh(c.Request.Context(), req.RefreshToken)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, tokens)
+	reply(c, http.StatusOK, tokens, err)
 }
 
 // Logout serves POST /auth/logout: the session ends on every instance.

@@ -208,3 +208,12 @@ func queryPage(c *gin.Context) (service.Page, bool) {
 	}
 	return service.NewPage(page, size), true
 }
+
+// reply writes v with status, or the error envelope when err is not nil.
+func reply(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, status, v)
+}

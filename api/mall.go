@@ -48,11 +48,7 @@ func (h *Handler) ListGoods(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Mall.ListGoods(c.Request.Context(), userID(c), community, p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // GetGoods serves GET /mall/goods/{id}.
@@ -62,11 +58,7 @@ func (h *Handler) GetGoods(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Mall.GetGoods(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type updateGoodsRequest struct {
@@ -132,11 +124,7 @@ func (h *Handler) PlaceOrder(c *gin.Context) {
 		qty = *req.Quantity
 	}
 	v, err := h.svc.Mall.PlaceOrder(c.Request.Context(), userID(c), req.GoodsID, qty, req.RequestID)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // MyOrders serves GET /mall/orders/mine?status=.
@@ -146,11 +134,7 @@ func (h *Handler) MyOrders(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Mall.MyOrders(c.Request.Context(), userID(c), c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // CommunityOrders serves GET /mall/orders?communityId=&status= [staff].
@@ -168,11 +152,7 @@ func (h *Handler) CommunityOrders(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Mall.CommunityOrders(c.Request.Context(), userID(c), *community, c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // CancelOrder serves POST /mall/orders/{id}/cancel [buyer].
@@ -182,11 +162,7 @@ func (h *Handler) CancelOrder(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Mall.CancelOrder(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type verifyPickupRequest struct {
@@ -202,9 +178,5 @@ func (h *Handler) VerifyPickup(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Mall.VerifyPickup(c.Request.Context(), userID(c), req.CommunityID, req.PickupCode)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }

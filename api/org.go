@@ -21,11 +21,7 @@ func (h *Handler) CreateOrg(c *gin.Context) {
 		return
 	}
 	org, err := h.svc.Orgs.CreateOrg(c.Request.Context(), userID(c), req.ParentID, model.OrgLevel(req.Level), req.Name)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, org)
+	reply(c, http.StatusCreated, org, err)
 }
 
 // ListOrgs serves GET /orgs?parentId=&page=&pageSize= (roots when parentId
@@ -40,11 +36,7 @@ func (h *Handler) ListOrgs(c *gin.Context) {
 		return
 	}
 	orgs, err := h.svc.Orgs.ListOrgs(c.Request.Context(), parent, p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, orgs)
+	reply(c, http.StatusOK, orgs, err)
 }
 
 type appointStaffRequest struct {
@@ -60,11 +52,7 @@ func (h *Handler) AppointStaff(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Orgs.AppointStaff(c.Request.Context(), userID(c), req.UserID, req.OrgID, model.StaffRoleKind(req.Role))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // RemoveStaff serves DELETE /admin/staff/{id} [admin of the appointment's org].

@@ -55,11 +55,7 @@ func (h *Handler) ListUnits(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListUnits(c.Request.Context(), userID(c), community, c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // MyUnits serves GET /units/mine: units the caller registered or speaks for.
@@ -79,11 +75,7 @@ func (h *Handler) GetUnit(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.GetUnit(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type reviewReasonRequest struct {
@@ -97,11 +89,7 @@ func (h *Handler) ApproveUnit(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewUnit(c.Request.Context(), userID(c), id, true, "")
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // RejectUnit serves POST /units/{id}/reject {reason} [staff].
@@ -115,11 +103,7 @@ func (h *Handler) RejectUnit(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewUnit(c.Request.Context(), userID(c), id, false, req.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type addLiaisonRequest struct {
@@ -137,11 +121,7 @@ func (h *Handler) AddLiaison(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.AddLiaison(c.Request.Context(), userID(c), id, req.UserID)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 type createAgreementRequest struct {
@@ -200,11 +180,7 @@ func (h *Handler) AdvanceAgreement(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.AdvanceAgreement(c.Request.Context(), userID(c), id, model.AgreementStatus(req.Status))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // UnitReport serves GET /units/{id}/report?period=&format=json|xlsx
@@ -290,11 +266,7 @@ func (h *Handler) ListReports(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListReports(c.Request.Context(), userID(c), community, c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // GetReport serves GET /member-reports/{id} [the member, staff, the
@@ -305,11 +277,7 @@ func (h *Handler) GetReport(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.GetReport(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ApproveReport serves POST /member-reports/{id}/approve [staff].
@@ -319,11 +287,7 @@ func (h *Handler) ApproveReport(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewReport(c.Request.Context(), userID(c), id, true, "")
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // RejectReport serves POST /member-reports/{id}/reject {reason} [staff].
@@ -337,11 +301,7 @@ func (h *Handler) RejectReport(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewReport(c.Request.Context(), userID(c), id, false, req.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // WithdrawReport serves POST /member-reports/{id}/withdraw [the member].
@@ -351,11 +311,7 @@ func (h *Handler) WithdrawReport(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.WithdrawReport(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ---- Posts ----
@@ -374,11 +330,7 @@ func (h *Handler) CreatePost(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.CreatePost(c.Request.Context(), userID(c), req.CommunityID, req.Name, req.Description, req.Capacity)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListPosts serves GET /posts?communityId=.
@@ -392,11 +344,7 @@ func (h *Handler) ListPosts(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListPosts(c.Request.Context(), userID(c), community, p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // MyPosts serves GET /posts/mine.
@@ -416,11 +364,7 @@ func (h *Handler) ClaimPost(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ClaimPost(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ReleasePost serves POST /posts/{id}/release [holder].
@@ -430,11 +374,7 @@ func (h *Handler) ReleasePost(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ReleasePost(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // PostHolders serves GET /posts/{id}/holders [staff].
@@ -487,11 +427,7 @@ func (h *Handler) MyServices(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.MyRecords(c.Request.Context(), userID(c), c.Query("status"), c.Query("period"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // ListServices serves GET /services?communityId=&status=&period= [staff]:
@@ -506,11 +442,7 @@ func (h *Handler) ListServices(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListRecords(c.Request.Context(), userID(c), community, c.Query("status"), c.Query("period"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // ApproveService serves POST /services/{id}/approve [staff].
@@ -520,11 +452,7 @@ func (h *Handler) ApproveService(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewRecord(c.Request.Context(), userID(c), id, true, "")
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // RejectService serves POST /services/{id}/reject {reason} [staff].
@@ -538,11 +466,7 @@ func (h *Handler) RejectService(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewRecord(c.Request.Context(), userID(c), id, false, req.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ---- Obligations ----
@@ -550,11 +474,7 @@ func (h *Handler) RejectService(c *gin.Context) {
 // MyObligations serves GET /me/obligations?period=.
 func (h *Handler) MyObligations(c *gin.Context) {
 	v, err := h.svc.Reports.MyObligations(c.Request.Context(), userID(c), c.Query("period"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // AdminObligations serves GET /admin/obligations?orgId=&period=&view=
@@ -657,11 +577,7 @@ func (h *Handler) CertificateQRCode(c *gin.Context) {
 // sign-in.
 func (h *Handler) VerifyCertificate(c *gin.Context) {
 	v, err := h.svc.Reports.VerifyCertificate(c.Request.Context(), c.Query("number"), c.Query("code"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ---- Three lists ----
@@ -679,11 +595,7 @@ func (h *Handler) CreateNeed(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.CreateNeed(c.Request.Context(), userID(c), req.CommunityID, req.Title, req.Content)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListNeeds serves GET /needs?communityId=&status=.
@@ -697,11 +609,7 @@ func (h *Handler) ListNeeds(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListNeeds(c.Request.Context(), community, c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 type claimNeedRequest struct {
@@ -720,11 +628,7 @@ func (h *Handler) ClaimNeed(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ClaimNeed(c.Request.Context(), userID(c), id, req.UnitID)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 type createResourceRequest struct {
@@ -740,11 +644,7 @@ func (h *Handler) CreateResource(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.CreateResource(c.Request.Context(), userID(c), req.UnitID, req.Title, req.Content)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListResources serves GET /resources?communityId=&unitId=&status=.
@@ -762,11 +662,7 @@ func (h *Handler) ListResources(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListResources(c.Request.Context(), community, unit, c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // ClaimResource serves POST /resources/{id}/claim [staff]: 201 with the new
@@ -777,11 +673,7 @@ func (h *Handler) ClaimResource(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.ClaimResource(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListProjects serves GET /projects?communityId=&unitId=&status=.
@@ -799,11 +691,7 @@ func (h *Handler) ListProjects(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListProjects(c.Request.Context(), community, unit, c.Query("status"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 type completeProjectRequest struct {
@@ -823,11 +711,7 @@ func (h *Handler) CompleteProject(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.CompleteProject(c.Request.Context(), userID(c), id, req.Note, req.CompletedOn)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // requiredQueryID is queryID for a parameter that must be present.

@@ -12,11 +12,7 @@ import (
 // earnedPoints, stars, maxStars, nextStarMinutes, toNextStarMinutes}.
 func (h *Handler) MyAccount(c *gin.Context) {
 	v, err := h.svc.TimeBank.Account(c.Request.Context(), userID(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // MyLedger serves GET /me/ledger?currency=minutes|points&page=&pageSize=,
@@ -27,11 +23,7 @@ func (h *Handler) MyLedger(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.TimeBank.Ledger(c.Request.Context(), userID(c), c.Query("currency"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 type giftRequest struct {
@@ -68,22 +60,14 @@ func (h *Handler) Leaderboard(c *gin.Context) {
 		q.OrgID = *org
 	}
 	v, err := h.svc.TimeBank.Leaderboard(c.Request.Context(), userID(c), q)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // Reconcile serves GET /admin/reconcile [admin of a root org] →
 // {accounts, mismatches, details}.
 func (h *Handler) Reconcile(c *gin.Context) {
 	rep, err := h.svc.TimeBank.ReconcileAsAdmin(c.Request.Context(), userID(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, rep)
+	reply(c, http.StatusOK, rep, err)
 }
 
 type manualCreditRequest struct {

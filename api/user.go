@@ -11,11 +11,7 @@ import (
 // Me serves GET /me.
 func (h *Handler) Me(c *gin.Context) {
 	me, err := h.svc.Users.Me(c.Request.Context(), userID(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, me)
+	reply(c, http.StatusOK, me, err)
 }
 
 type updateMeRequest struct {
@@ -30,11 +26,7 @@ func (h *Handler) UpdateMe(c *gin.Context) {
 		return
 	}
 	me, err := h.svc.Users.UpdateProfile(c.Request.Context(), userID(c), service.ProfileUpdate{Nickname: req.Nickname, AvatarURL: req.AvatarURL})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, me)
+	reply(c, http.StatusOK, me, err)
 }
 
 type setCommunityRequest struct {
@@ -49,11 +41,7 @@ func (h *Handler) SetCommunity(c *gin.Context) {
 		return
 	}
 	me, err := h.svc.Users.SetCommunity(c.Request.Context(), userID(c), req.CommunityID, req.GridID)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, me)
+	reply(c, http.StatusOK, me, err)
 }
 
 type bindPhoneRequest struct {
@@ -68,11 +56,7 @@ func (h *Handler) BindPhone(c *gin.Context) {
 		return
 	}
 	me, err := h.svc.Users.BindPhone(c.Request.Context(), userID(c), req.Code)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, me)
+	reply(c, http.StatusOK, me, err)
 }
 
 // SearchUsers serves GET /admin/users?q=&page=&pageSize= [admin].
@@ -82,9 +66,5 @@ func (h *Handler) SearchUsers(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Users.Search(c.Request.Context(), userID(c), c.Query("q"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }

@@ -37,11 +37,7 @@ func (h *Handler) RegisterVolunteer(c *gin.Context) {
 // no-show block; 404 10005 when not registered.
 func (h *Handler) GetVolunteer(c *gin.Context) {
 	v, err := h.svc.Volunteers.Get(c.Request.Context(), userID(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // VolunteerOptions serves GET /volunteers/options: the skill tags of the

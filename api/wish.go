@@ -40,11 +40,7 @@ func (h *Handler) CreateWish(c *gin.Context) {
 		in.OnBehalfOf = &service.OnBehalfOf{Name: req.OnBehalfOf.Name, Phone: req.OnBehalfOf.Phone}
 	}
 	v, err := h.svc.Wishes.Create(c.Request.Context(), userID(c), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListWishes serves GET /wishes?communityId=&status=&category=&page=&pageSize=.
@@ -59,11 +55,7 @@ func (h *Handler) ListWishes(c *gin.Context) {
 	}
 	f := service.WishFilter{CommunityID: community, Status: c.Query("status"), Category: c.Query("category")}
 	list, err := h.svc.Wishes.List(c.Request.Context(), userID(c), f, p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // MyWishes serves GET /wishes/mine.
@@ -73,11 +65,7 @@ func (h *Handler) MyWishes(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Wishes.Mine(c.Request.Context(), userID(c), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // ClaimedWishes serves GET /wishes/claimed.
@@ -87,11 +75,7 @@ func (h *Handler) ClaimedWishes(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Wishes.Claimed(c.Request.Context(), userID(c), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, list)
+	reply(c, http.StatusOK, list, err)
 }
 
 // GetWish serves GET /wishes/{id}.
@@ -265,11 +249,7 @@ func (h *Handler) WishStats(c *gin.Context) {
 		return
 	}
 	st, err := h.svc.Wishes.Stats(c.Request.Context(), userID(c), *org, from, to)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, st)
+	reply(c, http.StatusOK, st, err)
 }
 
 // queryTime parses an optional date (in the configured time zone) or RFC

@@ -788,12 +788,8 @@ func (s *ActivityService) Attendances(ctx context.Context, actorID, activityID i
 	if f.Flagged != nil {
 		q = q.Where("flagged = ?", *f.Flagged)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[AttendanceView]{}, err
-	}
-	var atts []model.Attendance
-	if err := q.Order("status, wait_seq, id").Offset(p.Offset()).Limit(p.PageSize).Find(&atts).Error; err != nil {
+	atts, total, err := findPage[model.Attendance](q, "status, wait_seq, id", p)
+	if err != nil {
 		return List[AttendanceView]{}, err
 	}
 	views, err := s.attendanceViews(ctx, db, atts)

@@ -249,12 +249,8 @@ func (s *MallService) ListGoods(ctx context.Context, callerID int64, communityID
 	if !staff {
 		q = q.Where("on_sale = ?", true)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[GoodsView]{}, err
-	}
-	var rows []model.MallGoods
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.MallGoods](q, "id DESC", p)
+	if err != nil {
 		return List[GoodsView]{}, err
 	}
 	out := make([]GoodsView, 0, len(rows))
@@ -499,12 +495,8 @@ func (s *MallService) listOrders(ctx context.Context, q *gorm.DB, status string,
 		}
 		q = q.Where("status = ?", status)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[OrderView]{}, err
-	}
-	var rows []model.MallOrder
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.MallOrder](q, "id DESC", p)
+	if err != nil {
 		return List[OrderView]{}, err
 	}
 	out, err := s.orderViews(ctx, rows, buyer)

@@ -91,12 +91,8 @@ func (s *OrgService) ListOrgs(ctx context.Context, parentID *int64, p Page) (Lis
 	} else {
 		q = q.Where("parent_id = ?", *parentID)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[OrgView]{}, err
-	}
-	var rows []model.OrgUnit
-	if err := q.Order("id").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.OrgUnit](q, "id", p)
+	if err != nil {
 		return List[OrgView]{}, err
 	}
 	out := make([]OrgView, 0, len(rows))

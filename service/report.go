@@ -319,12 +319,8 @@ func (s *ReportService) ListUnits(ctx context.Context, actorID int64, communityI
 	if communityID != nil {
 		q = q.Where("community_id = ?", *communityID)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[UnitView]{}, err
-	}
-	var units []model.Unit
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&units).Error; err != nil {
+	units, total, err := findPage[model.Unit](q, "id DESC", p)
+	if err != nil {
 		return List[UnitView]{}, err
 	}
 	views, err := unitViews(ctx, db, units, func(*model.Unit) bool { return staff })
@@ -852,12 +848,8 @@ func (s *ReportService) ListReports(ctx context.Context, actorID, communityID in
 	default:
 		return List[MemberReportView]{}, invalid("status 需为 pending、approved、rejected、withdrawn 或 closed")
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[MemberReportView]{}, err
-	}
-	var rows []model.MemberReport
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.MemberReport](q, "id DESC", p)
+	if err != nil {
 		return List[MemberReportView]{}, err
 	}
 	views, err := reportViews(ctx, db, rows)

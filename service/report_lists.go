@@ -169,12 +169,8 @@ func (s *ReportService) ListNeeds(ctx context.Context, communityID int64, status
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[ListItemView]{}, err
-	}
-	var rows []model.Need
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.Need](q, "id DESC", p)
+	if err != nil {
 		return List[ListItemView]{}, err
 	}
 	ids := make([]int64, 0, len(rows))
@@ -217,12 +213,8 @@ func (s *ReportService) ListResources(ctx context.Context, communityID, unitID *
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[ListItemView]{}, err
-	}
-	var rows []model.Resource
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.Resource](q, "id DESC", p)
+	if err != nil {
 		return List[ListItemView]{}, err
 	}
 	ids := make([]int64, 0, len(rows))
@@ -432,12 +424,8 @@ func (s *ReportService) ListProjects(ctx context.Context, communityID, unitID *i
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[ProjectView]{}, err
-	}
-	var rows []model.Project
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.Project](q, "id DESC", p)
+	if err != nil {
 		return List[ProjectView]{}, err
 	}
 	unitIDs := make([]int64, 0, len(rows))

@@ -83,12 +83,8 @@ func (s *ReportService) ListPosts(ctx context.Context, actorID, communityID int6
 		return List[PostView]{}, err
 	}
 	q := db.Model(&model.Post{}).Where("community_id = ?", communityID)
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[PostView]{}, err
-	}
-	var rows []model.Post
-	if err := q.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.Post](q, "id DESC", p)
+	if err != nil {
 		return List[PostView]{}, err
 	}
 	ids := make([]int64, 0, len(rows))
@@ -514,12 +510,8 @@ func (s *ReportService) listRecords(q *gorm.DB, status, period string, p Page) (
 		}
 		q = q.Where("occurred_at >= ? AND occurred_at < ?", qt.Start.UTC(), qt.End.UTC())
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return List[RecordView]{}, err
-	}
-	var rows []model.ServiceRecord
-	if err := q.Order("occurred_at DESC, id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.ServiceRecord](q, "occurred_at DESC, id DESC", p)
+	if err != nil {
 		return List[RecordView]{}, err
 	}
 	out := make([]RecordView, 0, len(rows))

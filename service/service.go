@@ -197,6 +197,18 @@ func NewList[T any](items []T, total int64, p Page) List[T] {
 	return List[T]{List: items, Total: total, Page: p.Page, PageSize: p.PageSize}
 }
 
+// findPage counts the rows q matches and reads page p of them in order. It
+// returns the database's error, if any.
+func findPage[T any](q *gorm.DB, order string, p Page) ([]T, int64, error) {
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var rows []T
+	err := q.Order(order).Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error
+	return rows, total, err
+}
+
 // MaskPhone returns a phone number as 138****1234; short inputs are fully masked.
 func MaskPhone(phone string) string {
 	r := []rune(phone)

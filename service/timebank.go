@@ -279,12 +279,8 @@ func (s *TimeBankService) Ledger(ctx context.Context, userID int64, currency str
 		return NewList[LedgerEntryView](nil, 0, p), nil
 	}
 	entries := db.Model(&model.LedgerEntry{}).Where("account_id IN ?", accountIDs)
-	var total int64
-	if err := entries.Count(&total).Error; err != nil {
-		return List[LedgerEntryView]{}, err
-	}
-	var rows []model.LedgerEntry
-	if err := entries.Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Find(&rows).Error; err != nil {
+	rows, total, err := findPage[model.LedgerEntry](entries, "id DESC", p)
+	if err != nil {
 		return List[LedgerEntryView]{}, err
 	}
 	if len(rows) == 0 {
@@ -307,7 +303,7 @@ func (s *TimeBankService) Ledger(ctx context.Context, userID int64, currency str
 		OwnerKind string
 		OwnerID   int64
 	}
-	err := db.Table("ledger_entries e").Select("e.txn_id, a.owner_kind, a.owner_id").
+	err = db.Table("ledger_entries e").Select("e.txn_id, a.owner_kind, a.owner_id").
 		Joins("JOIN accounts a ON a.id = e.account_id").
 		Where("e.txn_id IN ? AND e.account_id NOT IN ?", txnIDs, accountIDs).Scan(&others).Error
 	if err != nil {

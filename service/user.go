@@ -214,12 +214,8 @@ func (s *UserService) Search(ctx context.Context, actorID int64, q string, p Pag
 			query = query.Where("nickname LIKE ? ESCAPE '!'", like)
 		}
 	}
-	var total int64
-	if err := query.Count(&total).Error; err != nil {
-		return List[UserSummary]{}, err
-	}
-	var users []model.User
-	if err := query.Order("id").Offset(p.Offset()).Limit(p.PageSize).Find(&users).Error; err != nil {
+	users, total, err := findPage[model.User](query, "id", p)
+	if err != nil {
 		return List[UserSummary]{}, err
 	}
 	out := make([]UserSummary, 0, len(users))

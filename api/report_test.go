@@ -32,7 +32,7 @@ func newReportFixture(t *testing.T, opts ...testutil.Option) *reportFixture {
 	opts = append([]testutil.Option{testutil.WithConfig(map[string]any{
 		"ratelimit.login_per_minute": 0, "ratelimit.write_per_minute": 0})}, opts...)
 	h := testutil.New(t, opts...)
-	h.Router = newDocValidating(t, h.Router) // every answer must match docs/openapi.yaml
+	h.Router = testutil.NewDocChecker(t, h.Router, isReportPath) // every answer must match docs/openapi.yaml
 	f := &reportFixture{h: h, tree: h.MustTree()}
 	f.staffA = h.MustLogin(testutil.UniqueOpenID("staffA"))
 	f.staffB = h.MustLogin(testutil.UniqueOpenID("staffB"))

@@ -285,7 +285,7 @@ func wrongValues(typ string) []wrongValue {
 // No answer is a 5xx, every answer is an envelope whose status fits its
 // code, with a Chinese message on error, and an error writes no row.
 func TestHostileRequests(t *testing.T) {
-	doc := loadDoc(t)
+	doc := testutil.OpenAPIDoc(t)
 	h := testutil.New(t, testutil.WithConfig(map[string]any{"ratelimit.wish_create_per_minute": 100000}))
 	tree := h.MustTree()
 	user := h.MustLogin(testutil.UniqueOpenID("rob-u"))

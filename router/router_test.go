@@ -1,11 +1,6 @@
 package router_test
 
 import (
-	"bytes"
-	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sort"
@@ -13,12 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
-
-	"linli/docs"
 	"linli/internal/testutil"
 	"linli/model"
 	"linli/router"
@@ -26,25 +15,12 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func loadDoc(t *testing.T) *openapi3.T {
-	t.Helper()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(docs.OpenAPIYAML())
-	if err != nil {
-		t.Fatalf("docs/openapi.yaml does not parse: %v", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatalf("docs/openapi.yaml is not valid OpenAPI 3: %v", err)
-	}
-	return doc
-}
-
 // TestEveryRouteIsDocumented checks both ways: each route registered on the
 // engine (dev mode, so dev-login is there) is an operation of
 // docs/openapi.yaml, and each documented operation is a route. A new
 // endpoint cannot land without its documentation.
 func TestEveryRouteIsDocumented(t *testing.T) {
-	doc := loadDoc(t)
+	doc := testutil.OpenAPIDoc(t)
 	h := testutil.New(t)
 	routes := router.Routes(h.Router)
 	ginParam := regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`) // gin's :id → OpenAPI's {id}
@@ -81,68 +57,13 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	t.Logf("%d routes documented", len(documented))
 }
 
-// validating wraps a handler and checks every response it writes against the
-// document: status documented, body matching the schema.
-type validating struct {
-	t      *testing.T
-	next   http.Handler
-	router routers.Router
-	seen   map[string]bool
-}
-
-func (v *validating) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var reqBody []byte
-	if r.Body != nil {
-		reqBody, _ = io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(reqBody))
-	}
-	rec := httptest.NewRecorder()
-	v.next.ServeHTTP(rec, r)
-
-	probe := r.Clone(context.Background())
-	probe.Body = io.NopCloser(bytes.NewReader(reqBody))
-	probe.Host = "localhost"
-	route, params, err := v.router.FindRoute(probe)
-	if err != nil {
-		v.t.Errorf("%s %s: not in the document: %v", r.Method, r.URL.Path, err)
-	} else {
-		v.seen[r.Method+" "+route.Path+" "+strconv.Itoa(rec.Code)] = true
-		in := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: &openapi3filter.RequestValidationInput{
-				Request: probe, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
-			},
-			Status: rec.Code,
-			Header: rec.Header(),
-			Body:   io.NopCloser(bytes.NewReader(rec.Body.Bytes())),
-			Options: &openapi3filter.Options{
-				IncludeResponseStatus: true,
-				MultiError:            true,
-			},
-		}
-		if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-			v.t.Errorf("%s %s → %d does not match the document: %v\nbody: %.300s", r.Method, r.URL.Path, rec.Code, err, rec.Body.String())
-		}
-	}
-	for k, vals := range rec.Header() {
-		w.Header()[k] = vals
-	}
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
-}
-
 // TestResponsesMatchDocument drives every foundation endpoint through its
 // success and main error answers and validates each response body and
 // status against docs/openapi.yaml.
 func TestResponsesMatchDocument(t *testing.T) {
-	doc := loadDoc(t)
-	rt, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	admin := testutil.UniqueOpenID("docadm")
 	h := testutil.New(t, testutil.WithConfig(map[string]any{"bootstrap.admins": admin}))
-	v := &validating{t: t, next: h.Router, router: rt, seen: map[string]bool{}}
+	v := testutil.NewDocChecker(t, h.Router, nil)
 	do := func(method, path string, body any, token string) *testutil.Response {
 		return testutil.Send(t, v, testutil.Request{Method: method, Path: path, Body: body, Token: token})
 	}
@@ -204,5 +125,5 @@ func TestResponsesMatchDocument(t *testing.T) {
 	if h.Count(&model.OrgUnit{}, "name = ?", "文档网格") == 0 {
 		t.Fatal("scenario did not run")
 	}
-	t.Logf("%d operation/status pairs validated", len(v.seen))
+	t.Logf("%d operation/status pairs validated", v.Checked())
 }

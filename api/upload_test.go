@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,5 +87,32 @@ func TestUploadOfAnotherUserCannotBeAttached(t *testing.T) {
 	v := decodeWish(t, h.Do("GET", fmt.Sprintf("/wishes/%d", id), nil, w.member.AccessToken).Expect(t, 200, 0))
 	if v.Status != "claimed" {
 		t.Fatalf("refused fulfil changed the wish: %s", v.Status)
+	}
+}
+
+// TestUploadLeavesNoFileWhenItsRowFails makes the uploads table unwritable
+// (renamed away) and checks that the stored file is removed again: no row,
+// no orphan file under the upload directory.
+func TestUploadLeavesNoFileWhenItsRowFails(t *testing.T) {
+	h := testutil.New(t)
+	l := h.MustLogin(testutil.UniqueOpenID("orphan"))
+	if err := h.DB.Exec("ALTER TABLE uploads RENAME TO uploads_away").Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.DB.Exec("ALTER TABLE uploads_away RENAME TO uploads").Error; err != nil {
+			t.Errorf("restore uploads table: %v", err)
+		}
+	})
+	h.Upload(l.AccessToken, "a.png", testutil.PNG()).Expect(t, 500, 10500)
+	var files []string
+	_ = filepath.WalkDir(h.Config.UploadDir(), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Fatalf("orphan files left: %v", files)
 	}
 }

@@ -25,6 +25,8 @@ type ObjectStore interface {
 	Open(ctx context.Context, key string) (io.ReadSeekCloser, int64, error)
 	// URL returns where clients fetch key.
 	URL(key string) string
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
 }
 
 // FilesURLPrefix is where the local object store's files are served.
@@ -94,6 +96,10 @@ func (s *UploadService) Create(ctx context.Context, ownerID int64, data []byte) 
 	}
 	u := model.Upload{OwnerID: ownerID, Key: key, ContentType: ct, Size: int64(len(data))}
 	if err := s.deps.DB.WithContext(ctx).Create(&u).Error; err != nil {
+		// No row names the file: remove it rather than leave an orphan.
+		if derr := s.deps.Objects.Delete(context.WithoutCancel(ctx), key); derr != nil {
+			s.deps.Logger.Error("upload: remove unrecorded file", "key", key, "error", derr.Error())
+		}
 		return nil, err
 	}
 	return &UploadView{ID: u.ID, URL: s.deps.Objects.URL(key), ContentType: ct, Size: u.Size}, nil

@@ -111,3 +111,15 @@ func (l *Local) Open(ctx context.Context, key string) (io.ReadSeekCloser, int64,
 
 // URL returns where clients fetch key.
 func (l *Local) URL(key string) string { return l.URLPrefix + key }
+
+// Delete removes key's file; a missing file is not an error.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("objstore: %w", err)
+	}
+	return nil
+}

@@ -56,4 +56,16 @@ func TestLocalPutOpen(t *testing.T) {
 	if err := l.Put(ctx, "../x.png", "image/png", strings.NewReader("x")); err == nil {
 		t.Fatal("Put accepted a bad key")
 	}
+	if err := l.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Open(ctx, key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after Delete: %v", err)
+	}
+	if err := l.Delete(ctx, key); err != nil {
+		t.Fatalf("deleting a missing key: %v", err)
+	}
+	if err := l.Delete(ctx, "../../etc/passwd"); err == nil {
+		t.Fatal("Delete accepted a bad key")
+	}
 }

@@ -199,19 +199,10 @@ func (s *ReportService) ListResources(ctx context.Context, communityID, unitID *
 	if err := listStatus(status); err != nil {
 		return List[ListItemView]{}, err
 	}
-	if communityID == nil && unitID == nil {
-		return List[ListItemView]{}, invalid("请指定 communityId 或 unitId")
-	}
 	db := s.deps.DB.WithContext(ctx)
-	q := db.Model(&model.Resource{})
-	if communityID != nil {
-		q = q.Where("community_id = ?", *communityID)
-	}
-	if unitID != nil {
-		q = q.Where("unit_id = ?", *unitID)
-	}
-	if status != "" {
-		q = q.Where("status = ?", status)
+	q, err := listScope(db.Model(&model.Resource{}), communityID, unitID, status)
+	if err != nil {
+		return List[ListItemView]{}, err
 	}
 	rows, total, err := findPage[model.Resource](q, "id DESC", p)
 	if err != nil {
@@ -410,19 +401,10 @@ func (s *ReportService) ListProjects(ctx context.Context, communityID, unitID *i
 	default:
 		return List[ProjectView]{}, invalid("status 需为 ongoing 或 done")
 	}
-	if communityID == nil && unitID == nil {
-		return List[ProjectView]{}, invalid("请指定 communityId 或 unitId")
-	}
 	db := s.deps.DB.WithContext(ctx)
-	q := db.Model(&model.Project{})
-	if communityID != nil {
-		q = q.Where("community_id = ?", *communityID)
-	}
-	if unitID != nil {
-		q = q.Where("unit_id = ?", *unitID)
-	}
-	if status != "" {
-		q = q.Where("status = ?", status)
+	q, err := listScope(db.Model(&model.Project{}), communityID, unitID, status)
+	if err != nil {
+		return List[ProjectView]{}, err
 	}
 	rows, total, err := findPage[model.Project](q, "id DESC", p)
 	if err != nil {
@@ -447,4 +429,23 @@ func (s *ReportService) ListProjects(ctx context.Context, communityID, unitID *i
 		out = append(out, s.projectView(&rows[i], names[rows[i].UnitID]))
 	}
 	return NewList(out, total, p), nil
+}
+
+// listScope narrows a list of resources or projects to a community and/or a
+// unit and, when given, a status. It returns 10001 when neither communityID
+// nor unitID is given.
+func listScope(q *gorm.DB, communityID, unitID *int64, status string) (*gorm.DB, error) {
+	if communityID == nil && unitID == nil {
+		return nil, invalid("请指定 communityId 或 unitId")
+	}
+	if communityID != nil {
+		q = q.Where("community_id = ?", *communityID)
+	}
+	if unitID != nil {
+		q = q.Where("unit_id = ?", *unitID)
+	}
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	return q, nil
 }

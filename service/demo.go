@@ -182,12 +182,19 @@ func (s *Service) seedDemoStory(ctx context.Context, d *DemoData) error {
 	return nil
 }
 
-// demoExists reports whether a row of model with the column equal to value
-// exists in the community.
-func (s *Service) demoExists(ctx context.Context, model any, community int64, column, value string) (bool, error) {
+// demoOnce runs play unless a row of table with column = value exists in the
+// community (the piece was seeded before). It returns the first error,
+// naming the piece.
+func (s *Service) demoOnce(ctx context.Context, table any, community int64, column, value string, play func() error) error {
 	var n int64
-	err := s.deps.DB.WithContext(ctx).Model(model).Where("community_id = ? AND "+column+" = ?", community, value).Count(&n).Error
-	return n > 0, err
+	err := s.deps.DB.WithContext(ctx).Model(table).Where("community_id = ? AND "+column+" = ?", community, value).Count(&n).Error
+	if err == nil && n == 0 {
+		err = play()
+	}
+	if err != nil {
+		return fmt.Errorf("demo %s: %w", value, err)
+	}
+	return nil
 }
 
 // demoWishes posts demo-resident's wishes and takes each as far as its story
@@ -208,14 +215,7 @@ func (s *Service) demoWishes(ctx context.Context, d *DemoData, home int64) error
 		{"辅导孩子数学作业", "孩子上四年级，每周二、四晚上想请人辅导一小时数学。", "助学", "和谐社区5号楼1单元302", claimed},
 		{"更换楼道灯泡", "3号楼2单元四楼楼道灯坏了，晚上上下楼看不清。", "维修", "和谐社区3号楼2单元", published},
 	} {
-		exists, err := s.demoExists(ctx, &model.Wish{}, home, "title", w.title)
-		if err != nil || exists {
-			if err != nil {
-				return fmt.Errorf("demo wish %s: %w", w.title, err)
-			}
-			continue
-		}
-		err = func() error {
+		err := s.demoOnce(ctx, &model.Wish{}, home, "title", w.title, func() error {
 			v, err := s.Wishes.Create(ctx, resident, WishInput{Title: w.title, Content: w.content, Category: w.category,
 				ContactPhone: "13800000001", Address: w.address, CommunityID: &home})
 			if err != nil {
@@ -232,9 +232,9 @@ func (s *Service) demoWishes(ctx context.Context, d *DemoData, home int64) error
 			}
 			_, err = s.Wishes.Confirm(ctx, resident, v.ID, 5, "非常感谢李同志！")
 			return err
-		}()
+		})
 		if err != nil {
-			return fmt.Errorf("demo wish %s: %w", w.title, err)
+			return err
 		}
 	}
 	return nil
@@ -247,10 +247,14 @@ func (s *Service) demoWishes(ctx context.Context, d *DemoData, home int64) error
 // points through the time bank; the sweep then marks it finished.
 func (s *Service) demoFinishedActivity(ctx context.Context, d *DemoData, home int64) error {
 	const title = "社区环境清扫"
-	exists, err := s.demoExists(ctx, &model.Activity{}, home, "title", title)
-	if err != nil || exists {
-		return err
-	}
+	return s.demoOnce(ctx, &model.Activity{}, home, "title", title, func() error {
+		return s.playFinishedActivity(ctx, d, home, title)
+	})
+}
+
+// playFinishedActivity plays demoFinishedActivity's story of the activity
+// title. It returns the first error of a service method.
+func (s *Service) playFinishedActivity(ctx context.Context, d *DemoData, home int64, title string) error {
 	clock := &demoClock{now: s.deps.Clock.Now().Add(-5 * time.Hour).Truncate(time.Minute)}
 	deps := s.deps
 	deps.Clock = clock
@@ -258,63 +262,53 @@ func (s *Service) demoFinishedActivity(ctx context.Context, d *DemoData, home in
 	start := clock.now.Add(time.Hour)
 	end := start.Add(3 * time.Hour)
 	staff, resident, member := d.Users[DemoStaff], d.Users[DemoResident], d.Users[DemoMember]
-	err = func() error {
-		a, err := past.Activities.Create(ctx, staff, ActivityInput{CommunityID: home, Title: title,
-			Content: "清理小区绿化带和楼道杂物，工具由社区提供，请穿方便活动的衣服。", Category: "环境保护",
-			Address: "和谐社区中心广场", StartAt: start, EndAt: end, SignupDeadline: start.Add(-30 * time.Minute),
-			Capacity: 20})
-		if err != nil {
-			return err
-		}
-		if _, err := past.Activities.Publish(ctx, staff, a.ID); err != nil {
-			return err
-		}
-		for _, u := range []int64{resident, member} {
-			if _, err := past.Activities.Signup(ctx, u, a.ID); err != nil {
-				return err
-			}
-		}
-		for _, step := range []struct {
-			at   time.Time
-			user int64
-			in   bool
-		}{{start, resident, true}, {start.Add(30 * time.Minute), member, true}, {end, resident, false}, {end, member, false}} {
-			clock.now = step.at
-			if step.in {
-				_, err = past.Activities.ManualCheckin(ctx, staff, a.ID, step.user, nil)
-			} else {
-				_, err = past.Activities.ManualCheckout(ctx, staff, a.ID, step.user, nil)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		clock.now = end.Add(10 * time.Minute)
-		_, err = past.Activities.ApproveBatch(ctx, staff, a.ID, []ApprovalItem{
-			{UserID: resident, Minutes: 180, Score: 5}, {UserID: member, Minutes: 150, Score: 5}})
-		if err != nil {
-			return err
-		}
-		_, err = past.Activities.Sweep(ctx)
-		return err
-	}()
+	a, err := past.Activities.Create(ctx, staff, ActivityInput{CommunityID: home, Title: title,
+		Content: "清理小区绿化带和楼道杂物，工具由社区提供，请穿方便活动的衣服。", Category: "环境保护",
+		Address: "和谐社区中心广场", StartAt: start, EndAt: end, SignupDeadline: start.Add(-30 * time.Minute),
+		Capacity: 20})
 	if err != nil {
-		return fmt.Errorf("demo activity %s: %w", title, err)
+		return err
 	}
-	return nil
+	if _, err := past.Activities.Publish(ctx, staff, a.ID); err != nil {
+		return err
+	}
+	for _, u := range []int64{resident, member} {
+		if _, err := past.Activities.Signup(ctx, u, a.ID); err != nil {
+			return err
+		}
+	}
+	for _, step := range []struct {
+		at   time.Time
+		user int64
+		in   bool
+	}{{start, resident, true}, {start.Add(30 * time.Minute), member, true}, {end, resident, false}, {end, member, false}} {
+		clock.now = step.at
+		if step.in {
+			_, err = past.Activities.ManualCheckin(ctx, staff, a.ID, step.user, nil)
+		} else {
+			_, err = past.Activities.ManualCheckout(ctx, staff, a.ID, step.user, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	clock.now = end.Add(10 * time.Minute)
+	_, err = past.Activities.ApproveBatch(ctx, staff, a.ID, []ApprovalItem{
+		{UserID: resident, Minutes: 180, Score: 5}, {UserID: member, Minutes: 150, Score: 5}})
+	if err != nil {
+		return err
+	}
+	_, err = past.Activities.Sweep(ctx)
+	return err
 }
 
 // demoUpcomingActivity publishes an activity three days ahead with a
 // waitlist, and signs both demo volunteers up.
 func (s *Service) demoUpcomingActivity(ctx context.Context, d *DemoData, home int64) error {
 	const title = "周末义诊进社区"
-	exists, err := s.demoExists(ctx, &model.Activity{}, home, "title", title)
-	if err != nil || exists {
-		return err
-	}
 	staff := d.Users[DemoStaff]
 	start := s.deps.Clock.Now().Add(72 * time.Hour).Truncate(time.Hour)
-	err = func() error {
+	return s.demoOnce(ctx, &model.Activity{}, home, "title", title, func() error {
 		a, err := s.Activities.Create(ctx, staff, ActivityInput{CommunityID: home, Title: title,
 			Content: "区医院医生来社区量血压、测血糖、解答用药问题，需要志愿者引导排队、登记。", Category: "医疗健康",
 			Address: "和谐社区党群服务中心", StartAt: start, EndAt: start.Add(3 * time.Hour),
@@ -331,11 +325,7 @@ func (s *Service) demoUpcomingActivity(ctx context.Context, d *DemoData, home in
 			}
 		}
 		return nil
-	}()
-	if err != nil {
-		return fmt.Errorf("demo activity %s: %w", title, err)
-	}
-	return nil
+	})
 }
 
 // demoGoods puts goods in the first community's points mall.
@@ -345,13 +335,13 @@ func (s *Service) demoGoods(ctx context.Context, d *DemoData, home int64) error 
 		{Name: "洗衣液 2L", PointsPrice: 20, Stock: 30, PerUserLimit: 2},
 		{Name: "理发券", Description: "社区便民理发点使用", PointsPrice: 10, Stock: 50},
 	} {
-		exists, err := s.demoExists(ctx, &model.MallGoods{}, home, "name", g.Name)
-		if err == nil && !exists {
-			g.CommunityID = home
-			_, err = s.Mall.CreateGoods(ctx, d.Users[DemoStaff], g)
-		}
+		g.CommunityID = home
+		err := s.demoOnce(ctx, &model.MallGoods{}, home, "name", g.Name, func() error {
+			_, err := s.Mall.CreateGoods(ctx, d.Users[DemoStaff], g)
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("demo goods %s: %w", g.Name, err)
+			return err
 		}
 	}
 	return nil

@@ -26,8 +26,8 @@ type Envelope struct {
 }
 
 // httpStatus maps an error code to its HTTP status. General codes are fixed
-// by the API contract; domain codes are listed with their status in the
-// README's error table.
+// by the API contract; domain codes are listed with their status in
+// docs/errors.md (TestEveryErrorCodeDocumented).
 func httpStatus(code int) int {
 	switch code {
 	case service.CodeOK:

@@ -16,8 +16,8 @@ import (
 	"linli/model"
 )
 
-// Domain codes of micro-wishes (2xxxx). They are never renumbered; the
-// README lists them with their HTTP status.
+// Domain codes of micro-wishes (2xxxx). They are never renumbered;
+// docs/errors.md lists them with their HTTP status.
 const (
 	CodeWishAlreadyClaimed = 20001 // 409: someone else claimed it first
 	CodeWishTooManyOpen    = 20002 // 409: the poster has wish.max_open_per_poster open wishes

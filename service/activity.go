@@ -56,9 +56,11 @@ func ActivityCategories() []string {
 // sign-up with capacity and waitlist, check-in and check-out, approval of
 // the hours and their credit to the time bank.
 type ActivityService struct {
-	deps     Deps
-	authz    *Authz
-	timebank *TimeBankService
+	deps       Deps
+	authz      *Authz
+	timeBank   *TimeBankService
+	volunteers *VolunteerService
+	reports    *ReportService
 }
 
 // ActivityInput is a new activity (POST /activities). Nil RadiusM and
@@ -113,8 +115,8 @@ type ActivityView struct {
 	MySignup       *SignupView          `json:"mySignup,omitempty"`
 }
 
-func (d Deps) activityView(a *model.Activity) ActivityView {
-	loc := d.Config.Location
+func (s *ActivityService) activityView(a *model.Activity) ActivityView {
+	loc := s.deps.Config.Location
 	v := ActivityView{
 		ID: a.ID, CommunityID: a.CommunityID, UnitID: a.UnitID, Title: a.Title, Content: a.Content,
 		Category: a.Category, Address: a.Address, Lat: a.Lat, Lng: a.Lng, RadiusM: a.RadiusM,
@@ -127,7 +129,7 @@ func (d Deps) activityView(a *model.Activity) ActivityView {
 		left := max(a.Capacity-a.Signed, 0)
 		v.SeatsLeft = &left
 	}
-	v.SignupOpen = a.Status == model.ActivityPublished && d.Clock.Now().Before(a.SignupDeadline)
+	v.SignupOpen = a.Status == model.ActivityPublished && s.deps.Clock.Now().Before(a.SignupDeadline)
 	return v
 }
 
@@ -162,8 +164,8 @@ func approvalOf(s model.AttendState) string {
 	return "none"
 }
 
-func (d Deps) signupView(a *model.Attendance, position *int) SignupView {
-	loc := d.Config.Location
+func (s *ActivityService) signupView(a *model.Attendance, position *int) SignupView {
+	loc := s.deps.Config.Location
 	return SignupView{
 		Status: a.Status, Position: position, State: a.State, Approval: approvalOf(a.State),
 		SignedUpAt: a.SignedUpAt.In(loc), CheckinAt: inLoc(a.CheckinAt, loc), CheckoutAt: inLoc(a.CheckoutAt, loc),
@@ -277,7 +279,7 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 			}
 		} else {
 			status = model.ActivityProposed
-			ids, err := liaisonUnits(ctx, tx, actorID)
+			ids, err := s.reports.liaisonUnits(ctx, tx, actorID)
 			if err != nil {
 				return err
 			}
@@ -311,7 +313,7 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(&a)
+	v := s.activityView(&a)
 	return &v, nil
 }
 
@@ -345,7 +347,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(a)
+	v := s.activityView(a)
 	return &v, nil
 }
 
@@ -392,7 +394,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(a)
+	v := s.activityView(a)
 	return &v, nil
 }
 
@@ -467,7 +469,7 @@ func (s *ActivityService) Get(ctx context.Context, actorID, id int64) (*Activity
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(a)
+	v := s.activityView(a)
 	var att model.Attendance
 	if err := db.Where("activity_id = ? AND user_id = ?", id, actorID).Limit(1).Find(&att).Error; err != nil {
 		return nil, err
@@ -477,7 +479,7 @@ func (s *ActivityService) Get(ctx context.Context, actorID, id int64) (*Activity
 		if err != nil {
 			return nil, err
 		}
-		sv := s.deps.signupView(&att, pos)
+		sv := s.signupView(&att, pos)
 		v.MySignup = &sv
 	}
 	return &v, nil
@@ -600,7 +602,7 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	}
 	out := make([]ActivityView, 0, len(rows))
 	for i := range rows {
-		out = append(out, s.deps.activityView(&rows[i]))
+		out = append(out, s.activityView(&rows[i]))
 	}
 	return NewList(out, nUpcoming+nPast, p), nil
 }
@@ -663,7 +665,7 @@ func (s *ActivityService) Mine(ctx context.Context, userID int64, status string,
 		if err != nil {
 			return List[MyActivityView]{}, err
 		}
-		out = append(out, MyActivityView{Activity: s.deps.activityView(a), Signup: s.deps.signupView(&atts[i], pos)})
+		out = append(out, MyActivityView{Activity: s.activityView(a), Signup: s.signupView(&atts[i], pos)})
 	}
 	return NewList(out, total, p), nil
 }

@@ -285,7 +285,7 @@ func (s *ActivityService) checkin(ctx context.Context, activityID, userID int64,
 		if err := db.First(att, att.ID).Error; err != nil {
 			return err
 		}
-		out = s.deps.signupView(att, nil)
+		out = s.signupView(att, nil)
 		return nil
 	})
 	if err != nil {
@@ -356,7 +356,7 @@ func (s *ActivityService) checkout(ctx context.Context, activityID, userID int64
 		if err := db.First(att, att.ID).Error; err != nil {
 			return err
 		}
-		out = s.deps.signupView(att, nil)
+		out = s.signupView(att, nil)
 		return nil
 	})
 	if err != nil {
@@ -577,7 +577,7 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	version := att.ApprovalVersion + 1
 	src := ledger.Source{Kind: "attendance", ID: fmt.Sprintf("%d:v%d", att.ID, version)}
 	memo := "志愿活动：" + a.Title
-	minutesRec, err := s.timebank.Credit(ctx, db, ledger.Credit{
+	minutesRec, err := s.timeBank.Credit(ctx, db, ledger.Credit{
 		UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyMinutes,
 		Amount: int64(it.Minutes), Source: src, Memo: memo,
 	})
@@ -587,7 +587,7 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	points := int64(a.PointsPerHour) * int64(it.Minutes) / 60
 	var pointsTxn *int64
 	if points > 0 {
-		rec, err := s.timebank.Credit(ctx, db, ledger.Credit{
+		rec, err := s.timeBank.Credit(ctx, db, ledger.Credit{
 			UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyPoints,
 			Amount: points, Source: src, Memo: memo,
 		})
@@ -620,7 +620,7 @@ func (s *ActivityService) reverseCredits(ctx context.Context, db *gorm.DB, att *
 		if id == nil {
 			continue
 		}
-		if _, err := s.timebank.Reverse(ctx, db, *id, src, "志愿活动考勤更正"); err != nil {
+		if _, err := s.timeBank.Reverse(ctx, db, *id, src, "志愿活动考勤更正"); err != nil {
 			if ErrorCode(err) == CodeInsufficientBalance {
 				return Wrap(CodeInsufficientBalance, "该志愿者的余额已不足以冲正此前入账的时长或积分", err)
 			}
@@ -636,7 +636,7 @@ func activityRecordKey(att *model.Attendance) string { return fmt.Sprintf("atten
 // approveRecord writes the approved public_activity record of an attendance,
 // or brings an existing one (earlier approval or withdrawn) to the minutes.
 func (s *ActivityService) approveRecord(ctx context.Context, db *gorm.DB, a *model.Activity, att *model.Attendance, minutes int, actorID int64) error {
-	rec, err := s.deps.addApprovedRecord(ctx, db, ApprovedRecord{
+	rec, err := s.reports.addApprovedRecord(ctx, db, ApprovedRecord{
 		UserID: att.UserID, CommunityID: a.CommunityID, Kind: model.ServicePublicActivity, OccurredAt: a.StartAt,
 		Minutes: minutes, Note: a.Title, SourceKey: activityRecordKey(att), ReviewedBy: &actorID,
 	})
@@ -745,7 +745,7 @@ func (s *ActivityService) attendanceViews(ctx context.Context, db *gorm.DB, atts
 		p := prof[a.UserID]
 		out = append(out, AttendanceView{
 			UserID: a.UserID, Nickname: nick[a.UserID], RealName: p.RealName, Phone: p.Phone,
-			SignupView: s.deps.signupView(a, pos), CheckinSource: a.CheckinSource, CheckinBy: a.CheckinBy,
+			SignupView: s.signupView(a, pos), CheckinSource: a.CheckinSource, CheckinBy: a.CheckinBy,
 			CheckoutBy: a.CheckoutBy, Reason: a.Reason, ReviewedBy: a.ReviewedBy, ReviewedAt: inLoc(a.ReviewedAt, loc),
 			ApprovalVersion: a.ApprovalVersion,
 		})

@@ -48,7 +48,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			return err
 		}
 		if a.Audience == model.AudiencePartyMembers {
-			m, err := partyMembership(ctx, db, userID)
+			m, err := s.reports.partyMembership(ctx, db, userID)
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 				return Errorf(CodeAudienceRestricted, "该活动仅限已报到的党员参加")
 			}
 		}
-		block, err := s.deps.noShowBlock(ctx, db, userID)
+		block, err := s.volunteers.noShowBlock(ctx, db, userID)
 		if err != nil {
 			return err
 		}

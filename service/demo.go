@@ -93,7 +93,7 @@ func (s *Service) SeedDemo(ctx context.Context) (*DemoData, error) {
 // activities). Existing rows are left as they are.
 func (s *Service) seedDemoPeople(tx *gorm.DB, users map[string]int64, home int64) error {
 	member := users[DemoMember]
-	active, err := partyMembership(context.Background(), tx, member)
+	active, err := s.Reports.partyMembership(context.Background(), tx, member)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ const (
 type ReportService struct {
 	deps     Deps
 	authz    *Authz
-	timebank *TimeBankService
+	timeBank *TimeBankService
 }
 
 // validMemberPhone reports whether p looks like a mainland mobile number
@@ -112,9 +112,9 @@ func (s *ReportService) isStaffOf(ctx context.Context, db *gorm.DB, userID, orgI
 // reportRoles returns the party_member and unit_liaison roles of a user for
 // GET /me: party_member in the community of the approved active report,
 // unit_liaison in the community of each approved unit (with its id).
-func reportRoles(ctx context.Context, db *gorm.DB, userID int64) ([]ScopedRole, error) {
+func (s *ReportService) reportRoles(ctx context.Context, db *gorm.DB, userID int64) ([]ScopedRole, error) {
 	var out []ScopedRole
-	member, err := partyMembership(ctx, db, userID)
+	member, err := s.partyMembership(ctx, db, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -794,7 +794,7 @@ func (s *ReportService) SubmitReport(ctx context.Context, actorID int64, in Repo
 			}
 			in.UnitName = u.Name
 		}
-		active, err := partyMembership(ctx, tx, actorID)
+		active, err := s.partyMembership(ctx, tx, actorID)
 		if err != nil {
 			return err
 		}

@@ -139,7 +139,7 @@ func (s *ReportService) ClaimPost(ctx context.Context, actorID, postID int64) (*
 		if err := tx.First(&p, postID).Error; err != nil {
 			return notFoundOr(err, "岗位")
 		}
-		member, err := partyMembership(ctx, tx, actorID)
+		member, err := s.partyMembership(ctx, tx, actorID)
 		if err != nil {
 			return err
 		}
@@ -440,7 +440,7 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 	}
 	var out RecordView
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
-		member, err := partyMembership(ctx, tx, actorID)
+		member, err := s.partyMembership(ctx, tx, actorID)
 		if err != nil {
 			return err
 		}
@@ -583,14 +583,14 @@ func (s *ReportService) creditRecord(ctx context.Context, tx *gorm.DB, r *model.
 	src := ledger.Source{Kind: recordSource, ID: strconv.FormatInt(r.ID, 10)}
 	memo := "服务记录：" + kindLabel(r.Kind)
 	if r.Minutes > 0 {
-		_, err := s.timebank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
+		_, err := s.timeBank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
 			Currency: model.CurrencyMinutes, Amount: int64(r.Minutes), Source: src, Memo: memo})
 		if err != nil {
 			return err
 		}
 	}
 	if points := int64(r.Minutes) * int64(s.deps.Config.Report.PointsPerHour) / 60; points > 0 {
-		_, err := s.timebank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
+		_, err := s.timeBank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
 			Currency: model.CurrencyPoints, Amount: points, Source: src, Memo: memo})
 		if err != nil {
 			return err

@@ -135,7 +135,7 @@ func (s *VolunteerService) Get(ctx context.Context, userID int64) (*VolunteerVie
 		UserID: p.UserID, RealName: p.RealName, Phone: p.Phone, Skills: decodeSkills(p.Skills),
 		SkillsNote: p.SkillsNote, Availability: p.Availability, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
-	block, err := s.deps.noShowBlock(ctx, db, userID)
+	block, err := s.noShowBlock(ctx, db, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -176,9 +176,9 @@ type noShow struct {
 // activity.noshow_window, sign-ups are blocked for activity.noshow_block from
 // the last of them. It is computed, not stored, so a corrected absence lifts
 // the block by itself.
-func (d Deps) noShowBlock(ctx context.Context, db *gorm.DB, userID int64) (noShow, error) {
-	cfg := d.Config.Activity
-	now := d.Clock.Now().UTC()
+func (s *VolunteerService) noShowBlock(ctx context.Context, db *gorm.DB, userID int64) (noShow, error) {
+	cfg := s.deps.Config.Activity
+	now := s.deps.Clock.Now().UTC()
 	var times []time.Time
 	err := db.WithContext(ctx).Model(&model.Attendance{}).
 		Where("user_id = ? AND state = ? AND absent_at >= ?", userID, model.AttendAbsent, now.Add(-cfg.NoShowWindow-cfg.NoShowBlock)).
@@ -200,7 +200,7 @@ func (d Deps) noShowBlock(ctx context.Context, db *gorm.DB, userID int64) (noSho
 		}
 		end := t.Add(cfg.NoShowBlock)
 		if now.Before(end) && (out.until == nil || end.After(*out.until)) {
-			e := end.In(d.Config.Location)
+			e := end.In(s.deps.Config.Location)
 			out.until = &e
 		}
 	}

@@ -56,6 +56,8 @@ type WishService struct {
 	authz    *Authz
 	timeBank *TimeBankService
 	uploads  *UploadService
+	reports  *ReportService
+	content  *ContentService
 }
 
 // OnBehalfOf names the resident a staff member posts for (代办).
@@ -299,7 +301,7 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 		return nil, err
 	}
 	w.Images = encodeIDs(images)
-	if w.ReviewFlag, err = s.deps.checkContent(ctx, actor.OpenID, in.Title, in.Content); err != nil {
+	if w.ReviewFlag, err = s.content.check(ctx, actor.OpenID, in.Title, in.Content); err != nil {
 		return nil, err
 	}
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -664,7 +666,7 @@ func (s *WishService) callerStreet(ctx context.Context, db *gorm.DB, callerID in
 	}
 	community := u.HomeCommunityID
 	if community == nil {
-		r, err := partyMembership(ctx, db, callerID)
+		r, err := s.reports.partyMembership(ctx, db, callerID)
 		if err != nil {
 			return 0, err
 		}
@@ -852,7 +854,7 @@ func (s *WishService) Reject(ctx context.Context, actorID, id int64, reason stri
 // speak for several units and named none.
 func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetID int64, unitID *int64) (*int64, error) {
 	notEligible := Errorf(CodeWishNotEligible, "只有在本街道报到的党员或驻区单位联络员可以认领心愿")
-	units, err := liaisonUnits(ctx, tx, actorID)
+	units, err := s.reports.liaisonUnits(ctx, tx, actorID)
 	if err != nil {
 		return nil, err
 	}
@@ -881,7 +883,7 @@ func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetI
 		}
 		return unitID, nil
 	}
-	member, err := partyMembership(ctx, tx, actorID)
+	member, err := s.reports.partyMembership(ctx, tx, actorID)
 	if err != nil {
 		return nil, err
 	}
@@ -1206,7 +1208,7 @@ func (s *WishService) complete(ctx context.Context, tx *gorm.DB, w *model.Wish, 
 	if w.FulfilledAt != nil {
 		occurred = *w.FulfilledAt
 	}
-	_, err := s.deps.addApprovedRecord(ctx, tx, ApprovedRecord{
+	_, err := s.reports.addApprovedRecord(ctx, tx, ApprovedRecord{
 		UserID: *w.ClaimerID, CommunityID: w.CommunityID, Kind: model.ServicePracticalDeed,
 		OccurredAt: occurred, Note: "微心愿：" + w.Title, SourceKey: "wish:" + strconv.FormatInt(w.ID, 10),
 	})

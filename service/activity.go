@@ -196,13 +196,13 @@ func (s *ActivityService) validateActivity(in *ActivityInput) error {
 	switch {
 	case in.CommunityID <= 0:
 		return invalid("请选择社区")
-	case in.Title == "" || len([]rune(in.Title)) > 50:
+	case !textFits(in.Title, 1, 50):
 		return invalid("活动标题需为 1 到 50 个字符")
-	case len([]rune(in.Content)) > 2000:
+	case !textFits(in.Content, 0, 2000):
 		return invalid("活动内容最多 2000 个字符")
 	case !slices.Contains(ActivityCategories(), in.Category):
 		return invalid("活动类别需为 %s 之一", strings.Join(ActivityCategories(), "、"))
-	case in.Address == "" || len([]rune(in.Address)) > 128:
+	case !textFits(in.Address, 1, 128):
 		return invalid("活动地址需为 1 到 128 个字符")
 	case (in.Lat == nil) != (in.Lng == nil):
 		return invalid("经纬度需同时提供")
@@ -358,7 +358,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 // already cancelled.
 func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason string) (*ActivityView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("取消原因最多 200 个字符")
 	}
 	var a *model.Activity
@@ -404,7 +404,7 @@ func addNotices(ctx context.Context, tx *gorm.DB, activityID int64, kind, note s
 	if len(users) == 0 {
 		return nil
 	}
-	if len([]rune(note)) > 255 {
+	if !textFits(note, 0, 255) {
 		note = string([]rune(note)[:255])
 	}
 	rows := make([]model.ActivityNotice, 0, len(users))

@@ -466,7 +466,7 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 // would take back points already spent.
 func (s *ActivityService) MarkAbsent(ctx context.Context, actorID, activityID, userID int64, reason string) (*AttendanceView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("原因最多 200 个字符")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -534,7 +534,7 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 		return invalid("评分需为 1 到 5")
 	case it.Minutes < 1 || it.Minutes > duration:
 		return invalid("时长需在 1 到 %d 分钟之间（缺席请用标记缺席）", duration)
-	case len([]rune(it.Reason)) > 200:
+	case !textFits(it.Reason, 0, 200):
 		return invalid("原因最多 200 个字符")
 	}
 	db := tx.WithContext(ctx)

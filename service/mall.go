@@ -85,9 +85,9 @@ func (s *MallService) goodsView(g *model.MallGoods) GoodsView {
 // first bad one.
 func checkGoods(name, description, image string, price, stock, limit int64) error {
 	switch {
-	case name == "" || len([]rune(name)) > 64:
+	case !textFits(name, 1, 64):
 		return invalid("商品名称需为 1 到 64 个字符")
-	case len([]rune(description)) > 500:
+	case !textFits(description, 0, 500):
 		return invalid("商品描述不能超过 500 个字符")
 	case len(image) > 512 || (image != "" && !strings.HasPrefix(image, "https://") && !strings.HasPrefix(image, "/")):
 		return invalid("商品图片需为 https 链接或站内路径")

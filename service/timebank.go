@@ -385,7 +385,7 @@ func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) 
 		return nil, invalid("不能转赠给自己")
 	}
 	note := strings.TrimSpace(in.Note)
-	if len([]rune(note)) > 100 {
+	if !textFits(note, 0, 100) {
 		return nil, invalid("附言不能超过 100 个字符")
 	}
 	if in.RequestID != "" && !validRequestID(in.RequestID) {
@@ -514,7 +514,7 @@ func (s *TimeBankService) ManualCredit(ctx context.Context, actorID int64, in Ma
 		return nil, err
 	}
 	reason := strings.TrimSpace(in.Reason)
-	if reason == "" || len([]rune(reason)) > 200 {
+	if !textFits(reason, 1, 200) {
 		return nil, invalid("补录原因需为 1 到 200 个字符")
 	}
 	if !validRequestID(in.RequestID) {

@@ -91,7 +91,7 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, in Profil
 	updates := map[string]any{}
 	if in.Nickname != nil {
 		n := strings.TrimSpace(*in.Nickname)
-		if n == "" || len([]rune(n)) > 32 {
+		if !textFits(n, 1, 32) {
 			return nil, invalid("昵称需为 1 到 32 个字符")
 		}
 		updates["nickname"] = n

@@ -26,20 +26,6 @@ func VolunteerSkills() []string {
 		"家电维修", "文艺表演", "环境保护", "治安巡逻", "交通引导", "信息技术", "应急救援", "其他"}
 }
 
-// isMobile reports whether s is a mainland mobile number (1[3-9] and nine
-// more digits).
-func isMobile(s string) bool {
-	if len(s) != 11 || s[0] != '1' || s[1] < '3' || s[1] > '9' {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // VolunteerInput is a registration or its update (PUT /volunteers/me).
 type VolunteerInput struct {
 	RealName     string
@@ -74,10 +60,10 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 	in.Phone = strings.TrimSpace(in.Phone)
 	in.SkillsNote = strings.TrimSpace(in.SkillsNote)
 	in.Availability = strings.TrimSpace(in.Availability)
-	if n := len([]rune(in.RealName)); n < 2 || n > 32 {
+	if !textFits(in.RealName, 2, 32) {
 		return nil, invalid("姓名需为 2 到 32 个字符")
 	}
-	if !isMobile(in.Phone) {
+	if !validMobile(in.Phone) {
 		return nil, invalid("请填写正确的手机号")
 	}
 	if len(in.Skills) == 0 && in.SkillsNote == "" {
@@ -97,10 +83,10 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 			skills = append(skills, sk)
 		}
 	}
-	if len([]rune(in.SkillsNote)) > 200 {
+	if !textFits(in.SkillsNote, 0, 200) {
 		return nil, invalid("特长说明最多 200 个字符")
 	}
-	if in.Availability == "" || len([]rune(in.Availability)) > 200 {
+	if !textFits(in.Availability, 1, 200) {
 		return nil, invalid("可服务时间需为 1 到 200 个字符")
 	}
 	skillsJSON, _ := json.Marshal(skills)

@@ -166,26 +166,6 @@ func publicStatus(st model.WishStatus) bool {
 	return false
 }
 
-// validPhone accepts 5 to 20 digits, optionally with "+" and "-" (mobiles and
-// landlines).
-func validPhone(p string) bool {
-	if len(p) < 5 || len(p) > 20 {
-		return false
-	}
-	for _, r := range p {
-		if !(r >= '0' && r <= '9' || r == '+' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// textLen checks that s has between min and max characters.
-func textLen(s string, min, max int) bool {
-	n := len([]rune(s))
-	return n >= min && n <= max
-}
-
 func (in *WishInput) normalize() {
 	in.Title = strings.TrimSpace(in.Title)
 	in.Content = strings.TrimSpace(in.Content)
@@ -203,9 +183,9 @@ func (in *WishInput) normalize() {
 
 func (s *WishService) validate(in *WishInput) error {
 	switch {
-	case !textLen(in.Title, 1, 30):
+	case !textFits(in.Title, 1, 30):
 		return invalid("标题需为 1 到 30 个字")
-	case !textLen(in.Content, 1, 500):
+	case !textFits(in.Content, 1, 500):
 		return invalid("内容需为 1 到 500 个字")
 	case !slices.Contains(model.WishCategories(), in.Category):
 		return invalid("类别需为 %s 之一", strings.Join(model.WishCategories(), "、"))
@@ -215,11 +195,11 @@ func (s *WishService) validate(in *WishInput) error {
 		return invalid("最多上传 %d 张图片", MaxImagesPerItem)
 	case !validPhone(in.ContactPhone):
 		return invalid("请填写正确的联系电话")
-	case !textLen(in.Address, 1, 100):
+	case !textFits(in.Address, 1, 100):
 		return invalid("地址需为 1 到 100 个字")
 	}
 	if b := in.OnBehalfOf; b != nil {
-		if !textLen(b.Name, 1, 32) {
+		if !textFits(b.Name, 1, 32) {
 			return invalid("代办居民姓名需为 1 到 32 个字")
 		}
 		if !validPhone(b.Phone) {
@@ -361,7 +341,7 @@ func lockRow(tx *gorm.DB, m any, id int64) error {
 
 // addEvent appends a line to a wish's timeline.
 func (s *WishService) addEvent(ctx context.Context, tx *gorm.DB, wishID int64, actorID *int64, role, action, note string) error {
-	if len([]rune(note)) > 500 {
+	if !textFits(note, 0, 500) {
 		note = string([]rune(note)[:500])
 	}
 	return tx.WithContext(ctx).Create(&model.WishEvent{WishID: wishID, ActorID: actorID, ActorRole: role,
@@ -840,7 +820,7 @@ func (s *WishService) Approve(ctx context.Context, actorID, id int64) (*WishView
 // pending_review.
 func (s *WishService) Reject(ctx context.Context, actorID, id int64, reason string) (*WishView, error) {
 	reason = strings.TrimSpace(reason)
-	if !textLen(reason, 1, 200) {
+	if !textFits(reason, 1, 200) {
 		return nil, invalid("请填写 1 到 200 字的驳回理由")
 	}
 	return s.review(ctx, actorID, id, false, reason)
@@ -1031,7 +1011,7 @@ func unclaim(now time.Time) map[string]any {
 // 10006 unless the wish is claimed (a fulfilled wish cannot be released).
 func (s *WishService) Release(ctx context.Context, actorID, id int64, reason string) (*WishView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("原因不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -1070,7 +1050,7 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 // and 20006 when the claim has passed its deadline.
 func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string, images []int64) (*WishView, error) {
 	note = strings.TrimSpace(note)
-	if !textLen(note, 1, 500) {
+	if !textFits(note, 1, 500) {
 		return nil, invalid("请填写 1 到 500 字的完成说明")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -1140,7 +1120,7 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 	if rating < 1 || rating > 5 {
 		return nil, invalid("评分需为 1 到 5")
 	}
-	if len([]rune(comment)) > 200 {
+	if !textFits(comment, 0, 200) {
 		return nil, invalid("评价不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -1220,7 +1200,7 @@ func (s *WishService) complete(ctx context.Context, tx *gorm.DB, w *model.Wish, 
 // once the wish is claimed or closed.
 func (s *WishService) Cancel(ctx context.Context, actorID, id int64, reason string) (*WishView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("原因不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {

@@ -268,7 +268,7 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 		if staff {
 			if unitID != nil {
 				var n int64
-				if err := tx.WithContext(ctx).Model(&model.Unit{}).
+				if err := tx.Model(&model.Unit{}).
 					Where("id = ? AND community_id = ? AND status = ?", *unitID, community.ID, model.ReviewApproved).
 					Count(&n).Error; err != nil {
 					return err
@@ -285,7 +285,7 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 			}
 			var units []int64
 			if len(ids) > 0 {
-				if err := tx.WithContext(ctx).Model(&model.Unit{}).
+				if err := tx.Model(&model.Unit{}).
 					Where("id IN ? AND community_id = ?", ids, community.ID).Order("id").Pluck("id", &units).Error; err != nil {
 					return err
 				}
@@ -308,7 +308,7 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 			Capacity: in.Capacity, Waitlist: in.Waitlist, Audience: in.Audience, PointsPerHour: *in.PointsPerHour,
 			Status: status, CreatedBy: actorID,
 		}
-		return tx.WithContext(ctx).Create(&a).Error
+		return tx.Create(&a).Error
 	})
 	if err != nil {
 		return nil, err
@@ -332,7 +332,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 		if !now.Before(a.SignupDeadline) {
 			return Errorf(CodeActivityState, "报名截止时间已过，不能发布")
 		}
-		res := tx.WithContext(ctx).Model(&model.Activity{}).
+		res := tx.Model(&model.Activity{}).
 			Where("id = ? AND status IN ?", id, []model.ActivityStatus{model.ActivityDraft, model.ActivityProposed}).
 			Updates(map[string]any{"status": model.ActivityPublished, "published_by": actorID, "published_at": utcSecond(now)})
 		if res.Error != nil {
@@ -368,7 +368,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 			return err
 		}
 		now := s.deps.Clock.Now()
-		res := tx.WithContext(ctx).Model(&model.Activity{}).
+		res := tx.Model(&model.Activity{}).
 			Where("id = ? AND end_at > ? AND status IN ?", id, now.UTC(),
 				[]model.ActivityStatus{model.ActivityDraft, model.ActivityProposed, model.ActivityPublished}).
 			Updates(map[string]any{"status": model.ActivityCancelled, "cancelled_by": actorID,
@@ -380,7 +380,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 			return Errorf(CodeActivityState, "活动已结束或已取消，不能取消")
 		}
 		var users []int64
-		if err := tx.WithContext(ctx).Model(&model.Attendance{}).
+		if err := tx.Model(&model.Attendance{}).
 			Where("activity_id = ? AND status IN ?", id, []model.SignupStatus{model.SignupSigned, model.SignupWaitlisted}).
 			Order("user_id").Pluck("user_id", &users).Error; err != nil {
 			return err
@@ -411,7 +411,7 @@ func addNotices(ctx context.Context, tx *gorm.DB, activityID int64, kind, note s
 	for _, u := range users {
 		rows = append(rows, model.ActivityNotice{ActivityID: activityID, UserID: u, Kind: kind, Note: note})
 	}
-	return tx.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
 }
 
 // staffActivity loads an activity for an action of its community's staff:

@@ -35,13 +35,12 @@ func (s *ReportService) addApprovedRecord(ctx context.Context, tx *gorm.DB, r Ap
 	if r.SourceKey == "" || !r.Kind.Valid() {
 		return nil, errors.New("addApprovedRecord: source key and a valid kind are required")
 	}
-	db := tx.WithContext(ctx)
 	var existing model.ServiceRecord
-	err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
+	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
 	if err != nil || existing.ID != 0 {
 		return &existing, err
 	}
-	member, err := s.partyMembership(ctx, db, r.UserID)
+	member, err := s.partyMembership(ctx, tx, r.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +54,7 @@ func (s *ReportService) addApprovedRecord(ctx context.Context, tx *gorm.DB, r Ap
 	if member != nil {
 		rec.UnitID = member.UnitID
 	}
-	if err := db.Create(&rec).Error; err != nil {
+	if err := tx.Create(&rec).Error; err != nil {
 		return nil, err
 	}
 	return &rec, nil

@@ -219,7 +219,7 @@ func (s *ReportService) ReleasePost(ctx context.Context, actorID, postID int64) 
 // false when there was none.
 func (s *ReportService) releaseClaim(ctx context.Context, tx *gorm.DB, userID, postID int64) (bool, error) {
 	now := s.deps.Clock.Now().UTC()
-	res := tx.WithContext(ctx).Model(&model.PostClaim{}).Where("post_id = ? AND active_user_id = ?", postID, userID).
+	res := tx.Model(&model.PostClaim{}).Where("post_id = ? AND active_user_id = ?", postID, userID).
 		Updates(map[string]any{"active_user_id": nil, "released_at": now})
 	if res.Error != nil || res.RowsAffected == 0 {
 		return false, res.Error
@@ -233,7 +233,7 @@ func (s *ReportService) releaseClaim(ctx context.Context, tx *gorm.DB, userID, p
 // (all of them when nil): a member who withdraws or moves gives up the posts
 // of the community they leave.
 func (s *ReportService) releaseClaims(ctx context.Context, tx *gorm.DB, userID int64, keepCommunity *int64) error {
-	q := tx.WithContext(ctx).Model(&model.PostClaim{}).
+	q := tx.Model(&model.PostClaim{}).
 		Joins("JOIN posts ON posts.id = post_claims.post_id").
 		Where("post_claims.active_user_id = ?", userID)
 	if keepCommunity != nil {

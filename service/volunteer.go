@@ -95,7 +95,7 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 		SkillsNote: in.SkillsNote, Availability: in.Availability,
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		return tx.WithContext(ctx).Clauses(clause.OnConflict{
+		return tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "user_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"real_name", "phone", "skills", "skills_note", "availability", "updated_at"}),
 		}).Create(&p).Error

@@ -287,7 +287,13 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
 		// Lock the poster (or, for a proxy post without an account, the
 		// community) first, so concurrent posts count each other's wishes.
-		open := tx.Model(&model.Wish{}).Where("status IN ?", openStatuses())
+		var openStatuses []model.WishStatus
+		for _, st := range model.WishStatuses() {
+			if st.Open() {
+				openStatuses = append(openStatuses, st)
+			}
+		}
+		open := tx.Model(&model.Wish{}).Where("status IN ?", openStatuses)
 		if w.PosterID != nil {
 			if err := lockRow(tx, &model.User{}, *w.PosterID); err != nil {
 				return err
@@ -326,10 +332,6 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 		creator: true, proxy: w.ProxyBy != nil, staff: w.ProxyBy != nil})
 }
 
-func openStatuses() []model.WishStatus {
-	return []model.WishStatus{model.WishPendingReview, model.WishPublished, model.WishClaimed, model.WishFulfilled}
-}
-
 // lockRow takes a write lock on one row (a no-op on SQLite, whose
 // transactions are serialised anyway). As the first statement of a MySQL
 // transaction it also makes the later plain reads see everything committed
@@ -344,7 +346,7 @@ func (s *WishService) addEvent(ctx context.Context, tx *gorm.DB, wishID int64, a
 	if !textFits(note, 0, 500) {
 		note = string([]rune(note)[:500])
 	}
-	return tx.WithContext(ctx).Create(&model.WishEvent{WishID: wishID, ActorID: actorID, ActorRole: role,
+	return tx.Create(&model.WishEvent{WishID: wishID, ActorID: actorID, ActorRole: role,
 		Action: action, Note: note, CreatedAt: s.deps.Clock.Now()}).Error
 }
 
@@ -557,7 +559,7 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 		if len(paths) == 0 {
 			return List[WishView]{}, forbidden("仅社区工作人员可查看待审核的心愿")
 		}
-		cond := s.deps.DB.Where("community_path LIKE ?", escapeLike(paths[0])+"%")
+		cond := db.Where("community_path LIKE ?", escapeLike(paths[0])+"%")
 		for _, p := range paths[1:] {
 			cond = cond.Or("community_path LIKE ?", escapeLike(p)+"%")
 		}
@@ -721,7 +723,7 @@ func (s *WishService) ownList(ctx context.Context, q *gorm.DB, p Page, accessOf 
 // transition is one conditional UPDATE of a wish's status: it changes the
 // row only while the WHERE still holds and reports whether it did.
 func transition(ctx context.Context, tx *gorm.DB, id int64, from []model.WishStatus, extra func(*gorm.DB) *gorm.DB, set map[string]any) (bool, error) {
-	q := tx.WithContext(ctx).Model(&model.Wish{}).Where("id = ? AND status IN ?", id, from)
+	q := tx.Model(&model.Wish{}).Where("id = ? AND status IN ?", id, from)
 	if extra != nil {
 		q = extra(q)
 	}
@@ -760,7 +762,7 @@ func statusName(st model.WishStatus) string {
 // transaction's snapshot.
 func reload(ctx context.Context, tx *gorm.DB, id int64) (*model.Wish, error) {
 	var w model.Wish
-	if err := tx.WithContext(ctx).Clauses(clause.Locking{Strength: "SHARE"}).First(&w, id).Error; err != nil {
+	if err := tx.Clauses(clause.Locking{Strength: "SHARE"}).First(&w, id).Error; err != nil {
 		return nil, notFoundOr(err, "心愿")
 	}
 	return &w, nil
@@ -996,7 +998,7 @@ func claimerAction(ctx context.Context, tx *gorm.DB, actorID, id int64) (*model.
 
 // endClaim moves the wish's active claim to status.
 func endClaim(ctx context.Context, tx *gorm.DB, wishID int64, status model.WishClaimStatus, now time.Time) error {
-	return tx.WithContext(ctx).Model(&model.WishClaim{}).Where("active_wish_id = ?", wishID).
+	return tx.Model(&model.WishClaim{}).Where("active_wish_id = ?", wishID).
 		Updates(map[string]any{"status": status, "active_wish_id": nil, "ended_at": now}).Error
 }
 
@@ -1169,7 +1171,7 @@ func (s *WishService) complete(ctx context.Context, tx *gorm.DB, w *model.Wish, 
 	if w.ClaimerID == nil {
 		return fmt.Errorf("complete wish %d: no claimer", w.ID)
 	}
-	if err := tx.WithContext(ctx).Model(&model.WishClaim{}).
+	if err := tx.Model(&model.WishClaim{}).
 		Where("wish_id = ? AND claimer_id = ? AND status = ?", w.ID, *w.ClaimerID, model.ClaimFulfilled).
 		Updates(map[string]any{"status": model.ClaimCompleted, "ended_at": now}).Error; err != nil {
 		return err

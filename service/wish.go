@@ -768,6 +768,17 @@ func reload(ctx context.Context, tx *gorm.DB, id int64) (*model.Wish, error) {
 	return &w, nil
 }
 
+// refusal explains why a conditional transition of wish id changed no row:
+// it returns the wrong-state error of the wish as it is now, or the error of
+// reading it.
+func refusal(ctx context.Context, tx *gorm.DB, id int64) error {
+	w, err := reload(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	return wrongState(w)
+}
+
 // review runs approve and reject.
 func (s *WishService) review(ctx context.Context, actorID, id int64, approve bool, reason string) (*WishView, error) {
 	var w *model.Wish
@@ -793,10 +804,7 @@ func (s *WishService) review(ctx context.Context, actorID, id int64, approve boo
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		if w, err = reload(ctx, tx, id); err != nil {
 			return err
@@ -1017,8 +1025,7 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 		return nil, invalid("原因不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, err := claimerAction(ctx, tx, actorID, id)
-		if err != nil {
+		if _, err := claimerAction(ctx, tx, actorID, id); err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now()
@@ -1029,10 +1036,7 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		if err := endClaim(ctx, tx, id, model.ClaimReleased, now); err != nil {
 			return err
@@ -1056,8 +1060,7 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 		return nil, invalid("请填写 1 到 500 字的完成说明")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, err := claimerAction(ctx, tx, actorID, id)
-		if err != nil {
+		if _, err := claimerAction(ctx, tx, actorID, id); err != nil {
 			return err
 		}
 		imgs, err := s.uploads.ownImages(ctx, tx, actorID, images)
@@ -1073,7 +1076,8 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
+			w, err := reload(ctx, tx, id)
+			if err != nil {
 				return err
 			}
 			if w.Status == model.WishClaimed && w.ClaimerID != nil && *w.ClaimerID == actorID {
@@ -1126,7 +1130,7 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 		return nil, invalid("评价不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, a, err := s.posterAction(ctx, tx, actorID, id)
+		_, a, err := s.posterAction(ctx, tx, actorID, id)
 		if err != nil {
 			return err
 		}
@@ -1139,14 +1143,12 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		// The row is ours now; read it again in case the snapshot predates
 		// the fulfilment.
-		if w, err = reload(ctx, tx, id); err != nil {
+		w, err := reload(ctx, tx, id)
+		if err != nil {
 			return err
 		}
 		note := fmt.Sprintf("评分 %d 星", rating)
@@ -1206,7 +1208,7 @@ func (s *WishService) Cancel(ctx context.Context, actorID, id int64, reason stri
 		return nil, invalid("原因不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, a, err := s.posterAction(ctx, tx, actorID, id)
+		_, a, err := s.posterAction(ctx, tx, actorID, id)
 		if err != nil {
 			return err
 		}
@@ -1217,10 +1219,7 @@ func (s *WishService) Cancel(ctx context.Context, actorID, id int64, reason stri
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		return s.addEvent(ctx, tx, id, &actorID, a.role(), wishActCancel, reason)
 	})

@@ -183,6 +183,19 @@ func queryID(c *gin.Context, name string) (*int64, bool) {
 	return &id, true
 }
 
+// requiredQueryID is queryID for a parameter that must be present.
+func requiredQueryID(c *gin.Context, name string) (int64, bool) {
+	id, ok := queryID(c, name)
+	if !ok {
+		return 0, false
+	}
+	if id == nil {
+		abortWith(c, http.StatusBadRequest, service.CodeInvalid, fmt.Sprintf("缺少参数 %s", name))
+		return 0, false
+	}
+	return *id, true
+}
+
 // queryPage reads page and pageSize, clamped by service.NewPage. On a
 // non-numeric value it writes a 10001 envelope and returns false.
 func queryPage(c *gin.Context) (service.Page, bool) {

@@ -35,7 +35,7 @@ func orgView(o *model.OrgUnit) OrgView {
 // the parent (a root needs a bootstrap admin).
 func (s *OrgService) CreateOrg(ctx context.Context, actorID int64, parentID *int64, level model.OrgLevel, name string) (*OrgView, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len([]rune(name)) > 64 {
+	if !textFits(name, 1, 64) {
 		return nil, invalid("名称需为 1 到 64 个字符")
 	}
 	if !level.Valid() {

@@ -80,10 +80,16 @@ func New(d Deps) *Service {
 	if d.Objects == nil {
 		d.Objects = objstore.NewLocal(d.Config.UploadDir(), FilesURLPrefix)
 	}
+	// Leaves first: services that need only the dependencies.
 	authz := &Authz{deps: d}
-	timeBank := newTimeBankService(d, authz)
-	users := &UserService{deps: d, authz: authz, homeChanged: timeBank.HomeChanged}
 	uploads := &UploadService{deps: d}
+	content := &ContentService{checker: d.Content, logger: d.Logger}
+	volunteers := &VolunteerService{deps: d}
+	// The time bank credits points; 双报到 owns Party membership, unit
+	// liaisons and service records, which the other areas consult.
+	timeBank := newTimeBankService(d, authz)
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank}
+	users := &UserService{deps: d, authz: authz, timeBank: timeBank, reports: reports}
 	return &Service{
 		deps:       d,
 		Authz:      authz,
@@ -93,10 +99,10 @@ func New(d Deps) *Service {
 		TimeBank:   timeBank,
 		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
 		Uploads:    uploads,
-		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads},
-		Volunteers: &VolunteerService{deps: d},
-		Activities: &ActivityService{deps: d, authz: authz, timebank: timeBank},
-		Reports:    &ReportService{deps: d, authz: authz, timebank: timeBank},
+		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content},
+		Volunteers: volunteers,
+		Activities: &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports},
+		Reports:    reports,
 	}
 }
 

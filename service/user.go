@@ -16,9 +16,11 @@ import (
 type UserService struct {
 	deps  Deps
 	authz *Authz
-	// homeChanged, when set, is told after a user's home community changed
-	// (the time bank re-ranks them on the leaderboards).
-	homeChanged func(ctx context.Context, userID int64, from, to *int64)
+	// timeBank is told after a user's home community changed (it re-ranks
+	// them on the leaderboards).
+	timeBank *TimeBankService
+	// reports gives the 双报到 roles of GET /me.
+	reports *ReportService
 }
 
 // MeView is the caller's own profile. Phone is masked even here: the full
@@ -61,7 +63,7 @@ func (s *UserService) Me(ctx context.Context, userID int64) (*MeView, error) {
 		}
 		roles = append(roles, ScopedRole{Role: "volunteer", OrgID: home})
 	}
-	reported, err := reportRoles(ctx, db, userID)
+	reported, err := s.reports.reportRoles(ctx, db, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +91,7 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, in Profil
 	updates := map[string]any{}
 	if in.Nickname != nil {
 		n := strings.TrimSpace(*in.Nickname)
-		if n == "" || len([]rune(n)) > 32 {
+		if !textFits(n, 1, 32) {
 			return nil, invalid("昵称需为 1 到 32 个字符")
 		}
 		updates["nickname"] = n
@@ -144,9 +146,9 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 		if err != nil {
 			return err
 		}
-		if s.homeChanged != nil && (before.HomeCommunityID == nil || *before.HomeCommunityID != communityID) {
+		if before.HomeCommunityID == nil || *before.HomeCommunityID != communityID {
 			from := before.HomeCommunityID
-			afterCommit(tx, func() { s.homeChanged(context.WithoutCancel(ctx), userID, from, &communityID) })
+			afterCommit(tx, func() { s.timeBank.HomeChanged(context.WithoutCancel(ctx), userID, from, &communityID) })
 		}
 		return nil
 	})

@@ -562,3 +562,18 @@ func (h *Harness) Count(m any, where string, args ...any) int64 {
 	}
 	return n
 }
+
+// Rival returns the handle through which a test makes a competing change
+// while the service is inside its transaction tx (from a test hook between
+// a read and the conditional write that must not trust it). On MySQL it is
+// another connection, so the change commits before the service writes; on
+// SQLite, which lets one transaction write at a time, a second connection
+// would wait for tx, so the change is made in tx itself — either way the
+// service's earlier read is stale and only its conditional UPDATE or a
+// unique key can refuse.
+func (h *Harness) Rival(tx *gorm.DB) *gorm.DB {
+	if h.RealMySQL {
+		return h.DB
+	}
+	return tx
+}

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -47,22 +49,68 @@ func (w *World) Login(prefix string, home int64) Login {
 // LoginAs signs openid in (again) and returns fresh tokens.
 func (w *World) LoginAs(openid string) Login {
 	w.T.Helper()
-	var l Login
-	if w.Config.WeChat.Enabled() {
-		l = w.MustLogin(openid)
-	} else {
-		res := w.Do("POST", "/auth/dev-login", map[string]string{"openid": openid}, "").Expect(w.T, 200, 0)
-		var out struct {
-			AccessToken, RefreshToken string
-			User                      struct{ ID int64 }
-		}
-		res.Decode(w.T, &out)
-		l = Login{UserID: out.User.ID, AccessToken: out.AccessToken, RefreshToken: out.RefreshToken}
+	l, err := w.TryLoginAs(openid)
+	if err != nil {
+		w.T.Fatal(err)
 	}
+	return l
+}
+
+// TryLoginAs is LoginAs without a test to fail: safe from any goroutine.
+func (w *World) TryLoginAs(openid string) (Login, error) {
+	req := Request{Method: "POST", Path: "/auth/wechat-login", Body: map[string]string{"code": openid}}
+	if !w.Config.WeChat.Enabled() {
+		req = Request{Method: "POST", Path: "/auth/dev-login", Body: map[string]string{"openid": openid}}
+	}
+	res, err := TrySend(w.Router, req)
+	if err != nil {
+		return Login{}, err
+	}
+	if res.Status != 200 || res.Code != 0 {
+		return Login{}, fmt.Errorf("login %s: HTTP %d code %d: %s", openid, res.Status, res.Code, res.Raw)
+	}
+	var out struct {
+		AccessToken, RefreshToken string
+		User                      struct{ ID int64 }
+	}
+	if err := json.Unmarshal(res.Data, &out); err != nil {
+		return Login{}, fmt.Errorf("login %s: %w", openid, err)
+	}
+	l := Login{UserID: out.User.ID, AccessToken: out.AccessToken, RefreshToken: out.RefreshToken}
 	w.mu.Lock()
 	w.openids[l.UserID] = openid
 	w.mu.Unlock()
-	return l
+	return l, nil
+}
+
+// Volunteers signs in n new users living in community (a few at a time)
+// and registers them as volunteers; the sign-ins run in parallel, the
+// writes after them in the test's goroutine.
+func (w *World) Volunteers(prefix string, community int64, n int) []Login {
+	w.T.Helper()
+	type result struct {
+		l   Login
+		err error
+	}
+	sem := make(chan struct{}, 8)
+	rs := Race(w.T, n, func(i int) result {
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		l, err := w.TryLoginAs(UniqueOpenID(fmt.Sprintf("%s%d", prefix, i)))
+		return result{l, err}
+	})
+	out := make([]Login, n)
+	for i, r := range rs {
+		if r.err != nil {
+			w.T.Fatal(r.err)
+		}
+		if community != 0 {
+			w.MustSetHome(r.l.UserID, community)
+		}
+		w.MustVolunteer(r.l.UserID)
+		out[i] = r.l
+	}
+	return out
 }
 
 // OpenID returns the openid a user of the world signed in with.
@@ -81,11 +129,11 @@ func (w *World) Relogin(ls ...*Login) {
 	}
 }
 
-// Staff signs in a new user living in community and appoints them its staff.
-func (w *World) Staff(prefix string, community int64) Login {
+// Staff signs in a new user (with no home) and appoints them staff of org.
+func (w *World) Staff(prefix string, org int64) Login {
 	w.T.Helper()
-	l := w.Login(prefix, community)
-	w.MustMakeStaff(l.UserID, community, model.RoleStaff)
+	l := w.Login(prefix, 0)
+	w.MustMakeStaff(l.UserID, org, model.RoleStaff)
 	return l
 }
 

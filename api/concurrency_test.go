@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"net/http"
 	"testing"
 
 	"linli/internal/testutil"
@@ -15,22 +16,14 @@ func TestConcurrentFirstLogins(t *testing.T) {
 	_, second := h.NewInstance()
 	openid := testutil.UniqueOpenID("race")
 	const n = 16
-	answers := testutil.Race(t, n, func(i int) *testutil.Response {
-		handler := h.Router
-		if i%2 == 1 {
-			handler = second
-		}
-		res, _ := testutil.TrySend(handler, testutil.Request{Method: "POST", Path: "/auth/wechat-login", Body: map[string]string{"code": openid}})
-		return res
+	routers := []http.Handler{h.Router, second}
+	answers := testutil.RaceSend(t, n, func(i int) (http.Handler, testutil.Request) {
+		return routers[i%2], testutil.Request{Method: "POST", Path: "/auth/wechat-login", Body: map[string]string{"code": openid}}
 	})
 	ids := make([]int64, n)
 	for i, res := range answers {
-		if res == nil {
-			t.Fatalf("login %d failed to send", i)
-		}
-		res.Expect(t, 200, 0)
 		var tok tokenPair
-		res.Decode(t, &tok)
+		res.Expect(t, 200, 0).Decode(t, &tok)
 		ids[i] = tok.User.ID
 	}
 	if got := h.Count(&model.User{}, "open_id = ?", openid); got != 1 {
@@ -58,19 +51,14 @@ func TestConcurrentAppointments(t *testing.T) {
 	h.MustMakeStaff(admin.UserID, tree.Street.ID, model.RoleAdmin)
 	u := h.MustLogin(testutil.UniqueOpenID("u"))
 	const n = 12
-	answers := testutil.Race(t, n, func(int) *testutil.Response {
-		res, _ := testutil.TrySend(h.Router, testutil.Request{Method: "POST", Path: "/admin/staff", Token: admin.AccessToken,
-			Body: map[string]any{"userId": u.UserID, "orgId": tree.CommunityA.ID, "role": "staff"}})
-		return res
+	answers := testutil.RaceSend(t, n, func(int) (http.Handler, testutil.Request) {
+		return h.Router, testutil.Request{Method: "POST", Path: "/admin/staff", Token: admin.AccessToken,
+			Body: map[string]any{"userId": u.UserID, "orgId": tree.CommunityA.ID, "role": "staff"}}
 	})
 	ids := make([]int64, n)
 	for i, res := range answers {
-		if res == nil {
-			t.Fatalf("appointment %d failed to send", i)
-		}
-		res.Expect(t, 201, 0)
 		var sv staffView
-		res.Decode(t, &sv)
+		res.Expect(t, 201, 0).Decode(t, &sv)
 		ids[i] = sv.ID
 	}
 	if got := h.Count(&model.StaffRole{}, "user_id = ?", u.UserID); got != 1 {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -352,20 +353,15 @@ func TestConcurrentCancelAndVerifyOneWins(t *testing.T) {
 	}
 	cancelled, picked := 0, 0
 	for _, o := range orders {
-		// Cancel and verify at once; a nil answer failed to send.
-		rs := testutil.Race(t, 2, func(i int) *testutil.Response {
-			var r *testutil.Response
+		// Cancel and verify at once.
+		rs := testutil.RaceSend(t, 2, func(i int) (http.Handler, testutil.Request) {
 			if i == 0 {
-				r, _ = e.h.TryDo("POST", fmt.Sprintf("/mall/orders/%d/cancel", o.ID), nil, u.AccessToken)
-			} else {
-				r, _ = e.h.TryDo("POST", "/mall/orders/verify", map[string]any{"communityId": e.tree.CommunityA.ID, "pickupCode": o.PickupCode}, e.staff.AccessToken)
+				return e.h.Router, testutil.Request{Method: "POST", Path: fmt.Sprintf("/mall/orders/%d/cancel", o.ID), Token: u.AccessToken}
 			}
-			return r
+			return e.h.Router, testutil.Request{Method: "POST", Path: "/mall/orders/verify", Token: e.staff.AccessToken,
+				Body: map[string]any{"communityId": e.tree.CommunityA.ID, "pickupCode": o.PickupCode}}
 		})
 		rc, rv := rs[0], rs[1]
-		if rc == nil || rv == nil {
-			t.Fatalf("order %d: a request failed to send", o.ID)
-		}
 		switch {
 		case rc.Status == 200 && rv.Status == 409 && rv.Code == service.CodeOrderNotOpen:
 			cancelled++
@@ -461,17 +457,12 @@ func TestRepeatedOrderRequestBuysOnce(t *testing.T) {
 	u := e.resident(t, e.tree.CommunityA.ID)
 	e.credit(t, u.UserID, "points", 100)
 	body := map[string]any{"goodsId": g.ID, "quantity": 2, "requestId": "tap-1"}
-	answers := testutil.Race(t, 30, func(int) *testutil.Response {
-		r, _ := e.h.TryDo("POST", "/mall/orders", body, u.AccessToken)
-		return r
+	answers := testutil.RaceSend(t, 30, func(int) (http.Handler, testutil.Request) {
+		return e.h.Router, testutil.Request{Method: "POST", Path: "/mall/orders", Body: body, Token: u.AccessToken}
 	})
-	got := map[string]int{}
+	got := testutil.Tally(testutil.Answers(answers))
 	ids := map[int64]int{}
 	for _, r := range answers {
-		if r == nil {
-			t.Fatal("an order request failed to send")
-		}
-		got[testutil.Answer(r, nil)]++
 		if r.Status == 201 {
 			var o orderView
 			r.Decode(t, &o)

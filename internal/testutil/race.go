@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"testing"
@@ -37,6 +38,30 @@ func Race[R any](t testing.TB, n int, fn func(i int) R) []R {
 		if p != "" {
 			t.Fatalf("testutil.Race: call %d panicked: %s", i, p)
 		}
+	}
+	return out
+}
+
+// RaceSend sends the n requests that req returns at once (see Race) and
+// returns the answers in index order; after all have ended it fails the
+// test if one could not be sent or its body was not an envelope.
+func RaceSend(t testing.TB, n int, req func(i int) (http.Handler, Request)) []*Response {
+	t.Helper()
+	type sent struct {
+		res *Response
+		err error
+	}
+	rs := Race(t, n, func(i int) sent {
+		h, r := req(i)
+		res, err := TrySend(h, r)
+		return sent{res, err}
+	})
+	out := make([]*Response, n)
+	for i, r := range rs {
+		if r.err != nil {
+			t.Fatalf("request %d: %v", i, r.err)
+		}
+		out[i] = r.res
 	}
 	return out
 }

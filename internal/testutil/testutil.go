@@ -487,6 +487,15 @@ func Answer(r *Response, err error) string {
 	return fmt.Sprintf("%d/%d", r.Status, r.Code)
 }
 
+// Answers returns the Answer of each response.
+func Answers(rs []*Response) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = Answer(r, nil)
+	}
+	return out
+}
+
 // Tally counts answers by value (e.g. the Answer strings Race returned).
 func Tally[K comparable](answers []K) map[K]int {
 	out := make(map[K]int, 4)

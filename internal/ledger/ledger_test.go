@@ -208,10 +208,8 @@ func TestRefusedPostingLeavesNothingInTheTransaction(t *testing.T) {
 // source key of the entries is all that keeps it from paying twice.
 func TestPostingOfASourcePostedAfterTheLookup(t *testing.T) {
 	h := testutil.New(t)
-	tree := h.MustTree()
-	u := h.MustLogin(testutil.UniqueOpenID("rival-src"))
-	ctx := context.Background()
-	l := ledger.New()
+	tree, u := h.MustTree(), h.MustLogin(testutil.UniqueOpenID("rival-src"))
+	ctx, l := context.Background(), ledger.New()
 	// Both accounts exist before, so the rival needs no lock to use them.
 	if err := dbtx.Run(ctx, h.DB, func(tx *gorm.DB) error {
 		_, err := l.Credit(ctx, tx, ledger.Credit{UserID: u.UserID, CommunityID: tree.CommunityA.ID,

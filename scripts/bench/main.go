@@ -119,11 +119,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	var b2 *bench
 	defer func() {
-		if !o.keep {
+		if !o.keep && !b2.anyErrors() {
 			_ = os.RemoveAll(dir)
 		} else {
-			fmt.Fprintln(os.Stderr, "bench: server logs in", dir)
+			fmt.Fprintln(os.Stderr, "bench: server logs kept in", dir)
 		}
 	}()
 	linli := &server{name: "linli", base: o.target}
@@ -141,6 +142,7 @@ func run(args []string) error {
 		defer base.stop()
 	}
 	b.targets = [2]*server{linli, base}
+	b2 = b
 	if err := b.prepare(ctx); err != nil {
 		return err
 	}
@@ -329,4 +331,18 @@ func randomHex(n int) string {
 	buf := make([]byte, n)
 	_, _ = rand.Read(buf)
 	return hex.EncodeToString(buf)
+}
+
+// anyErrors reports whether a request failed in some scenario (then the
+// servers' logs are kept).
+func (b *bench) anyErrors() bool {
+	if b == nil {
+		return false
+	}
+	for _, r := range b.rows {
+		if r.res != nil && r.res.errs > 0 {
+			return true
+		}
+	}
+	return false
 }

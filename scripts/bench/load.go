@@ -40,6 +40,24 @@ type result struct {
 	rssKB     int64
 }
 
+// merge adds the measurements of o to r (nil: none yet) and returns r.
+func (r *result) merge(o *result) *result {
+	if r == nil {
+		return o
+	}
+	r.n += o.n
+	r.errs += o.errs
+	r.lat = append(r.lat, o.lat...)
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	r.elapsed += o.elapsed
+	r.exhausted = r.exhausted || o.exhausted
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+	r.rssKB = max(r.rssKB, o.rssKB)
+	return r
+}
+
 func (r *result) rps() float64 {
 	if r.elapsed <= 0 {
 		return 0
@@ -93,7 +111,8 @@ func (b *bench) do(ctx context.Context, base string, rq request) (bool, string) 
 }
 
 // drive runs conns workers against base for d (or until every worker's pool
-// is used up) and measures them.
+// is used up) and measures them: no request starts after d, the ones in
+// flight then are waited for.
 func (b *bench) drive(ctx context.Context, s *server, conns int, d time.Duration, next nextFunc) *result {
 	resetPeakRSS(s.pid())
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -120,10 +139,9 @@ func (b *bench) drive(ctx context.Context, s *server, conns int, d time.Duration
 					return
 				}
 				start := time.Now()
+				// A request in flight at the end completes and counts; the
+				// elapsed time runs until the last one is answered.
 				good, why := b.do(context.WithoutCancel(ctx), s.base, rq)
-				if ctx.Err() != nil && time.Since(t0) > d {
-					return // finished after the end: not counted
-				}
 				p.lat = append(p.lat, time.Since(start))
 				p.n++
 				if !good {
@@ -136,7 +154,7 @@ func (b *bench) drive(ctx context.Context, s *server, conns int, d time.Duration
 		}()
 	}
 	wg.Wait()
-	r := &result{elapsed: min(time.Since(t0), d)}
+	r := &result{elapsed: time.Since(t0)}
 	for _, p := range parts {
 		r.n += p.n
 		r.errs += p.errs

@@ -51,6 +51,7 @@ type opts struct {
 	secret, prefix           string
 	duration, warmup         time.Duration
 	conns, users, batch      int
+	rounds                   int
 	burst, burstSeats        int
 	scenarios                *regexp.Regexp
 	scale, out               string
@@ -77,6 +78,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs per target")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each read scenario (not measured)")
 	fs.IntVar(&o.conns, "connections", 64, "concurrent connections (one request in flight each)")
+	fs.IntVar(&o.rounds, "rounds", 4, "slices of --duration per target, alternating linli and the baseline")
 	fs.IntVar(&o.users, "users", 64, "signed-in residents (Party members and volunteers spread over communities)")
 	fs.IntVar(&o.batch, "approve-batch", 10, "attendances per batch approval")
 	fs.IntVar(&o.burst, "burst", 2000, "sign-ups fired at once in the burst scenario")
@@ -95,6 +97,9 @@ func run(args []string) error {
 	var err error
 	if o.scenarios, err = regexp.Compile(*filter); err != nil {
 		return fmt.Errorf("--scenarios: %w", err)
+	}
+	if o.rounds < 1 {
+		o.rounds = 1
 	}
 	if (o.target != "") != (o.secret != "") || (o.target != "" && o.prefix == "") {
 		return errors.New("--target needs the --secret and --prefix of that linli")

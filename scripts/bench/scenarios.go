@@ -127,7 +127,14 @@ func (b *bench) runAll(ctx context.Context) error {
 			if !sc.write && b.o.warmup > 0 {
 				b.drive(ctx, s, b.o.conns, b.o.warmup, nexts[t])
 			}
-			res[t] = b.drive(ctx, s, b.o.conns, b.o.duration, nexts[t])
+		}
+		// Alternating slices, so that both targets share the machine's
+		// background load alike.
+		slice := b.o.duration / time.Duration(b.o.rounds)
+		for round := 0; round < b.o.rounds; round++ {
+			for t, s := range b.targets {
+				res[t] = res[t].merge(b.drive(ctx, s, b.o.conns, slice, nexts[t]))
+			}
 		}
 		b.add(sc.name, res)
 		if sc.write {

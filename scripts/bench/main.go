@@ -179,7 +179,7 @@ type resident struct {
 func newBench(ctx context.Context, o opts) (*bench, error) {
 	cfg, err := config.LoadFromEnviron("", nil, map[string]any{
 		"dev": true, "database.driver": "mysql", "database.dsn": o.dsn, "redis.addr": o.redisAddr,
-		"redis.prefix": o.prefix, "jwt.secret": o.secret, "database.max_open_conns": 16,
+		"redis.prefix": o.prefix, "jwt.secret": o.secret, "database.max_open_conns": 4,
 	})
 	if err != nil {
 		return nil, err

@@ -54,7 +54,7 @@ type opts struct {
 	rounds                   int
 	burst, burstSeats        int
 	scenarios                *regexp.Regexp
-	scale, out               string
+	scale, out, reconcile    string
 	linliAddr, baselineAddr  string
 	pprof, keep, interpolate bool
 }
@@ -85,6 +85,7 @@ func run(args []string) error {
 	fs.IntVar(&o.burstSeats, "burst-seats", 100, "seats of the burst activity (waitlist on)")
 	filter := fs.String("scenarios", ".", "regular expression selecting scenarios by name")
 	fs.StringVar(&o.scale, "scale", "small", "the seeded data set (small or district): the label of the report")
+	fs.StringVar(&o.reconcile, "reconcile", "each", "reconcile the ledger after each write storm (each) or once after the last (end)")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown table to this file")
 	fs.StringVar(&o.linliAddr, "linli-addr", "127.0.0.1:18080", "listen address of the linli it starts")
 	fs.StringVar(&o.baselineAddr, "baseline-addr", "127.0.0.1:18081", "listen address of the baseline it starts")

@@ -366,10 +366,10 @@ func validRequestID(id string) bool {
 // Gift moves minutes or points from the caller to another user (通存通兑,
 // 可转赠); both see it in their ledger. Gifts do not count as earned: they
 // change neither stars nor leaderboards. It returns 10001 for a bad
-// currency, amount, note or request id or a gift to oneself, 10005 for an
-// unknown recipient, 30012 for a gift to oneself, 30001 when the balance is short, 30002 when the day's
-// gift limit (timebank.gift_daily_limit_*) would be passed and 30003 when
-// requestId was used before for a different gift. A repeat with the same
+// currency, amount, note or request id, 30012 for a gift to oneself, 10005
+// for an unknown recipient, 30001 when the balance is short, 30002 when the
+// day's gift limit (timebank.gift_daily_limit_*) would be passed and 30003
+// when requestId was used before for a different gift. A repeat with the same
 // requestId and content returns the first gift (replayed) and pays nothing.
 func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) (*GiftView, error) {
 	cur, err := parseCurrency(in.Currency)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"linli/model"
 	"linli/service"
 )
 
@@ -77,7 +78,9 @@ type manualCreditRequest struct {
 
 // ManualCredit serves POST /admin/credits {userId, communityId?, currency,
 // amount, reason, requestId} [staff of the issuing community]: 201 for a new
-// credit, 200 for a replay of the same request id.
+// credit, 202 for a credit above the approval threshold (a pending request,
+// paid once a second staff member approves it), 200 for a replay of the
+// same request id.
 func (h *Handler) ManualCredit(c *gin.Context) {
 	var req manualCreditRequest
 	if !bindJSON(c, &req) {
@@ -87,8 +90,54 @@ func (h *Handler) ManualCredit(c *gin.Context) {
 		UserID: req.UserID, CommunityID: req.CommunityID, Currency: req.Currency, Amount: req.Amount,
 		Reason: req.Reason, RequestID: req.RequestID})
 	status := http.StatusCreated
-	if v != nil && v.Replayed {
+	switch {
+	case v != nil && v.Replayed:
 		status = http.StatusOK
+	case v != nil && v.Status == model.ManualCreditPending:
+		status = http.StatusAccepted
 	}
 	reply(c, status, v, err)
+}
+
+// ManualCredits serves GET /admin/credits?orgId=&status=&page=&pageSize=
+// [staff of the org or above]: every manual credit and credit request of the
+// org's subtree, newest first, with who requested and who decided.
+func (h *Handler) ManualCredits(c *gin.Context) {
+	org, ok := requiredQueryID(c, "orgId")
+	if !ok {
+		return
+	}
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	list, err := h.svc.TimeBank.ManualCredits(c.Request.Context(), userID(c),
+		service.ManualCreditFilter{OrgID: org, Status: c.Query("status")}, p)
+	reply(c, http.StatusOK, list, err)
+}
+
+// ApproveCreditRequest serves POST /admin/credit-requests/{id}/approve
+// [staff of the community other than the requester, or an admin above].
+func (h *Handler) ApproveCreditRequest(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := h.svc.TimeBank.ApproveCreditRequest(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, v, err)
+}
+
+// RejectCreditRequest serves POST /admin/credit-requests/{id}/reject
+// {reason} [as approve; the requester may withdraw their own].
+func (h *Handler) RejectCreditRequest(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var req requiredReasonRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.TimeBank.RejectCreditRequest(c.Request.Context(), userID(c), id, req.Reason)
+	reply(c, http.StatusOK, v, err)
 }

@@ -19,6 +19,12 @@ import (
 //	LINLI_TEST_MYSQL_DSN='linli:linli@tcp(127.0.0.1:3306)/' LINLI_TEST_REDIS_ADDR=127.0.0.1:6379 \
 //	  go test -run '^$' -bench 'Credit|Leaderboard' -benchtime 2000x ./api/
 
+// uncappedManualCredits turns off the manual credit caps and the
+// two-person threshold: the credit benchmarks post thousands of credits.
+func uncappedManualCredits() map[string]any {
+	return map[string]any{"timebank.manual_credit.max_minutes_per_month": 0, "timebank.manual_credit.approval_above_minutes": 0}
+}
+
 // benchCommunities creates n communities under the tree's street.
 func benchCommunities(b *testing.B, e *tbEnv, n int) []int64 {
 	b.Helper()
@@ -88,17 +94,26 @@ func benchCredits(b *testing.B, e *tbEnv, pick func(i int64) (user, community in
 // BenchmarkCreditHotAccount credits one user from one community: every
 // credit locks the same two account rows.
 func BenchmarkCreditHotAccount(b *testing.B) {
-	e := newTBEnv(b)
+	e := newTBEnv(b, uncappedManualCredits())
 	u := e.resident(b, e.tree.CommunityA.ID)
 	benchCredits(b, e, func(int64) (int64, int64) { return u.UserID, e.tree.CommunityA.ID })
 }
 
 // BenchmarkCreditSpread credits 10,000 users, issued by their own home
-// communities (100) or all by one community. The users are seeded once.
+// communities (100) or all by one community (where every user has an
+// approved service record, as a recipient must). The users are seeded once.
 func BenchmarkCreditSpread(b *testing.B) {
-	e := newTBEnv(b)
+	e := newTBEnv(b, uncappedManualCredits())
 	communities := benchCommunities(b, e, 100)
 	users, _ := benchUsers(b, e, 10_000, communities)
+	records := make([]model.ServiceRecord, len(users))
+	for i, u := range users {
+		records[i] = model.ServiceRecord{UserID: u, CommunityID: communities[0], Kind: model.ServiceContactHelp,
+			OccurredAt: e.h.Clock.Now(), Minutes: 30, Status: model.RecordApproved}
+	}
+	if err := e.h.DB.CreateInBatches(records, 2000).Error; err != nil {
+		b.Fatal(err)
+	}
 	for _, issuers := range []int{100, 1} {
 		b.Run(fmt.Sprintf("10k-users-%d-issuers", issuers), func(b *testing.B) {
 			benchCredits(b, e, func(i int64) (int64, int64) {

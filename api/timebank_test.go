@@ -145,7 +145,12 @@ func TestConcurrentGiftsNeverOverdraw(t *testing.T) {
 }
 
 func TestStarsAtThresholds(t *testing.T) {
-	e := newTBEnv(t)
+	// Thousands of hours by hand: the caps and the two-person rule are off
+	// here (TestManualCreditLimits covers them).
+	e := newTBEnv(t, map[string]any{
+		"timebank.manual_credit.max_minutes_per_request": 0, "timebank.manual_credit.max_minutes_per_month": 0,
+		"timebank.manual_credit.approval_above_minutes": 0,
+	})
 	u := e.resident(t, e.tree.CommunityA.ID)
 	e.credit(t, u.UserID, "minutes", 100*60-1) // 99:59 h
 	a := e.account(t, u)
@@ -257,7 +262,7 @@ func TestGiftBadInputWritesNothing(t *testing.T) {
 		{"string amount", map[string]any{"toUserId": to.UserID, "currency": "points", "amount": "5"}, 400, service.CodeInvalid},
 		{"bad currency", map[string]any{"toUserId": to.UserID, "currency": "yuan", "amount": 5}, 400, service.CodeInvalid},
 		{"missing recipient", map[string]any{"currency": "points", "amount": 5}, 400, service.CodeInvalid},
-		{"to self", map[string]any{"toUserId": from.UserID, "currency": "points", "amount": 5}, 400, service.CodeInvalid},
+		{"to self", map[string]any{"toUserId": from.UserID, "currency": "points", "amount": 5}, 403, service.CodeSelfAction},
 		{"unknown user", map[string]any{"toUserId": 999_999_999, "currency": "points", "amount": 5}, 404, service.CodeNotFound},
 		{"more than balance", map[string]any{"toUserId": to.UserID, "currency": "points", "amount": 21}, 409, service.CodeInsufficientBalance},
 		{"no minutes", map[string]any{"toUserId": to.UserID, "currency": "minutes", "amount": 1}, 409, service.CodeInsufficientBalance},
@@ -369,6 +374,8 @@ func TestManualCreditRules(t *testing.T) {
 		{"no request id", e.staff, ok(map[string]any{"requestId": ""}), 400, service.CodeInvalid},
 		{"bad currency", e.staff, ok(map[string]any{"currency": "hours"}), 400, service.CodeInvalid},
 		{"wrong type", e.staff, ok(map[string]any{"userId": "abc"}), 400, service.CodeInvalid},
+		{"resident of another community", streetStaff, ok(map[string]any{"communityId": e.tree.CommunityB.ID}), 403, service.CodeRecipientOutside},
+		{"no home, never served here", e.staff, ok(map[string]any{"userId": homeless.UserID, "communityId": e.tree.CommunityA.ID}), 403, service.CodeRecipientOutside},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -381,8 +388,14 @@ func TestManualCreditRules(t *testing.T) {
 	if n := e.h.Count(&model.ManualCredit{}, "user_id IN ?", []int64{u.UserID, homeless.UserID}); n != 0 {
 		t.Fatalf("manual credits written: %d", n)
 	}
-	// Street staff act on the communities beneath; a homeless user needs an issuer.
-	e.h.Do("POST", "/admin/credits", ok(map[string]any{"communityId": e.tree.CommunityB.ID, "requestId": "s-1"}), streetStaff.AccessToken).Expect(t, 201, 0)
+	// Street staff act on the communities beneath; a homeless user needs an
+	// issuer where they served.
+	e.h.Do("POST", "/admin/credits", ok(map[string]any{"communityId": e.tree.CommunityA.ID, "requestId": "s-1"}), streetStaff.AccessToken).Expect(t, 201, 0)
+	served := model.ServiceRecord{UserID: homeless.UserID, CommunityID: e.tree.CommunityA.ID, Kind: model.ServiceContactHelp,
+		OccurredAt: e.h.Clock.Now(), Minutes: 30, Status: model.RecordApproved}
+	if err := e.h.DB.Create(&served).Error; err != nil {
+		t.Fatal(err)
+	}
 	e.h.Do("POST", "/admin/credits", ok(map[string]any{"userId": homeless.UserID, "communityId": e.tree.CommunityA.ID, "requestId": "h-1"}), e.staff.AccessToken).Expect(t, 201, 0)
 	// The same request id with other content is refused.
 	body := ok(map[string]any{"requestId": "dup-1"})
@@ -507,17 +520,22 @@ func TestLeaderboardsEqualLedgerRanking(t *testing.T) {
 	e := newTBEnv(t)
 	staffC := e.h.MustLogin(testutil.UniqueOpenID("tb-staffc"))
 	e.h.MustMakeStaff(staffC.UserID, e.tree.CommunityC.ID, model.RoleStaff)
+	staffB := e.h.MustLogin(testutil.UniqueOpenID("tb-staffb"))
+	e.h.MustMakeStaff(staffB.UserID, e.tree.CommunityB.ID, model.RoleStaff)
+	// Each community credits its own residents (a manual credit's recipient
+	// must live or have served in the issuing community).
+	issuers := []testutil.Login{e.staff, staffB, staffC}
+	communities := []int64{e.tree.CommunityA.ID, e.tree.CommunityB.ID, e.tree.CommunityC.ID}
 	var users []testutil.Login
 	var ids []int64
 	for i := range 12 {
-		community := []int64{e.tree.CommunityA.ID, e.tree.CommunityB.ID, e.tree.CommunityC.ID}[i%3]
-		u := e.resident(t, community)
+		u := e.resident(t, communities[i%3])
 		users, ids = append(users, u), append(ids, u.UserID)
 		if i == 11 {
 			continue // earns nothing
 		}
-		e.credit(t, u.UserID, "minutes", int64(30*(i%5+1)))
-		e.credit(t, u.UserID, "points", int64(7*(i%4+1)))
+		e.creditFrom(t, issuers[i%3], communities[i%3], u.UserID, "minutes", int64(30*(i%5+1)))
+		e.creditFrom(t, issuers[i%3], communities[i%3], u.UserID, "points", int64(7*(i%4+1)))
 	}
 	// Credits issued by community C count for its residents' boards too.
 	e.creditFrom(t, staffC, e.tree.CommunityC.ID, users[2].UserID, "minutes", 45)
@@ -582,7 +600,7 @@ func TestLeaderboardsEqualLedgerRanking(t *testing.T) {
 	if b := e.board(t, users[0], e.tree.District.ID, "all", "minutes"); !slices.Equal(boardPairs(b), ledgerRanking(t, e.h, e.tree.District, "minutes", ids)) {
 		t.Fatalf("all time next month %+v", b.List)
 	}
-	e.credit(t, users[5].UserID, "minutes", 5)
+	e.creditFrom(t, staffC, e.tree.CommunityC.ID, users[5].UserID, "minutes", 5)
 	// The district's board was built before: the credit lands by the update,
 	// the other street's by a rebuild.
 	if b := e.board(t, users[0], e.tree.District.ID, "month", "minutes"); len(b.List) != 1 || b.List[0].UserID != users[5].UserID || b.List[0].Score != 5 {

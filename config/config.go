@@ -173,9 +173,38 @@ type TimeBankConfig struct {
 	GiftDailyLimitPoints  int64 `koanf:"gift_daily_limit_points"`
 	// LeaderboardSize is how many leaders GET /leaderboards returns.
 	LeaderboardSize int `koanf:"leaderboard_size"`
+	// ManualCredit caps what staff credit by hand (POST /admin/credits).
+	ManualCredit ManualCreditConfig `koanf:"manual_credit"`
 
 	// StarMinutes is StarHours in minutes, resolved by Validate.
 	StarMinutes []int64 `koanf:"-"`
+}
+
+// ManualCreditConfig caps manual credits per issuing community. Zero
+// disables a cap; an approval threshold of zero posts every credit at once.
+type ManualCreditConfig struct {
+	// MaxMinutesPerRequest and MaxPointsPerRequest are the largest single
+	// manual credit (request) in each currency.
+	MaxMinutesPerRequest int64 `koanf:"max_minutes_per_request"`
+	MaxPointsPerRequest  int64 `koanf:"max_points_per_request"`
+	// MaxMinutesPerMonth and MaxPointsPerMonth cap what one community issues
+	// by hand per calendar month (in cfg.Location), pending requests
+	// included.
+	MaxMinutesPerMonth int64 `koanf:"max_minutes_per_month"`
+	MaxPointsPerMonth  int64 `koanf:"max_points_per_month"`
+	// ApprovalAboveMinutes and ApprovalAbovePoints: a larger manual credit
+	// is a request that a second staff member (or an admin above) approves.
+	ApprovalAboveMinutes int64 `koanf:"approval_above_minutes"`
+	ApprovalAbovePoints  int64 `koanf:"approval_above_points"`
+}
+
+// Limits returns the per-request cap, the monthly cap and the approval
+// threshold of a currency ("minutes" or "points"); zero means none.
+func (m ManualCreditConfig) Limits(currency string) (perRequest, perMonth, approvalAbove int64) {
+	if currency == "minutes" {
+		return m.MaxMinutesPerRequest, m.MaxMinutesPerMonth, m.ApprovalAboveMinutes
+	}
+	return m.MaxPointsPerRequest, m.MaxPointsPerMonth, m.ApprovalAbovePoints
 }
 
 // MallConfig holds the rules of the points mall (爱心超市).
@@ -324,12 +353,18 @@ func defaults() map[string]any {
 		"activity.wxacode_page":            "pages/activity/checkin",
 
 		// Time bank, points and the points mall.
-		"timebank.star_hours":               "100,300,600,1000,1500",
-		"timebank.gift_daily_limit_minutes": 600,
-		"timebank.gift_daily_limit_points":  1000,
-		"timebank.leaderboard_size":         50,
-		"mall.order_ttl":                    "168h",
-		"mall.sweep_interval":               "1m",
+		"timebank.star_hours":                            "100,300,600,1000,1500",
+		"timebank.gift_daily_limit_minutes":              600,
+		"timebank.gift_daily_limit_points":               1000,
+		"timebank.leaderboard_size":                      50,
+		"timebank.manual_credit.max_minutes_per_request": 6000,
+		"timebank.manual_credit.max_points_per_request":  10000,
+		"timebank.manual_credit.max_minutes_per_month":   30000,
+		"timebank.manual_credit.max_points_per_month":    50000,
+		"timebank.manual_credit.approval_above_minutes":  600,
+		"timebank.manual_credit.approval_above_points":   1000,
+		"mall.order_ttl":                                 "168h",
+		"mall.sweep_interval":                            "1m",
 
 		// 双报到.
 		"report.service_max_age_days":         60,
@@ -562,6 +597,16 @@ func (c *Config) validateTimeBank(bad func(key, why string) error) error {
 	}
 	if c.TimeBank.LeaderboardSize < 1 || c.TimeBank.LeaderboardSize > 200 {
 		return bad("timebank.leaderboard_size", "must be between 1 and 200")
+	}
+	m := c.TimeBank.ManualCredit
+	for key, v := range map[string]int64{
+		"max_minutes_per_request": m.MaxMinutesPerRequest, "max_points_per_request": m.MaxPointsPerRequest,
+		"max_minutes_per_month": m.MaxMinutesPerMonth, "max_points_per_month": m.MaxPointsPerMonth,
+		"approval_above_minutes": m.ApprovalAboveMinutes, "approval_above_points": m.ApprovalAbovePoints,
+	} {
+		if v < 0 {
+			return bad("timebank.manual_credit."+key, "must not be negative (0 disables)")
+		}
 	}
 	if c.Mall.OrderTTL < time.Minute {
 		return bad("mall.order_ttl", "must be at least 1m")

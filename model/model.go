@@ -32,6 +32,7 @@ func tables() []any {
 		&WishEvent{},
 		&GiftDailyTotal{},
 		&ManualCredit{},
+		&ManualCreditMonthTotal{},
 		&MallGoods{},
 		&MallOrder{},
 		&MallHolding{},

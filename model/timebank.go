@@ -14,11 +14,23 @@ type GiftDailyTotal struct {
 	Amount   int64    `gorm:"not null;default:0"`
 }
 
+// Manual credit states. A credit within the approval threshold is posted at
+// once; a larger one is a pending request that a second staff member
+// approves (then posted) or refuses.
+const (
+	ManualCreditPosted   = "posted"
+	ManualCreditPending  = "pending"
+	ManualCreditApproved = "approved"
+	ManualCreditRejected = "rejected"
+)
+
 // ManualCredit is a credit staff entered by hand (补录, e.g. from paper
-// records). It is the audit record of that action — who (ActorID), what
-// (user, community, currency, amount, reason, ledger transaction), when
-// (CreatedAt) — and its unique (actor, request id) makes a retried request
-// pay once.
+// records), or the request for one (credit request). It is the audit record
+// of that action — who (ActorID, and DecidedBy for a request), what (user,
+// community, currency, amount, reason, ledger transaction), when (CreatedAt,
+// DecidedAt) — and its unique (actor, request id) makes a retried request
+// pay once. A request moves pending → approved|rejected by one conditional
+// UPDATE; the ledger source manual_credit:<id> pays it once.
 type ManualCredit struct {
 	ID          int64    `gorm:"primaryKey"`
 	ActorID     int64    `gorm:"not null;uniqueIndex:ux_manual_credit_request,priority:1"`
@@ -29,5 +41,23 @@ type ManualCredit struct {
 	Amount      int64    `gorm:"not null"`
 	Reason      string   `gorm:"size:255;not null"`
 	TxnID       int64    `gorm:"not null;default:0"`
-	CreatedAt   time.Time
+	Status      string   `gorm:"size:16;not null;default:'posted';index"`
+	DecidedBy   *int64
+	DecidedAt   *time.Time
+	// RejectReason says why a request was refused.
+	RejectReason string `gorm:"size:255;not null;default:''"`
+	CreatedAt    time.Time
+}
+
+// ManualCreditMonthTotal is what one community issued by hand in one
+// currency in one month (YYYYMM in the configured time zone), pending
+// requests included. A manual credit raises Amount by one conditional
+// UPDATE (amount + credit <= monthly cap), so the cap holds however many
+// credits race; a refused request gives its amount back.
+type ManualCreditMonthTotal struct {
+	ID          int64    `gorm:"primaryKey"`
+	CommunityID int64    `gorm:"not null;uniqueIndex:ux_manual_credit_month,priority:1"`
+	Month       string   `gorm:"size:6;not null;uniqueIndex:ux_manual_credit_month,priority:2"`
+	Currency    Currency `gorm:"size:16;not null;uniqueIndex:ux_manual_credit_month,priority:3"`
+	Amount      int64    `gorm:"not null;default:0"`
 }

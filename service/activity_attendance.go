@@ -223,7 +223,9 @@ func (s *ActivityService) ManualCheckin(ctx context.Context, actorID, activityID
 // manual runs a staff check-in or check-out (step) for userID at `at` (now
 // when nil), recorded as manual with the staff member, and returns the
 // attendance. It returns 10001 with futureMsg for a time in the future, 10004
-// unless the caller is staff of the activity's community, and step's codes.
+// unless the caller is staff of the activity's community, 30012 when staff
+// check themselves in or out (their minutes would rest on their own word),
+// and step's codes.
 func (s *ActivityService) manual(ctx context.Context, actorID, activityID, userID int64, at *time.Time, futureMsg string,
 	step func(ctx context.Context, activityID, userID int64, t time.Time, source string, by *int64, in *CheckinInput) (*SignupView, error),
 ) (*AttendanceView, error) {
@@ -236,6 +238,9 @@ func (s *ActivityService) manual(ctx context.Context, actorID, activityID, userI
 	}
 	if _, err := s.staffActivity(ctx, s.deps.DB.WithContext(ctx), actorID, activityID); err != nil {
 		return nil, err
+	}
+	if userID == actorID {
+		return nil, selfAction("为自己补签到或签退")
 	}
 	if _, err := step(ctx, activityID, userID, t, model.SourceManual, &actorID, nil); err != nil {
 		return nil, err
@@ -381,13 +386,17 @@ type ApprovalItem struct {
 // 10001 for minutes outside 1..duration or a score outside 1..5, 40021 for a
 // cancelled activity, 40008 when the user holds no seat, 40019 while the
 // attendance cannot be approved yet (checked in but not out, or not checked
-// in before the end), 40020 when changed minutes come without a reason, and
-// 30001 when a correction would take back points already spent.
+// in before the end), 40020 when changed minutes come without a reason,
+// 30012 when the caller approves their own attendance, and 30001 when a
+// correction would take back points already spent.
 func (s *ActivityService) Approve(ctx context.Context, actorID, activityID int64, item ApprovalItem) (*AttendanceView, error) {
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		a, err := s.approvalActivity(ctx, tx, actorID, activityID)
 		if err != nil {
 			return err
+		}
+		if item.UserID == actorID {
+			return selfAction("审核自己的考勤")
 		}
 		return s.approveOne(ctx, tx, a, actorID, item)
 	})
@@ -422,6 +431,9 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 		a, err := s.approvalActivity(ctx, tx, actorID, activityID)
 		if err != nil {
 			return err
+		}
+		if _, self := slices.BinarySearchFunc(items, actorID, func(it ApprovalItem, id int64) int { return cmp.Compare(it.UserID, id) }); self {
+			return selfAction("审核自己的考勤")
 		}
 		// Lock every attendance of the batch first, in user order, so a
 		// single approval racing the batch waits for it (or it for the single

@@ -529,8 +529,8 @@ const recordSource = "service_record"
 // and report.points_per_hour points per hour, once: the status changes by a
 // conditional UPDATE and the credits are keyed by the record id. It returns
 // 10001 for a rejection without a reason, 10005 for an unknown record, 10004
-// unless the caller is staff of the record's community and 50006 when the
-// record is no longer pending.
+// unless the caller is staff of the record's community, 30012 when staff
+// approve their own record, and 50006 when the record is no longer pending.
 func (s *ReportService) ReviewRecord(ctx context.Context, actorID, id int64, approve bool, reason string) (*RecordView, error) {
 	reason, err := reviewReason(approve, reason)
 	if err != nil {
@@ -544,6 +544,9 @@ func (s *ReportService) ReviewRecord(ctx context.Context, actorID, id int64, app
 		}
 		if _, err := s.authz.RequireStaff(ctx, tx, actorID, r.CommunityID); err != nil {
 			return err
+		}
+		if approve && r.UserID == actorID {
+			return selfAction("审核通过自己的服务记录")
 		}
 		now := s.deps.Clock.Now().UTC()
 		updates := map[string]any{"reviewed_by": actorID, "reviewed_at": now, "updated_at": now}

@@ -29,7 +29,17 @@ const (
 	CodeOrderNotOpen        = 30009 // 订单已取消或已过期
 	CodeOrderPicked         = 30010 // 订单已核销
 	CodePickupCodeInvalid   = 30011 // 核销码无效 (404)
+	CodeSelfAction          = 30012 // 不能给自己记账、转赠或审批 (403)
+	CodeManualCreditTooBig  = 30013 // 单笔补录超过上限
+	CodeManualCreditMonthly = 30014 // 本社区本月补录已达上限
+	CodeRecipientOutside    = 30015 // 受益人不在本社区居住或服务 (403)
 )
+
+// selfAction is the 30012 refusal of an actor crediting, giving to or
+// approving for themselves; what names the action.
+func selfAction(what string) *Error {
+	return Errorf(CodeSelfAction, "不能%s，请由其他工作人员办理", what)
+}
 
 // MaxAmount is the largest amount of minutes or points one gift or manual
 // credit may move; larger values are refused as invalid input.
@@ -356,10 +366,10 @@ func validRequestID(id string) bool {
 // Gift moves minutes or points from the caller to another user (通存通兑,
 // 可转赠); both see it in their ledger. Gifts do not count as earned: they
 // change neither stars nor leaderboards. It returns 10001 for a bad
-// currency, amount, note or request id or a gift to oneself, 10005 for an
-// unknown recipient, 30001 when the balance is short, 30002 when the day's
-// gift limit (timebank.gift_daily_limit_*) would be passed and 30003 when
-// requestId was used before for a different gift. A repeat with the same
+// currency, amount, note or request id, 30012 for a gift to oneself, 10005
+// for an unknown recipient, 30001 when the balance is short, 30002 when the
+// day's gift limit (timebank.gift_daily_limit_*) would be passed and 30003
+// when requestId was used before for a different gift. A repeat with the same
 // requestId and content returns the first gift (replayed) and pays nothing.
 func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) (*GiftView, error) {
 	cur, err := parseCurrency(in.Currency)
@@ -370,7 +380,7 @@ func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) 
 		return nil, err
 	}
 	if in.ToUserID == fromID {
-		return nil, invalid("不能转赠给自己")
+		return nil, Errorf(CodeSelfAction, "不能转赠给自己")
 	}
 	note := strings.TrimSpace(in.Note)
 	if !textFits(note, 0, 100) {
@@ -465,19 +475,25 @@ type ManualCreditInput struct {
 	RequestID   string
 }
 
-// ManualCreditView is a manual credit and its ledger transaction.
+// ManualCreditView is a manual credit (or credit request) and its ledger
+// transaction. Status is posted, pending, approved or rejected; DecidedBy
+// and DecidedAt name who approved or refused a request, and when.
 type ManualCreditView struct {
-	ID          int64          `json:"id"`
-	UserID      int64          `json:"userId"`
-	CommunityID int64          `json:"communityId"`
-	Currency    model.Currency `json:"currency"`
-	Amount      int64          `json:"amount"`
-	Reason      string         `json:"reason"`
-	RequestID   string         `json:"requestId"`
-	TxnID       int64          `json:"txnId"`
-	CreatedBy   int64          `json:"createdBy"`
-	CreatedAt   time.Time      `json:"createdAt"`
-	Replayed    bool           `json:"replayed"`
+	ID           int64          `json:"id"`
+	UserID       int64          `json:"userId"`
+	CommunityID  int64          `json:"communityId"`
+	Currency     model.Currency `json:"currency"`
+	Amount       int64          `json:"amount"`
+	Reason       string         `json:"reason"`
+	RequestID    string         `json:"requestId"`
+	TxnID        int64          `json:"txnId"`
+	CreatedBy    int64          `json:"createdBy"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	Status       string         `json:"status"`
+	DecidedBy    *int64         `json:"decidedBy"`
+	DecidedAt    *time.Time     `json:"decidedAt"`
+	RejectReason string         `json:"rejectReason,omitempty"`
+	Replayed     bool           `json:"replayed"`
 }
 
 // errManualRace says a concurrent identical manual credit committed first;
@@ -486,12 +502,18 @@ var errManualRace = errors.New("manual credit inserted concurrently")
 
 // ManualCredit lets staff of the issuing community credit a user by hand
 // (back-entry of paper records). The ManualCredit row it writes is the audit
-// record (who, what, when). The same actor and request id pay once: a retry
-// returns the first credit with Replayed set. It returns 10001 for bad
-// input or an issuer that is not a community, 10005 for an unknown user or
-// community, 10004 when the caller is not staff of the community, 30004 when
-// no community is given and the user has no home community, and 30003 when
-// the request id was used before for a different credit.
+// record (who, what, when). A credit above
+// timebank.manual_credit.approval_above_* is not paid but becomes a pending
+// request (see ApproveCreditRequest); every credit and request counts toward
+// the community's monthly cap at once. The same actor and request id pay
+// once: a retry returns the first credit (or request) with Replayed set. It
+// returns 10001 for bad input or an issuer that is not a community, 10005
+// for an unknown user or community, 10004 when the caller is not staff of
+// the community, 30012 for a credit to oneself, 30004 when no community is
+// given and the user has no home community, 30015 when the user neither
+// lives in the community nor has an approved service there, 30013 above the
+// per-request cap, 30014 when the monthly cap would be passed, and 30003
+// when the request id was used before for a different credit.
 func (s *TimeBankService) ManualCredit(ctx context.Context, actorID int64, in ManualCreditInput) (*ManualCreditView, error) {
 	cur, err := parseCurrency(in.Currency)
 	if err != nil {
@@ -548,29 +570,66 @@ func (s *TimeBankService) manualCredit(ctx context.Context, actorID int64, in Ma
 		if org.Level != model.LevelCommunity {
 			return invalid("发放方必须是社区")
 		}
+		if user.ID == actorID {
+			return selfAction("给自己补录时长或积分")
+		}
+		perRequest, perMonth, approvalAbove := s.deps.Config.TimeBank.ManualCredit.Limits(string(cur))
+		if perRequest > 0 && in.Amount > perRequest {
+			return Errorf(CodeManualCreditTooBig, "单笔补录最多 %d，请分次办理并说明原因", perRequest)
+		}
+		if err := s.requireMember(ctx, tx, user, org); err != nil {
+			return err
+		}
+		now := s.deps.Clock.Now()
+		if perMonth > 0 {
+			month := now.In(s.deps.Config.Location).Format("200601")
+			if err := s.takeManualAllowance(ctx, tx, communityID, month, cur, in.Amount, perMonth); err != nil {
+				return err
+			}
+		}
 		row = model.ManualCredit{ActorID: actorID, RequestID: in.RequestID, UserID: user.ID, CommunityID: communityID,
-			Currency: cur, Amount: in.Amount, Reason: reason, CreatedAt: s.deps.Clock.Now()}
+			Currency: cur, Amount: in.Amount, Reason: reason, Status: model.ManualCreditPosted, CreatedAt: now}
+		if approvalAbove > 0 && in.Amount > approvalAbove {
+			row.Status = model.ManualCreditPending
+		}
 		if err := tx.Create(&row).Error; err != nil {
 			if isDuplicate(err) {
 				return errManualRace
 			}
 			return err
 		}
-		rec, err := s.Credit(ctx, tx, ledger.Credit{UserID: user.ID, CommunityID: communityID, Currency: cur,
-			Amount: in.Amount, Source: ledger.Source{Kind: SourceManualCredit, ID: strconv.FormatInt(row.ID, 10)},
-			Memo: "补录：" + reason})
-		if err != nil {
-			return err
+		if row.Status == model.ManualCreditPending {
+			return nil
 		}
-		row.TxnID = rec.TxnID
-		return tx.Model(&row).Update("txn_id", rec.TxnID).Error
+		return s.postManualCredit(ctx, tx, &row)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ManualCreditView{ID: row.ID, UserID: row.UserID, CommunityID: row.CommunityID, Currency: row.Currency,
+	v := s.manualCreditView(&row)
+	v.Replayed = replayed
+	return &v, nil
+}
+
+// postManualCredit pays a posted or approved manual credit inside tx, once
+// (the ledger source is manual_credit:<id>), and records the transaction.
+func (s *TimeBankService) postManualCredit(ctx context.Context, tx *gorm.DB, row *model.ManualCredit) error {
+	rec, err := s.Credit(ctx, tx, ledger.Credit{UserID: row.UserID, CommunityID: row.CommunityID, Currency: row.Currency,
+		Amount: row.Amount, Source: ledger.Source{Kind: SourceManualCredit, ID: strconv.FormatInt(row.ID, 10)},
+		Memo: "补录：" + row.Reason})
+	if err != nil {
+		return err
+	}
+	row.TxnID = rec.TxnID
+	return tx.Model(&model.ManualCredit{}).Where("id = ?", row.ID).Update("txn_id", rec.TxnID).Error
+}
+
+// manualCreditView returns a manual credit as staff see it.
+func (s *TimeBankService) manualCreditView(row *model.ManualCredit) ManualCreditView {
+	return ManualCreditView{ID: row.ID, UserID: row.UserID, CommunityID: row.CommunityID, Currency: row.Currency,
 		Amount: row.Amount, Reason: row.Reason, RequestID: row.RequestID, TxnID: row.TxnID, CreatedBy: row.ActorID,
-		CreatedAt: row.CreatedAt.In(s.deps.Config.Location), Replayed: replayed}, nil
+		CreatedAt: row.CreatedAt.In(s.deps.Config.Location), Status: row.Status, DecidedBy: row.DecidedBy,
+		DecidedAt: inLoc(row.DecidedAt, s.deps.Config.Location), RejectReason: row.RejectReason}
 }
 
 // sameManualCredit returns 30003 unless row records the same credit as in.

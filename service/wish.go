@@ -1125,7 +1125,8 @@ func (s *WishService) posterAction(ctx context.Context, tx *gorm.DB, actorID, id
 // optional comment; the claimer is credited wish.completion_points and
 // gets an approved practical_deed service record, in the same transaction.
 // It returns 10001 for a bad rating or comment, 10004 unless the caller is
-// the poster, 10005 for an unknown wish and 10006 unless the wish is
+// the poster, 30012 when staff confirm (代办) a wish they claimed
+// themselves, 10005 for an unknown wish and 10006 unless the wish is
 // fulfilled (e.g. when the automatic confirmation came first).
 func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int, comment string) (*WishView, error) {
 	comment = strings.TrimSpace(comment)
@@ -1136,9 +1137,12 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 		return nil, invalid("评价不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		_, a, err := s.posterAction(ctx, tx, actorID, id)
+		w0, a, err := s.posterAction(ctx, tx, actorID, id)
 		if err != nil {
 			return err
+		}
+		if w0.ClaimerID != nil && *w0.ClaimerID == actorID {
+			return selfAction("确认自己认领的心愿")
 		}
 		now := s.deps.Clock.Now()
 		ok, err := transition(ctx, tx, id, []model.WishStatus{model.WishFulfilled}, nil, map[string]any{
@@ -1156,6 +1160,9 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 		w, err := reload(ctx, tx, id)
 		if err != nil {
 			return err
+		}
+		if w.ClaimerID != nil && *w.ClaimerID == actorID {
+			return selfAction("确认自己认领的心愿")
 		}
 		note := fmt.Sprintf("评分 %d 星", rating)
 		if comment != "" {

@@ -378,18 +378,7 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 		if !goods.OnSale {
 			return Errorf(CodeGoodsOffSale, "该商品已下架")
 		}
-		res := tx.Model(&model.MallGoods{}).
-			Where("id = ? AND stock >= ? AND on_sale = ?", goodsID, quantity, true).
-			Update("stock", gorm.Expr("stock - ?", quantity))
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return Errorf(CodeOutOfStock, "库存不足")
-		}
-		// Read the goods again under the row lock the stock update took, so
-		// the price charged is the current one.
-		if goods, err = loadGoods(ctx, tx, goodsID, true); err != nil {
+		if err := s.takeStock(ctx, tx, goods, quantity); err != nil {
 			return err
 		}
 		if err := s.hold(ctx, tx, userID, goods, quantity); err != nil {
@@ -429,6 +418,41 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 	}
 	v := s.orderView(&order, goods, true)
 	return &v, nil
+}
+
+// takeStock takes quantity from the stock of the goods g, read without a
+// lock, by one conditional UPDATE that also requires the price and the
+// per-user limit read, so that on success g is what the order is charged by
+// and no second read is needed. When that UPDATE matches nothing the goods
+// are read again under a row lock (g is refreshed) to tell why: 30005 when
+// off sale, 30006 when the stock is short; when only the price or the limit
+// changed meanwhile the stock is taken at the new ones.
+func (s *MallService) takeStock(ctx context.Context, tx *gorm.DB, g *model.MallGoods, quantity int64) error {
+	for range 2 {
+		res := tx.Model(&model.MallGoods{}).
+			Where("id = ? AND stock >= ? AND on_sale = ? AND points_price = ? AND per_user_limit = ?",
+				g.ID, quantity, true, g.PointsPrice, g.PerUserLimit).
+			Update("stock", gorm.Expr("stock - ?", quantity))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			return nil
+		}
+		cur, err := loadGoods(ctx, tx, g.ID, true)
+		if err != nil {
+			return err
+		}
+		*g = *cur
+		if !g.OnSale {
+			return Errorf(CodeGoodsOffSale, "该商品已下架")
+		}
+		if g.Stock < quantity {
+			return Errorf(CodeOutOfStock, "库存不足")
+		}
+	}
+	// The row is locked since the second read: the retry cannot miss.
+	return unavailable("商品信息变化，请稍后再试", errors.New("mall: stock update missed under lock"))
 }
 
 // hold raises the user's holding of the goods by quantity with one

@@ -361,18 +361,15 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 			}
 			order.RequestID = &requestID
 		}
+		var home *int64
 		var err error
-		if goods, err = loadGoods(ctx, tx, goodsID, false); err != nil {
+		if goods, home, err = goodsForBuyer(ctx, tx, goodsID, userID); err != nil {
 			return err
 		}
-		user, err := loadUser(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		if user.HomeCommunityID == nil {
+		if home == nil {
 			return Errorf(CodeNoHomeCommunity, "请先设置所在社区")
 		}
-		if *user.HomeCommunityID != goods.CommunityID {
+		if *home != goods.CommunityID {
 			return Errorf(CodeGoodsOtherCommunity, "只能兑换本社区爱心超市的商品")
 		}
 		if !goods.OnSale {
@@ -418,6 +415,23 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 	}
 	v := s.orderView(&order, goods, true)
 	return &v, nil
+}
+
+// goodsForBuyer returns goods that are not deleted and the home community
+// of the buyer (nil when they have none), read by one statement. It returns
+// 10005 for unknown goods.
+func goodsForBuyer(ctx context.Context, db *gorm.DB, goodsID, userID int64) (*model.MallGoods, *int64, error) {
+	var row struct {
+		model.MallGoods
+		BuyerHomeID *int64
+	}
+	err := db.WithContext(ctx).Model(&model.MallGoods{}).
+		Select("mall_goods.*, (SELECT home_community_id FROM users WHERE users.id = ?) AS buyer_home_id", userID).
+		Where("mall_goods.id = ?", goodsID).Take(&row).Error
+	if err != nil {
+		return nil, nil, notFoundOr(err, "商品")
+	}
+	return &row.MallGoods, row.BuyerHomeID, nil
 }
 
 // takeStock takes quantity from the stock of the goods g, read without a

@@ -17,7 +17,8 @@ import (
 // BenchmarkSignupContention fires 2,000 sign-ups at once (through two API
 // instances) at an activity with 100 seats, per iteration, and reports the
 // throughput and latency percentiles. Every iteration checks that exactly 100
-// won. Run on MySQL+Redis:
+// won and, with the waitlist, that the others got the places 1..1,900 once
+// each. Run on MySQL+Redis:
 //
 //	LINLI_TEST_MYSQL_DSN=… LINLI_TEST_REDIS_ADDR=… go test -run '^$' -bench SignupContention -benchtime 3x ./api/
 func BenchmarkSignupContention(b *testing.B) {
@@ -47,17 +48,31 @@ func BenchmarkSignupContention(b *testing.B) {
 				elapsed += time.Since(t0)
 				b.StopTimer()
 				won, other := 0, 0
+				places := map[int]bool{}
 				for _, a := range answers {
+					var out struct {
+						Status   string
+						Position int
+					}
+					_ = json.Unmarshal(a.Data, &out)
 					switch {
-					case a.Status == 201 && (!waitlist || string(a.Data) == `{"status":"signed"}`):
+					case a.Status == 201 && out.Status == "signed":
 						won++
-					case a.Status == 201 || a.Code == service.CodeActivityFull:
+					case a.Status == 201 && waitlist && out.Status == "waitlisted" && !places[out.Position]:
+						places[out.Position] = true
+					case !waitlist && a.Code == service.CodeActivityFull:
 					default:
 						other++
 					}
 				}
 				if won != seats || other != 0 {
-					b.Fatalf("%d won, %d failed otherwise; want %d and 0", won, other, seats)
+					b.Fatalf("%d won, %d failed otherwise or repeated a waitlist place; want %d and 0", won, other, seats)
+				}
+				// The waitlist places are 1..n, each once.
+				for p := 1; p <= len(places); p++ {
+					if !places[p] {
+						b.Fatalf("waitlist place %d missing of %d", p, len(places))
+					}
 				}
 				if a := e.activity(id); a.Signed != seats {
 					b.Fatalf("signed counter %d", a.Signed)

@@ -296,6 +296,85 @@ func TestSignupCapacityWithWaitlist(t *testing.T) {
 	}
 }
 
+// TestWaitlistRejoinRace: waitlisted users who cancelled sign up again
+// (their cancelled row is reused) at the same time as newcomers, on two
+// instances. Everyone joins the end of the queue with a distinct place,
+// the places run on from the remaining queue without a gap, the queue order
+// (and so the promotion order) is the order of those places, and the
+// counters equal the rows.
+func TestWaitlistRejoinRace(t *testing.T) {
+	e := newActEnv(t)
+	users := e.volunteers(60)
+	id := e.newActivity(map[string]any{"capacity": 5, "waitlist": true})
+	queue := make([]*user, 0, 35) // queue[i] holds place i+1
+	for _, u := range users[:40] {
+		if st, pos := e.signup(id, u); st == "waitlisted" {
+			if pos != len(queue)+1 {
+				t.Fatalf("sequential sign-up got place %d, want %d", pos, len(queue)+1)
+			}
+			queue = append(queue, u)
+		}
+	}
+	if len(queue) != 35 {
+		t.Fatalf("%d waitlisted, want 35", len(queue))
+	}
+	leaving := queue[10:20]
+	for _, u := range leaving {
+		e.h.Do("DELETE", fmt.Sprintf("/activities/%d/signup", id), nil, u.token).Expect(t, 200, 0)
+	}
+	remaining := append(slices.Clone(queue[:10]), queue[20:]...)
+	joining := append(slices.Clone(leaving), users[40:]...)
+	_, second := e.h.NewInstance()
+	routers := []http.Handler{e.h.Router, second}
+	answers := testutil.RaceSend(t, len(joining), func(i int) (http.Handler, testutil.Request) {
+		return routers[i%2], testutil.Request{Method: "POST", Path: fmt.Sprintf("/activities/%d/signup", id), Token: joining[i].token}
+	})
+	byPlace := map[int]*user{}
+	for i, a := range answers {
+		var out struct {
+			Status   string
+			Position int
+		}
+		_ = json.Unmarshal(a.Data, &out)
+		if a.Status != 201 || a.Code != 0 || out.Status != "waitlisted" {
+			t.Fatalf("joiner %d: HTTP %d code %d %s", i, a.Status, a.Code, a.Data)
+		}
+		if prev := byPlace[out.Position]; prev != nil {
+			t.Fatalf("users %d and %d both got place %d", prev.id, joining[i].id, out.Position)
+		}
+		byPlace[out.Position] = joining[i]
+	}
+	first, last := len(remaining)+1, len(remaining)+len(joining)
+	for p := first; p <= last; p++ {
+		if byPlace[p] == nil {
+			t.Fatalf("place %d missing among the joiners", p)
+		}
+		remaining = append(remaining, byPlace[p])
+	}
+	if a := e.activity(id); a.Signed != 5 || a.Waitlisted != len(remaining) {
+		t.Fatalf("counters signed=%d waitlisted=%d, want 5 and %d", a.Signed, a.Waitlisted, len(remaining))
+	}
+	if n := e.h.Count(&model.Attendance{}, "activity_id = ? AND status = ?", id, model.SignupWaitlisted); n != int64(len(remaining)) {
+		t.Fatalf("%d waitlisted rows, want %d", n, len(remaining))
+	}
+	res := e.h.Do("GET", fmt.Sprintf("/activities/%d/attendances?status=waitlisted&pageSize=100", id), nil, e.staff()).Expect(t, 200, 0)
+	var page struct {
+		List []struct {
+			UserID   int64
+			Position int
+		}
+	}
+	res.Decode(t, &page)
+	if len(page.List) != len(remaining) {
+		t.Fatalf("%d waitlist rows listed, want %d", len(page.List), len(remaining))
+	}
+	for i, r := range page.List {
+		if r.Position != i+1 || r.UserID != remaining[i].id {
+			t.Fatalf("waitlist row %d: %+v, want place %d user %d", i, r, i+1, remaining[i].id)
+		}
+	}
+}
+
 func TestSignupCapacityWithoutWaitlist(t *testing.T) {
 	e := newActEnv(t)
 	users := e.volunteers(200)

@@ -134,6 +134,7 @@ func TestMallGoodsCRUD(t *testing.T) {
 	e.h.Do("DELETE", fmt.Sprintf("/mall/goods/%d", g.ID), nil, e.staff.AccessToken).Expect(t, 200, 0)
 	e.h.Do("GET", fmt.Sprintf("/mall/goods/%d", g.ID), nil, e.staff.AccessToken).Expect(t, 404, service.CodeNotFound)
 	e.h.Do("PUT", fmt.Sprintf("/mall/goods/%d", g.ID), map[string]any{"stock": 1}, e.staff.AccessToken).Expect(t, 404, service.CodeNotFound)
+	e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": g.ID}, u.AccessToken).Expect(t, 404, service.CodeNotFound)
 }
 
 func TestConcurrentOrdersNeverOversell(t *testing.T) {

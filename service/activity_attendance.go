@@ -172,13 +172,22 @@ func lockedAttendance(ctx context.Context, db *gorm.DB, activityID, userID int64
 		Where("activity_id = ? AND user_id = ?", activityID, userID).Limit(1).Find(&att).Error; err != nil {
 		return nil, err
 	}
-	switch {
-	case att.ID == 0 || att.Status == model.SignupCancelled:
-		return nil, Errorf(CodeNotSignedUp, "未报名该活动")
-	case att.Status == model.SignupWaitlisted:
-		return nil, Errorf(CodeNotSignedUp, "仍在候补名单中，未获得名额")
+	if err := holdsSeat(&att); err != nil {
+		return nil, err
 	}
 	return &att, nil
+}
+
+// holdsSeat returns 40008 unless att (the zero value when there is none) is
+// a sign-up with a seat.
+func holdsSeat(att *model.Attendance) error {
+	switch {
+	case att.ID == 0 || att.Status == model.SignupCancelled:
+		return Errorf(CodeNotSignedUp, "未报名该活动")
+	case att.Status == model.SignupWaitlisted:
+		return Errorf(CodeNotSignedUp, "仍在候补名单中，未获得名额")
+	}
+	return nil
 }
 
 // attendanceActivity loads an activity for check-in, check-out or approval:
@@ -188,13 +197,22 @@ func attendanceActivity(ctx context.Context, db *gorm.DB, id int64) (*model.Acti
 	if err != nil {
 		return nil, err
 	}
+	if err := attendanceOpen(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// attendanceOpen returns nil for a published or finished activity, 40021
+// for a cancelled one and 10005 for a draft or proposal.
+func attendanceOpen(a *model.Activity) error {
 	switch a.Status {
 	case model.ActivityPublished, model.ActivityFinished:
-		return a, nil
+		return nil
 	case model.ActivityCancelled:
-		return nil, Errorf(CodeActivityState, "活动已取消")
+		return Errorf(CodeActivityState, "活动已取消")
 	}
-	return nil, notFound("活动")
+	return notFound("活动")
 }
 
 // Checkin checks the caller in with a scanned code: from
@@ -398,7 +416,11 @@ func (s *ActivityService) Approve(ctx context.Context, actorID, activityID int64
 		if item.UserID == actorID {
 			return selfAction("审核自己的考勤")
 		}
-		return s.approveOne(ctx, tx, a, actorID, item)
+		atts, err := lockAttendances(ctx, tx, activityID, []int64{item.UserID})
+		if err != nil {
+			return err
+		}
+		return s.approveOne(ctx, tx, a, actorID, item, atts[item.UserID])
 	})
 	if err != nil {
 		return nil, err
@@ -427,6 +449,10 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 			return nil, invalid("用户 %d 重复出现", items[i].UserID)
 		}
 	}
+	users := make([]int64, 0, len(items))
+	for _, it := range items {
+		users = append(users, it.UserID)
+	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		a, err := s.approvalActivity(ctx, tx, actorID, activityID)
 		if err != nil {
@@ -437,18 +463,14 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 		}
 		// Lock every attendance of the batch first, in user order, so a
 		// single approval racing the batch waits for it (or it for the single
-		// one) instead of deadlocking on the ledger's accounts.
-		users := make([]int64, 0, len(items))
-		for _, it := range items {
-			users = append(users, it.UserID)
-		}
-		var locked []int64
-		if err := tx.Model(&model.Attendance{}).Clauses(clause.Locking{Strength: "UPDATE"}).
-			Where("activity_id = ? AND user_id IN ?", activityID, users).Order("user_id").Pluck("id", &locked).Error; err != nil {
+		// one) instead of deadlocking on the ledger's accounts. The locked
+		// rows are the ones approved: one read for the batch.
+		atts, err := lockAttendances(ctx, tx, activityID, users)
+		if err != nil {
 			return err
 		}
 		for _, it := range items {
-			if err := s.approveOne(ctx, tx, a, actorID, it); err != nil {
+			if err := s.approveOne(ctx, tx, a, actorID, it, atts[it.UserID]); err != nil {
 				return prefixError(err, fmt.Sprintf("用户 %d：", it.UserID))
 			}
 		}
@@ -457,13 +479,26 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AttendanceView, 0, len(items))
-	for _, it := range items {
-		v, err := s.attendance(ctx, activityID, it.UserID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *v)
+	db := s.deps.DB.WithContext(ctx)
+	var atts []model.Attendance
+	if err := db.Where("activity_id = ? AND user_id IN ?", activityID, users).Order("user_id").Find(&atts).Error; err != nil {
+		return nil, err
+	}
+	return s.attendanceViews(ctx, db, atts)
+}
+
+// lockAttendances loads the sign-ups of the users for the activity with row
+// locks taken in user order, by user; a user without one is missing from
+// the map. It returns the database's error on failure.
+func lockAttendances(ctx context.Context, tx *gorm.DB, activityID int64, users []int64) (map[int64]*model.Attendance, error) {
+	var rows []model.Attendance
+	if err := tx.WithContext(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).
+		Where("activity_id = ? AND user_id IN ?", activityID, users).Order("user_id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*model.Attendance, len(rows))
+	for i := range rows {
+		out[rows[i].UserID] = &rows[i]
 	}
 	return out, nil
 }
@@ -526,16 +561,22 @@ func (s *ActivityService) MarkAbsent(ctx context.Context, actorID, activityID, u
 	return s.attendance(ctx, activityID, userID)
 }
 
-// approvalActivity loads an activity for approval by its staff.
+// approvalActivity loads an activity for approval by its staff: the codes
+// of staffActivity, then those of attendanceOpen.
 func (s *ActivityService) approvalActivity(ctx context.Context, tx *gorm.DB, actorID, activityID int64) (*model.Activity, error) {
-	if _, err := s.staffActivity(ctx, tx, actorID, activityID); err != nil {
+	a, err := s.staffActivity(ctx, tx, actorID, activityID)
+	if err != nil {
 		return nil, err
 	}
-	return attendanceActivity(ctx, tx, activityID)
+	if err := attendanceOpen(a); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
-// approveOne approves one attendance inside tx; see Approve.
-func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem) error {
+// approveOne approves one attendance inside tx; see Approve. att is the
+// user's sign-up, locked by the caller, or nil when there is none.
+func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance) error {
 	it.Reason = strings.TrimSpace(it.Reason)
 	duration := wholeMinutes(a.EndAt.Sub(a.StartAt))
 	switch {
@@ -546,8 +587,10 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	case !textFits(it.Reason, 0, 200):
 		return invalid("原因最多 200 个字符")
 	}
-	att, err := lockedAttendance(ctx, tx, a.ID, it.UserID)
-	if err != nil {
+	if att == nil {
+		att = &model.Attendance{}
+	}
+	if err := holdsSeat(att); err != nil {
 		return err
 	}
 	now := s.deps.Clock.Now()

@@ -90,6 +90,10 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		// matches (unless the activity stopped being published). The
 		// snapshot read above only picks the likelier one first and turns
 		// away the full-without-waitlist case without touching the hot row.
+		// Every sign-up of the activity queues on that row lock until commit,
+		// so it is taken last: after the UPDATE only the write of the sign-up
+		// follows, and a waitlist ticket is copied from the locked row by that
+		// same statement; the place in the queue is counted after commit.
 		full := a.Capacity > 0 && a.Signed >= a.Capacity
 		if full && !a.Waitlist {
 			return Errorf(CodeActivityFull, "活动名额已满")
@@ -97,8 +101,6 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		if s.beforeTakeSeat != nil {
 			s.beforeTakeSeat(ctx, tx)
 		}
-		status := model.SignupSigned
-		var seq int64
 		takeSeat := func() (bool, error) {
 			res := tx.Model(&model.Activity{}).
 				Where("id = ? AND status = ? AND (capacity = 0 OR signed < capacity)", a.ID, model.ActivityPublished).
@@ -129,29 +131,24 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 				break
 			}
 		}
+		var seq any = int64(0)
 		switch {
 		case seated:
+			out.Status = model.SignupSigned
 		case waiting:
-			// The row is locked by the UPDATE until commit: the counters read
-			// now are ours alone, and the caller is last in the queue.
-			var cur model.Activity
-			if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id", "waitlisted", "wait_seq").
-				First(&cur, a.ID).Error; err != nil {
-				return err
-			}
-			status, seq = model.SignupWaitlisted, cur.WaitSeq
-			pos := cur.Waitlisted
-			out.Position = &pos
+			// The row is locked by the UPDATE until commit: the ticket read by
+			// the write below is ours alone, and the caller is last in the queue.
+			out.Status = model.SignupWaitlisted
+			seq = gorm.Expr("(SELECT wait_seq FROM activities WHERE id = ?)", a.ID)
 		case !a.Waitlist:
 			return Errorf(CodeActivityFull, "活动名额已满")
 		default:
 			return Errorf(CodeSignupClosed, "活动已不在报名中")
 		}
-		out.Status = status
 		now := s.deps.Clock.Now().UTC()
 		if existing.ID != 0 {
 			res := tx.Model(&model.Attendance{}).Where("id = ? AND status = ?", existing.ID, model.SignupCancelled).
-				Updates(map[string]any{"status": status, "wait_seq": seq, "signed_up_at": now, "promoted_at": nil,
+				Updates(map[string]any{"status": out.Status, "wait_seq": seq, "signed_up_at": now, "promoted_at": nil,
 					"cancelled_at": nil, "state": model.AttendNone})
 			if res.Error != nil {
 				return res.Error
@@ -161,19 +158,45 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			}
 			return nil
 		}
-		att := model.Attendance{ActivityID: a.ID, UserID: userID, Status: status, WaitSeq: seq, SignedUpAt: now, State: model.AttendNone}
-		if err := tx.Create(&att).Error; err != nil {
-			if isDuplicate(err) {
-				return Errorf(CodeAlreadySignedUp, "您已报名该活动")
-			}
-			return err
+		err = tx.Model(&model.Attendance{}).Create(map[string]any{"activity_id": a.ID, "user_id": userID,
+			"status": out.Status, "wait_seq": seq, "signed_up_at": now, "state": model.AttendNone,
+			"created_at": now, "updated_at": now}).Error
+		if isDuplicate(err) {
+			return Errorf(CodeAlreadySignedUp, "您已报名该活动")
 		}
-		return nil
+		return err
 	})
+	if err == nil && out.Status == model.SignupWaitlisted {
+		err = s.queuePlace(ctx, activityID, userID, &out)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// queuePlace sets out to the caller's sign-up as it stands now: the place in
+// the waitlist counted from the rows (waitlisted with a ticket not after the
+// caller's), or signed when a freed seat has promoted the caller meanwhile.
+// Tickets are handed out under the activity's row lock, so once the caller's
+// sign-up has committed every earlier ticket has too and the count is exact.
+// It returns the database's error on failure.
+func (s *ActivityService) queuePlace(ctx context.Context, activityID, userID int64, out *SignupResult) error {
+	var row struct {
+		Status model.SignupStatus
+		Place  int
+	}
+	err := s.deps.DB.WithContext(ctx).Raw(`SELECT me.status AS status, COUNT(w.id) AS place FROM attendances me
+		LEFT JOIN attendances w ON w.activity_id = me.activity_id AND w.status = me.status AND w.wait_seq <= me.wait_seq
+		WHERE me.activity_id = ? AND me.user_id = ? GROUP BY me.status`, activityID, userID).Scan(&row).Error
+	if err != nil {
+		return err
+	}
+	out.Status, out.Position = row.Status, nil
+	if row.Status == model.SignupWaitlisted {
+		out.Position = &row.Place
+	}
+	return nil
 }
 
 // checkSignupOpen returns 40003 unless the activity is published and its

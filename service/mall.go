@@ -361,35 +361,21 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 			}
 			order.RequestID = &requestID
 		}
+		var home *int64
 		var err error
-		if goods, err = loadGoods(ctx, tx, goodsID, false); err != nil {
+		if goods, home, err = goodsForBuyer(ctx, tx, goodsID, userID); err != nil {
 			return err
 		}
-		user, err := loadUser(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		if user.HomeCommunityID == nil {
+		if home == nil {
 			return Errorf(CodeNoHomeCommunity, "请先设置所在社区")
 		}
-		if *user.HomeCommunityID != goods.CommunityID {
+		if *home != goods.CommunityID {
 			return Errorf(CodeGoodsOtherCommunity, "只能兑换本社区爱心超市的商品")
 		}
 		if !goods.OnSale {
 			return Errorf(CodeGoodsOffSale, "该商品已下架")
 		}
-		res := tx.Model(&model.MallGoods{}).
-			Where("id = ? AND stock >= ? AND on_sale = ?", goodsID, quantity, true).
-			Update("stock", gorm.Expr("stock - ?", quantity))
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return Errorf(CodeOutOfStock, "库存不足")
-		}
-		// Read the goods again under the row lock the stock update took, so
-		// the price charged is the current one.
-		if goods, err = loadGoods(ctx, tx, goodsID, true); err != nil {
+		if err := s.takeStock(ctx, tx, goods, quantity); err != nil {
 			return err
 		}
 		if err := s.hold(ctx, tx, userID, goods, quantity); err != nil {
@@ -429,6 +415,58 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 	}
 	v := s.orderView(&order, goods, true)
 	return &v, nil
+}
+
+// goodsForBuyer returns goods that are not deleted and the home community
+// of the buyer (nil when they have none), read by one statement. It returns
+// 10005 for unknown goods.
+func goodsForBuyer(ctx context.Context, db *gorm.DB, goodsID, userID int64) (*model.MallGoods, *int64, error) {
+	var row struct {
+		model.MallGoods
+		BuyerHomeID *int64
+	}
+	err := db.WithContext(ctx).Model(&model.MallGoods{}).
+		Select("mall_goods.*, (SELECT home_community_id FROM users WHERE users.id = ?) AS buyer_home_id", userID).
+		Where("mall_goods.id = ?", goodsID).Take(&row).Error
+	if err != nil {
+		return nil, nil, notFoundOr(err, "商品")
+	}
+	return &row.MallGoods, row.BuyerHomeID, nil
+}
+
+// takeStock takes quantity from the stock of the goods g, read without a
+// lock, by one conditional UPDATE that also requires the price and the
+// per-user limit read, so that on success g is what the order is charged by
+// and no second read is needed. When that UPDATE matches nothing the goods
+// are read again under a row lock (g is refreshed) to tell why: 30005 when
+// off sale, 30006 when the stock is short; when only the price or the limit
+// changed meanwhile the stock is taken at the new ones.
+func (s *MallService) takeStock(ctx context.Context, tx *gorm.DB, g *model.MallGoods, quantity int64) error {
+	for range 2 {
+		res := tx.Model(&model.MallGoods{}).
+			Where("id = ? AND stock >= ? AND on_sale = ? AND points_price = ? AND per_user_limit = ?",
+				g.ID, quantity, true, g.PointsPrice, g.PerUserLimit).
+			Update("stock", gorm.Expr("stock - ?", quantity))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			return nil
+		}
+		cur, err := loadGoods(ctx, tx, g.ID, true)
+		if err != nil {
+			return err
+		}
+		*g = *cur
+		if !g.OnSale {
+			return Errorf(CodeGoodsOffSale, "该商品已下架")
+		}
+		if g.Stock < quantity {
+			return Errorf(CodeOutOfStock, "库存不足")
+		}
+	}
+	// The row is locked since the second read: the retry cannot miss.
+	return unavailable("商品信息变化，请稍后再试", errors.New("mall: stock update missed under lock"))
 }
 
 // hold raises the user's holding of the goods by quantity with one

@@ -50,8 +50,12 @@ type Deps struct {
 
 // Service groups the area services. Build it with New.
 type Service struct {
-	deps     Deps
-	Authz    *Authz
+	deps  Deps
+	Authz *Authz
+	// Callers caches who the caller is; OrgTree is this instance's copy
+	// of the org tree.
+	Callers  *CallerService
+	OrgTree  *OrgTree
 	Auth     *AuthService
 	Users    *UserService
 	Orgs     *OrgService
@@ -81,13 +85,17 @@ func New(d Deps) *Service {
 		d.Objects = objstore.NewLocal(d.Config.UploadDir(), FilesURLPrefix)
 	}
 	authz := &Authz{deps: d}
+	orgs := newOrgTree(d)
+	callers := newCallerService(d, authz, orgs)
 	timeBank := newTimeBankService(d, authz)
-	users := &UserService{deps: d, authz: authz, homeChanged: timeBank.HomeChanged}
+	users := &UserService{deps: d, authz: authz, callers: callers, homeChanged: timeBank.HomeChanged}
 	uploads := &UploadService{deps: d}
 	return &Service{
 		deps:       d,
 		Authz:      authz,
-		Auth:       &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
+		Callers:    callers,
+		OrgTree:    orgs,
+		Auth:       &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
 		Users:      users,
 		Orgs:       &OrgService{deps: d, authz: authz},
 		TimeBank:   timeBank,

@@ -251,6 +251,23 @@ func reconcile(cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
+// seedDemo seeds the demo data (service.SeedDemo) in dev mode and does
+// nothing otherwise. It returns the seeding's error.
+func seedDemo(ctx context.Context, cfg *config.Config, svc *service.Service, log *slog.Logger) error {
+	if !cfg.Dev {
+		return nil
+	}
+	demo, err := svc.SeedDemo(ctx)
+	if err != nil {
+		return fmt.Errorf("seed demo data: %w", err)
+	}
+	log.Warn("DEV MODE: POST /api/v1/auth/dev-login is open; never run this in production")
+	log.Info("demo data", "district", demo.DistrictID, "street", demo.StreetID,
+		"communities", demo.CommunityIDs, "grids", demo.GridIDs,
+		"openids", []string{service.DemoAdmin, service.DemoStaff, service.DemoResident, service.DemoMember})
+	return nil
+}
+
 // serve runs the HTTP server until ctx ends (SIGINT or SIGTERM), then lets
 // in-flight requests finish within http.shutdown_timeout.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -259,15 +276,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.close()
-	if cfg.Dev {
-		demo, err := a.svc.SeedDemo(ctx)
-		if err != nil {
-			return fmt.Errorf("seed demo data: %w", err)
-		}
-		log.Warn("DEV MODE: POST /api/v1/auth/dev-login is open; never run this in production")
-		log.Info("demo data", "district", demo.DistrictID, "street", demo.StreetID,
-			"communities", demo.CommunityIDs, "grids", demo.GridIDs,
-			"openids", []string{service.DemoAdmin, service.DemoStaff, service.DemoResident, service.DemoMember})
+	if err := seedDemo(ctx, cfg, a.svc, log); err != nil {
+		return err
 	}
 
 	stopSweeps := runSweeps(ctx, log,

@@ -43,11 +43,7 @@ func (h *Handler) CreateActivity(c *gin.Context) {
 		StartAt: req.StartAt, EndAt: req.EndAt, SignupDeadline: req.SignupDeadline, Capacity: *req.Capacity,
 		Waitlist: req.Waitlist, Audience: req.Audience, PointsPerHour: req.PointsPerHour,
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // PublishActivity serves POST /activities/{id}/publish [staff].
@@ -125,11 +121,8 @@ func (h *Handler) CancelSignup(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.svc.Activities.CancelSignup(c.Request.Context(), userID(c), id); err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"status": "cancelled"})
+	err := h.svc.Activities.CancelSignup(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, gin.H{"status": "cancelled"}, err)
 }
 
 // CheckinCode serves GET /activities/{id}/checkin-code [staff] →
@@ -140,12 +133,8 @@ func (h *Handler) CheckinCode(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Activities.CheckinCode(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	c.Header("Cache-Control", "no-store")
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type checkinRequest struct {
@@ -234,11 +223,7 @@ func (h *Handler) ApproveAttendance(c *gin.Context) {
 	v, err := h.svc.Activities.Approve(c.Request.Context(), userID(c), id, service.ApprovalItem{
 		UserID: uid, Minutes: *req.Minutes, Score: req.Score, Reason: req.Reason,
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 type approveItemRequest struct {
@@ -268,11 +253,7 @@ func (h *Handler) ApproveAttendances(c *gin.Context) {
 		items = append(items, service.ApprovalItem{UserID: it.UserID, Minutes: *it.Minutes, Score: it.Score, Reason: it.Reason})
 	}
 	list, err := h.svc.Activities.ApproveBatch(c.Request.Context(), userID(c), id, items)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": list})
+	reply(c, http.StatusOK, gin.H{"list": list}, err)
 }
 
 // MarkAbsent serves POST /activities/{id}/attendances/{userId}/absent

@@ -52,9 +52,6 @@ func (h *Handler) Refresh(c *gin.Context) {
 // Logout serves POST /auth/logout: the session ends on every instance.
 func (h *Handler) Logout(c *gin.Context) {
 	p, _ := principal(c)
-	if err := h.svc.Auth.Logout(c.Request.Context(), p); err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"loggedOut": true})
+	err := h.svc.Auth.Logout(c.Request.Context(), p)
+	reply(c, http.StatusOK, gin.H{"loggedOut": true}, err)
 }

@@ -10,10 +10,13 @@ import (
 	"linli/service"
 )
 
-// TestDemoSeedSupportsTheWalkThrough seeds the dev demo twice (same ids) and
-// plays the README's story: the demo resident posts a wish, the demo staff
-// approve it, the demo member (an approved Party member and volunteer) sees
-// those roles on /me and claims it.
+// TestDemoSeedSupportsTheWalkThrough seeds the dev demo twice (same ids),
+// finds the story the README's walk-through shows (a published, a claimed
+// and a completed wish, an upcoming and a finished activity with two
+// volunteers each, the points leaderboard, three goods, demo-member's
+// obligations half met, a ledger that reconciles) and plays on: the demo
+// resident posts a wish, the demo staff approve it, the demo member (an
+// approved Party member and volunteer) sees those roles on /me and claims it.
 func TestDemoSeedSupportsTheWalkThrough(t *testing.T) {
 	h := testutil.New(t)
 	ctx := context.Background()
@@ -54,6 +57,62 @@ func TestDemoSeedSupportsTheWalkThrough(t *testing.T) {
 	}
 	if !has("party_member") || !has("volunteer") || !has("resident") {
 		t.Fatalf("demo-member roles: %+v", me.Roles)
+	}
+
+	// The story the walk-through shows.
+	var wishes struct {
+		List []struct{ Title, Status string }
+	}
+	for status, title := range map[string]string{"": "更换楼道灯泡", "claimed": "辅导孩子数学作业", "completed": "陪老人去医院复查"} {
+		h.Do("GET", "/wishes?status="+status, nil, resident).Expect(t, 200, 0).Decode(t, &wishes)
+		if len(wishes.List) != 1 || wishes.List[0].Title != title {
+			t.Fatalf("wishes?status=%s: %+v", status, wishes.List)
+		}
+	}
+	var acts struct {
+		List []struct {
+			Title, Status string
+			Signed        int
+		}
+	}
+	h.Do("GET", "/activities", nil, resident).Expect(t, 200, 0).Decode(t, &acts)
+	if len(acts.List) != 2 || acts.List[0].Status != "published" || acts.List[0].Signed != 2 ||
+		acts.List[1].Status != "finished" || acts.List[1].Signed != 2 {
+		t.Fatalf("activities: %+v", acts.List)
+	}
+	var board struct {
+		List []struct {
+			UserID int64
+			Score  int64
+		}
+	}
+	h.Do("GET", "/leaderboards?by=points", nil, resident).Expect(t, 200, 0).Decode(t, &board)
+	// demo-member: 150 min × 10/h = 25 points for the activity + 10 for the wish.
+	if len(board.List) != 2 || board.List[0].UserID != first.Users[service.DemoMember] || board.List[0].Score != 35 ||
+		board.List[1].Score != 30 {
+		t.Fatalf("points leaderboard: %+v", board.List)
+	}
+	var goods struct{ Total int }
+	h.Do("GET", "/mall/goods", nil, resident).Expect(t, 200, 0).Decode(t, &goods)
+	if goods.Total != 3 {
+		t.Fatalf("mall goods: %d", goods.Total)
+	}
+	var ob struct {
+		Items []struct {
+			Kind string
+			Met  bool
+		}
+	}
+	h.Do("GET", "/me/obligations", nil, member).Expect(t, 200, 0).Decode(t, &ob)
+	met := map[string]bool{}
+	for _, it := range ob.Items {
+		met[it.Kind] = it.Met
+	}
+	if len(ob.Items) != 4 || !met["public_activity"] || !met["practical_deed"] || met["contact_help"] || met["post_duty"] {
+		t.Fatalf("demo-member obligations: %+v", ob.Items)
+	}
+	if rep, err := h.Svc.TimeBank.Reconcile(ctx); err != nil || rep.Mismatches != 0 {
+		t.Fatalf("reconcile: %+v %v", rep, err)
 	}
 
 	var wish struct{ ID int64 }

@@ -26,8 +26,8 @@ type Envelope struct {
 }
 
 // httpStatus maps an error code to its HTTP status. General codes are fixed
-// by the API contract; domain codes are listed with their status in the
-// README's error table.
+// by the API contract; domain codes are listed with their status in
+// docs/errors.md (TestEveryErrorCodeDocumented).
 func httpStatus(code int) int {
 	switch code {
 	case service.CodeOK:
@@ -181,6 +181,19 @@ func queryID(c *gin.Context, name string) (*int64, bool) {
 		return nil, false
 	}
 	return &id, true
+}
+
+// requiredQueryID is queryID for a parameter that must be present.
+func requiredQueryID(c *gin.Context, name string) (int64, bool) {
+	id, ok := queryID(c, name)
+	if !ok {
+		return 0, false
+	}
+	if id == nil {
+		abortWith(c, http.StatusBadRequest, service.CodeInvalid, fmt.Sprintf("缺少参数 %s", name))
+		return 0, false
+	}
+	return *id, true
 }
 
 // queryPage reads page and pageSize, clamped by service.NewPage. On a

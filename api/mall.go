@@ -29,11 +29,7 @@ func (h *Handler) CreateGoods(c *gin.Context) {
 	v, err := h.svc.Mall.CreateGoods(c.Request.Context(), userID(c), service.GoodsInput{
 		CommunityID: req.CommunityID, Name: req.Name, Description: req.Description, Image: req.Image,
 		PointsPrice: req.PointsPrice, Stock: *req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListGoods serves GET /mall/goods?communityId= (the caller's home community
@@ -85,11 +81,7 @@ func (h *Handler) UpdateGoods(c *gin.Context) {
 	v, err := h.svc.Mall.UpdateGoods(c.Request.Context(), userID(c), id, service.GoodsUpdate{
 		Name: req.Name, Description: req.Description, Image: req.Image, PointsPrice: req.PointsPrice,
 		Stock: req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // DeleteGoods serves DELETE /mall/goods/{id} [staff].
@@ -98,11 +90,8 @@ func (h *Handler) DeleteGoods(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.svc.Mall.DeleteGoods(c.Request.Context(), userID(c), id); err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"id": id, "deleted": true})
+	err := h.svc.Mall.DeleteGoods(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, gin.H{"id": id, "deleted": true}, err)
 }
 
 type placeOrderRequest struct {
@@ -139,19 +128,15 @@ func (h *Handler) MyOrders(c *gin.Context) {
 
 // CommunityOrders serves GET /mall/orders?communityId=&status= [staff].
 func (h *Handler) CommunityOrders(c *gin.Context) {
-	community, ok := queryID(c, "communityId")
+	community, ok := requiredQueryID(c, "communityId")
 	if !ok {
-		return
-	}
-	if community == nil {
-		abortWith(c, http.StatusBadRequest, service.CodeInvalid, "缺少参数 communityId")
 		return
 	}
 	p, ok := queryPage(c)
 	if !ok {
 		return
 	}
-	list, err := h.svc.Mall.CommunityOrders(c.Request.Context(), userID(c), *community, c.Query("status"), p)
+	list, err := h.svc.Mall.CommunityOrders(c.Request.Context(), userID(c), community, c.Query("status"), p)
 	reply(c, http.StatusOK, list, err)
 }
 

@@ -61,9 +61,6 @@ func (h *Handler) RemoveStaff(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.svc.Orgs.RemoveStaff(c.Request.Context(), userID(c), id); err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"id": id, "removed": true})
+	err := h.svc.Orgs.RemoveStaff(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, gin.H{"id": id, "removed": true}, err)
 }

@@ -37,11 +37,7 @@ func (h *Handler) CreateUnit(c *gin.Context) {
 		Name: req.Name, Kind: model.UnitKind(req.Kind), PartyOrg: req.PartyOrg, CommunityID: req.CommunityID,
 		ContactName: req.ContactName, ContactPhone: req.ContactPhone,
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListUnits serves GET /units?communityId=&status=.
@@ -61,11 +57,7 @@ func (h *Handler) ListUnits(c *gin.Context) {
 // MyUnits serves GET /units/mine: units the caller registered or speaks for.
 func (h *Handler) MyUnits(c *gin.Context) {
 	units, err := h.svc.Reports.MyUnits(c.Request.Context(), userID(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": units})
+	reply(c, http.StatusOK, gin.H{"list": units}, err)
 }
 
 // GetUnit serves GET /units/{id}.
@@ -144,11 +136,7 @@ func (h *Handler) CreateAgreement(c *gin.Context) {
 	v, err := h.svc.Reports.CreateAgreement(c.Request.Context(), userID(c), id, service.AgreementInput{
 		CommunityID: req.CommunityID, Scope: req.Scope, StartOn: req.StartOn, EndOn: req.EndOn,
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // ListAgreements serves GET /units/{id}/agreements.
@@ -158,11 +146,7 @@ func (h *Handler) ListAgreements(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.ListAgreements(c.Request.Context(), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": list})
+	reply(c, http.StatusOK, gin.H{"list": list}, err)
 }
 
 type advanceAgreementRequest struct {
@@ -238,21 +222,13 @@ func (h *Handler) CreateReport(c *gin.Context) {
 		CommunityID: req.CommunityID, RealName: req.RealName, Phone: req.Phone, UnitID: req.UnitID,
 		UnitName: req.UnitName, Branch: req.Branch, Mode: model.ReportMode(req.Mode),
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // MyReports serves GET /member-reports/mine.
 func (h *Handler) MyReports(c *gin.Context) {
 	list, err := h.svc.Reports.MyReports(c.Request.Context(), userID(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": list})
+	reply(c, http.StatusOK, gin.H{"list": list}, err)
 }
 
 // ListReports serves GET /member-reports?communityId=&status= [staff].
@@ -350,11 +326,7 @@ func (h *Handler) ListPosts(c *gin.Context) {
 // MyPosts serves GET /posts/mine.
 func (h *Handler) MyPosts(c *gin.Context) {
 	list, err := h.svc.Reports.MyPosts(c.Request.Context(), userID(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": list})
+	reply(c, http.StatusOK, gin.H{"list": list}, err)
 }
 
 // ClaimPost serves POST /posts/{id}/claim [party_member].
@@ -384,11 +356,7 @@ func (h *Handler) PostHolders(c *gin.Context) {
 		return
 	}
 	list, err := h.svc.Reports.PostHolders(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": list})
+	reply(c, http.StatusOK, gin.H{"list": list}, err)
 }
 
 // ---- Service records ----
@@ -413,11 +381,7 @@ func (h *Handler) LogService(c *gin.Context) {
 		Kind: model.ServiceKind(req.Kind), OccurredOn: req.OccurredOn, OccurredAt: req.OccurredAt,
 		Minutes: req.Minutes, Note: req.Note, Images: req.Images, PostID: req.PostID,
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // MyServices serves GET /services/mine?status=&period=.
@@ -505,11 +469,7 @@ func (h *Handler) AdminObligations(c *gin.Context) {
 		OrgID: org, Period: c.Query("period"), View: c.Query("view"), Compliant: compliant, UnitID: unit,
 		Sort: c.Query("sort"), Order: c.Query("order"), Page: p,
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ---- Certificates ----
@@ -536,25 +496,17 @@ func (h *Handler) IssueCertificate(c *gin.Context) {
 		return
 	}
 	v, created, err := h.svc.Reports.IssueCertificate(c.Request.Context(), userID(c), req.Period, verifyBase(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	respond(c, status, v)
+	reply(c, status, v, err)
 }
 
 // MyCertificates serves GET /me/certificates.
 func (h *Handler) MyCertificates(c *gin.Context) {
 	list, err := h.svc.Reports.MyCertificates(c.Request.Context(), userID(c), verifyBase(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": list})
+	reply(c, http.StatusOK, gin.H{"list": list}, err)
 }
 
 // CertificateQRCode serves GET /me/certificates/{id}/qrcode: a PNG QR code
@@ -712,17 +664,4 @@ func (h *Handler) CompleteProject(c *gin.Context) {
 	}
 	v, err := h.svc.Reports.CompleteProject(c.Request.Context(), userID(c), id, req.Note, req.CompletedOn)
 	reply(c, http.StatusOK, v, err)
-}
-
-// requiredQueryID is queryID for a parameter that must be present.
-func requiredQueryID(c *gin.Context, name string) (int64, bool) {
-	id, ok := queryID(c, name)
-	if !ok {
-		return 0, false
-	}
-	if id == nil {
-		abortWith(c, http.StatusBadRequest, service.CodeInvalid, fmt.Sprintf("缺少参数 %s", name))
-		return 0, false
-	}
-	return *id, true
 }

@@ -42,11 +42,7 @@ func (h *Handler) Gift(c *gin.Context) {
 	}
 	v, err := h.svc.TimeBank.Gift(c.Request.Context(), userID(c), service.GiftInput{
 		ToUserID: req.ToUserID, Currency: req.Currency, Amount: req.Amount, Note: req.Note, RequestID: req.RequestID})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusCreated, v)
+	reply(c, http.StatusCreated, v, err)
 }
 
 // Leaderboard serves GET /leaderboards?orgId=&period=month|year|all&by=minutes|points.
@@ -90,13 +86,9 @@ func (h *Handler) ManualCredit(c *gin.Context) {
 	v, err := h.svc.TimeBank.ManualCredit(c.Request.Context(), userID(c), service.ManualCreditInput{
 		UserID: req.UserID, CommunityID: req.CommunityID, Currency: req.Currency, Amount: req.Amount,
 		Reason: req.Reason, RequestID: req.RequestID})
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	status := http.StatusCreated
-	if v.Replayed {
+	if v != nil && v.Replayed {
 		status = http.StatusOK
 	}
-	respond(c, status, v)
+	reply(c, status, v, err)
 }

@@ -11,6 +11,7 @@ import (
 	"linli/internal/ledger"
 	"linli/internal/testutil"
 	"linli/model"
+	"linli/service"
 )
 
 // Run on MySQL and Redis:
@@ -68,8 +69,9 @@ func benchCredits(b *testing.B, e *tbEnv, pick func(i int64) (user, community in
 		for pb.Next() {
 			i := seq.Add(1)
 			user, community := pick(i)
-			_, err := e.h.Svc.TimeBank.Issue(ctx, ledger.Credit{UserID: user, CommunityID: community,
-				Currency: model.CurrencyMinutes, Amount: 30, Source: ledger.Source{Kind: "bench", ID: tag + strconv.FormatInt(i, 10)}})
+			_, err := e.h.Svc.TimeBank.ManualCredit(ctx, e.admin.UserID, service.ManualCreditInput{UserID: user,
+				CommunityID: community, Currency: string(model.CurrencyMinutes), Amount: 30, Reason: "bench",
+				RequestID: tag + strconv.FormatInt(i, 10)})
 			if err != nil && failed.Add(1) <= 3 {
 				b.Log(err)
 			}

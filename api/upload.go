@@ -24,7 +24,7 @@ func UploadBodyLimit(maxFile int64) int64 { return maxFile + multipartOverhead }
 // {id, url}. The type is sniffed from the bytes; a file over upload.max_bytes
 // is 413 10001, anything but JPEG, PNG or WebP is 400 10001.
 func (h *Handler) Upload(c *gin.Context) {
-	max := h.cfg.Upload.MaxBytes
+	max := h.opts.UploadMaxBytes
 	tooBig := func(err error) {
 		if err != nil {
 			_ = c.Error(err)
@@ -71,11 +71,7 @@ func (h *Handler) Upload(c *gin.Context) {
 			return
 		}
 		v, err := h.svc.Uploads.Create(c.Request.Context(), userID(c), data)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		respond(c, http.StatusCreated, v)
+		reply(c, http.StatusCreated, v, err)
 		return
 	}
 }

@@ -26,11 +26,7 @@ func (h *Handler) RegisterVolunteer(c *gin.Context) {
 	v, err := h.svc.Volunteers.Register(c.Request.Context(), userID(c), service.VolunteerInput{
 		RealName: req.RealName, Phone: req.Phone, Skills: req.Skills, SkillsNote: req.SkillsNote, Availability: req.Availability,
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, v)
+	reply(c, http.StatusOK, v, err)
 }
 
 // GetVolunteer serves GET /volunteers/me: the caller's registration and

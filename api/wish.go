@@ -84,7 +84,8 @@ func (h *Handler) GetWish(c *gin.Context) {
 	if !ok {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Get(c.Request.Context(), userID(c), id))
+	v, err := h.svc.Wishes.Get(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, v, err)
 }
 
 // WishTimeline serves GET /wishes/{id}/timeline → {list: [...]}.
@@ -94,22 +95,7 @@ func (h *Handler) WishTimeline(c *gin.Context) {
 		return
 	}
 	evs, err := h.svc.Wishes.Timeline(c.Request.Context(), userID(c), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	respond(c, http.StatusOK, gin.H{"list": evs})
-}
-
-// wishResult returns a function writing a wish or an error.
-func (h *Handler) wishResult(c *gin.Context) func(*service.WishView, error) {
-	return func(v *service.WishView, err error) {
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		respond(c, http.StatusOK, v)
-	}
+	reply(c, http.StatusOK, gin.H{"list": evs}, err)
 }
 
 // bindOptionalJSON is bindJSON for a body the client may leave out.
@@ -126,7 +112,8 @@ func (h *Handler) ApproveWish(c *gin.Context) {
 	if !ok {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Approve(c.Request.Context(), userID(c), id))
+	v, err := h.svc.Wishes.Approve(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, v, err)
 }
 
 type reasonRequest struct {
@@ -147,7 +134,8 @@ func (h *Handler) RejectWish(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Reject(c.Request.Context(), userID(c), id, req.Reason))
+	v, err := h.svc.Wishes.Reject(c.Request.Context(), userID(c), id, req.Reason)
+	reply(c, http.StatusOK, v, err)
 }
 
 type claimWishRequest struct {
@@ -164,7 +152,8 @@ func (h *Handler) ClaimWish(c *gin.Context) {
 	if !bindOptionalJSON(c, &req) {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Claim(c.Request.Context(), userID(c), id, req.UnitID))
+	v, err := h.svc.Wishes.Claim(c.Request.Context(), userID(c), id, req.UnitID)
+	reply(c, http.StatusOK, v, err)
 }
 
 // ReleaseWish serves POST /wishes/{id}/release {reason?} [claimer].
@@ -177,7 +166,8 @@ func (h *Handler) ReleaseWish(c *gin.Context) {
 	if !bindOptionalJSON(c, &req) {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Release(c.Request.Context(), userID(c), id, req.Reason))
+	v, err := h.svc.Wishes.Release(c.Request.Context(), userID(c), id, req.Reason)
+	reply(c, http.StatusOK, v, err)
 }
 
 type fulfilWishRequest struct {
@@ -195,7 +185,8 @@ func (h *Handler) FulfilWish(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Fulfil(c.Request.Context(), userID(c), id, req.Note, req.Images))
+	v, err := h.svc.Wishes.Fulfil(c.Request.Context(), userID(c), id, req.Note, req.Images)
+	reply(c, http.StatusOK, v, err)
 }
 
 type confirmWishRequest struct {
@@ -213,7 +204,8 @@ func (h *Handler) ConfirmWish(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Confirm(c.Request.Context(), userID(c), id, req.Rating, req.Comment))
+	v, err := h.svc.Wishes.Confirm(c.Request.Context(), userID(c), id, req.Rating, req.Comment)
+	reply(c, http.StatusOK, v, err)
 }
 
 // CancelWish serves POST /wishes/{id}/cancel {reason?} [poster].
@@ -226,18 +218,15 @@ func (h *Handler) CancelWish(c *gin.Context) {
 	if !bindOptionalJSON(c, &req) {
 		return
 	}
-	h.wishResult(c)(h.svc.Wishes.Cancel(c.Request.Context(), userID(c), id, req.Reason))
+	v, err := h.svc.Wishes.Cancel(c.Request.Context(), userID(c), id, req.Reason)
+	reply(c, http.StatusOK, v, err)
 }
 
 // WishStats serves GET /admin/wish-stats?orgId=&from=&to= [staff of orgId].
 // from and to are dates (YYYY-MM-DD, to inclusive) or RFC 3339 times.
 func (h *Handler) WishStats(c *gin.Context) {
-	org, ok := queryID(c, "orgId")
+	org, ok := requiredQueryID(c, "orgId")
 	if !ok {
-		return
-	}
-	if org == nil {
-		abortWith(c, http.StatusBadRequest, service.CodeInvalid, "缺少参数 orgId")
 		return
 	}
 	from, ok := h.queryTime(c, "from", false)
@@ -248,7 +237,7 @@ func (h *Handler) WishStats(c *gin.Context) {
 	if !ok {
 		return
 	}
-	st, err := h.svc.Wishes.Stats(c.Request.Context(), userID(c), *org, from, to)
+	st, err := h.svc.Wishes.Stats(c.Request.Context(), userID(c), org, from, to)
 	reply(c, http.StatusOK, st, err)
 }
 
@@ -259,7 +248,7 @@ func (h *Handler) queryTime(c *gin.Context, name string, endOfDay bool) (*time.T
 	if v == "" {
 		return nil, true
 	}
-	if t, err := time.ParseInLocation("2006-01-02", v, h.cfg.Location); err == nil {
+	if t, err := time.ParseInLocation("2006-01-02", v, h.opts.Location); err == nil {
 		if endOfDay {
 			t = t.AddDate(0, 0, 1)
 		}

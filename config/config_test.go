@@ -196,8 +196,8 @@ func TestJWTSecretRequiredOutsideDev(t *testing.T) {
 }
 
 // TestEveryKeyDocumented: config.example.yaml holds exactly the keys of
-// config.Keys() and loads; README's configuration table names each key and
-// its environment variable.
+// config.Keys() and loads; the table of docs/configuration.md names each key
+// and its environment variable.
 func TestEveryKeyDocumented(t *testing.T) {
 	k := koanf.New(".")
 	if err := k.Load(file.Provider("../config.example.yaml"), yaml.Parser()); err != nil {
@@ -207,7 +207,7 @@ func TestEveryKeyDocumented(t *testing.T) {
 	for _, key := range k.Keys() {
 		inExample[key] = true
 	}
-	readme, err := os.ReadFile("../README.md")
+	table, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +216,8 @@ func TestEveryKeyDocumented(t *testing.T) {
 			t.Errorf("config.example.yaml lacks %s", key)
 		}
 		row := "| `" + key + "` | `" + config.EnvName(key) + "` |"
-		if !strings.Contains(string(readme), row) {
-			t.Errorf("README's configuration table lacks the row starting %s", row)
+		if !strings.Contains(string(table), row) {
+			t.Errorf("docs/configuration.md lacks the row starting %s", row)
 		}
 		delete(inExample, key)
 	}

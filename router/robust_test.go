@@ -71,9 +71,9 @@ func diffCounts(a, b map[string]int64) string {
 	return strings.Join(d, ", ")
 }
 
-// statusOfCode is the contract between an envelope code and the HTTP status
-// (api/envelope.go httpStatus): general codes are fixed, domain codes are
-// 400, 403, 404 or 409.
+// statusFits reports whether status and code keep the contract between an
+// envelope code and the HTTP status (api/envelope.go httpStatus): general
+// codes are fixed, domain codes are 400, 403, 404 or 409.
 func statusFits(status, code int) bool {
 	switch code {
 	case 0:

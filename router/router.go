@@ -56,7 +56,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	metrics := api.NewMetrics(reg)
 
-	h := api.NewHandler(o.Service, o.Config)
+	h := api.NewHandler(o.Service, api.HandlerOptions{Location: o.Config.Location, UploadMaxBytes: o.Config.Upload.MaxBytes})
 	// Metrics and the access log sit outside Recovery so that they see the
 	// 500 of a panic.
 	r.Use(api.RequestID(o.Logger), metrics.Middleware(), api.AccessLog(), api.Recovery())

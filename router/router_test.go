@@ -89,9 +89,8 @@ func TestResponsesMatchDocument(t *testing.T) {
 		User                      struct{ ID int64 }
 	}
 	do("POST", "/auth/dev-login", map[string]string{"openid": testutil.UniqueOpenID("docu"), "nickname": "居民"}, "").Expect(t, 200, 0).Decode(t, &user)
-	u := user.AccessToken
 	do("POST", "/auth/refresh", map[string]string{"refreshToken": user.RefreshToken}, "").Expect(t, 200, 0).Decode(t, &user)
-	u = user.AccessToken
+	u := user.AccessToken
 	do("POST", "/auth/refresh", map[string]string{"refreshToken": "nope.nope"}, "").Expect(t, 401, 10002)
 
 	do("GET", "/me", nil, u).Expect(t, 200, 0)

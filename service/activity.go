@@ -56,9 +56,11 @@ func ActivityCategories() []string {
 // sign-up with capacity and waitlist, check-in and check-out, approval of
 // the hours and their credit to the time bank.
 type ActivityService struct {
-	deps     Deps
-	authz    *Authz
-	timebank *TimeBankService
+	deps       Deps
+	authz      *Authz
+	timeBank   *TimeBankService
+	volunteers *VolunteerService
+	reports    *ReportService
 }
 
 // ActivityInput is a new activity (POST /activities). Nil RadiusM and
@@ -113,8 +115,8 @@ type ActivityView struct {
 	MySignup       *SignupView          `json:"mySignup,omitempty"`
 }
 
-func (d Deps) activityView(a *model.Activity) ActivityView {
-	loc := d.Config.Location
+func (s *ActivityService) activityView(a *model.Activity) ActivityView {
+	loc := s.deps.Config.Location
 	v := ActivityView{
 		ID: a.ID, CommunityID: a.CommunityID, UnitID: a.UnitID, Title: a.Title, Content: a.Content,
 		Category: a.Category, Address: a.Address, Lat: a.Lat, Lng: a.Lng, RadiusM: a.RadiusM,
@@ -127,7 +129,7 @@ func (d Deps) activityView(a *model.Activity) ActivityView {
 		left := max(a.Capacity-a.Signed, 0)
 		v.SeatsLeft = &left
 	}
-	v.SignupOpen = a.Status == model.ActivityPublished && d.Clock.Now().Before(a.SignupDeadline)
+	v.SignupOpen = a.Status == model.ActivityPublished && s.deps.Clock.Now().Before(a.SignupDeadline)
 	return v
 }
 
@@ -162,8 +164,8 @@ func approvalOf(s model.AttendState) string {
 	return "none"
 }
 
-func (d Deps) signupView(a *model.Attendance, position *int) SignupView {
-	loc := d.Config.Location
+func (s *ActivityService) signupView(a *model.Attendance, position *int) SignupView {
+	loc := s.deps.Config.Location
 	return SignupView{
 		Status: a.Status, Position: position, State: a.State, Approval: approvalOf(a.State),
 		SignedUpAt: a.SignedUpAt.In(loc), CheckinAt: inLoc(a.CheckinAt, loc), CheckoutAt: inLoc(a.CheckoutAt, loc),
@@ -194,13 +196,13 @@ func (s *ActivityService) validateActivity(in *ActivityInput) error {
 	switch {
 	case in.CommunityID <= 0:
 		return invalid("请选择社区")
-	case in.Title == "" || len([]rune(in.Title)) > 50:
+	case !textFits(in.Title, 1, 50):
 		return invalid("活动标题需为 1 到 50 个字符")
-	case len([]rune(in.Content)) > 2000:
+	case !textFits(in.Content, 0, 2000):
 		return invalid("活动内容最多 2000 个字符")
 	case !slices.Contains(ActivityCategories(), in.Category):
 		return invalid("活动类别需为 %s 之一", strings.Join(ActivityCategories(), "、"))
-	case in.Address == "" || len([]rune(in.Address)) > 128:
+	case !textFits(in.Address, 1, 128):
 		return invalid("活动地址需为 1 到 128 个字符")
 	case (in.Lat == nil) != (in.Lng == nil):
 		return invalid("经纬度需同时提供")
@@ -266,7 +268,7 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 		if staff {
 			if unitID != nil {
 				var n int64
-				if err := tx.WithContext(ctx).Model(&model.Unit{}).
+				if err := tx.Model(&model.Unit{}).
 					Where("id = ? AND community_id = ? AND status = ?", *unitID, community.ID, model.ReviewApproved).
 					Count(&n).Error; err != nil {
 					return err
@@ -277,13 +279,13 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 			}
 		} else {
 			status = model.ActivityProposed
-			ids, err := liaisonUnits(ctx, tx, actorID)
+			ids, err := s.reports.liaisonUnits(ctx, tx, actorID)
 			if err != nil {
 				return err
 			}
 			var units []int64
 			if len(ids) > 0 {
-				if err := tx.WithContext(ctx).Model(&model.Unit{}).
+				if err := tx.Model(&model.Unit{}).
 					Where("id IN ? AND community_id = ?", ids, community.ID).Order("id").Pluck("id", &units).Error; err != nil {
 					return err
 				}
@@ -306,12 +308,12 @@ func (s *ActivityService) Create(ctx context.Context, actorID int64, in Activity
 			Capacity: in.Capacity, Waitlist: in.Waitlist, Audience: in.Audience, PointsPerHour: *in.PointsPerHour,
 			Status: status, CreatedBy: actorID,
 		}
-		return tx.WithContext(ctx).Create(&a).Error
+		return tx.Create(&a).Error
 	})
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(&a)
+	v := s.activityView(&a)
 	return &v, nil
 }
 
@@ -330,7 +332,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 		if !now.Before(a.SignupDeadline) {
 			return Errorf(CodeActivityState, "报名截止时间已过，不能发布")
 		}
-		res := tx.WithContext(ctx).Model(&model.Activity{}).
+		res := tx.Model(&model.Activity{}).
 			Where("id = ? AND status IN ?", id, []model.ActivityStatus{model.ActivityDraft, model.ActivityProposed}).
 			Updates(map[string]any{"status": model.ActivityPublished, "published_by": actorID, "published_at": utcSecond(now)})
 		if res.Error != nil {
@@ -345,7 +347,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(a)
+	v := s.activityView(a)
 	return &v, nil
 }
 
@@ -356,7 +358,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 // already cancelled.
 func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason string) (*ActivityView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("取消原因最多 200 个字符")
 	}
 	var a *model.Activity
@@ -366,7 +368,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 			return err
 		}
 		now := s.deps.Clock.Now()
-		res := tx.WithContext(ctx).Model(&model.Activity{}).
+		res := tx.Model(&model.Activity{}).
 			Where("id = ? AND end_at > ? AND status IN ?", id, now.UTC(),
 				[]model.ActivityStatus{model.ActivityDraft, model.ActivityProposed, model.ActivityPublished}).
 			Updates(map[string]any{"status": model.ActivityCancelled, "cancelled_by": actorID,
@@ -378,7 +380,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 			return Errorf(CodeActivityState, "活动已结束或已取消，不能取消")
 		}
 		var users []int64
-		if err := tx.WithContext(ctx).Model(&model.Attendance{}).
+		if err := tx.Model(&model.Attendance{}).
 			Where("activity_id = ? AND status IN ?", id, []model.SignupStatus{model.SignupSigned, model.SignupWaitlisted}).
 			Order("user_id").Pluck("user_id", &users).Error; err != nil {
 			return err
@@ -392,7 +394,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(a)
+	v := s.activityView(a)
 	return &v, nil
 }
 
@@ -402,14 +404,14 @@ func addNotices(ctx context.Context, tx *gorm.DB, activityID int64, kind, note s
 	if len(users) == 0 {
 		return nil
 	}
-	if len([]rune(note)) > 255 {
+	if !textFits(note, 0, 255) {
 		note = string([]rune(note)[:255])
 	}
 	rows := make([]model.ActivityNotice, 0, len(users))
 	for _, u := range users {
 		rows = append(rows, model.ActivityNotice{ActivityID: activityID, UserID: u, Kind: kind, Note: note})
 	}
-	return tx.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
 }
 
 // staffActivity loads an activity for an action of its community's staff:
@@ -467,7 +469,7 @@ func (s *ActivityService) Get(ctx context.Context, actorID, id int64) (*Activity
 	if err != nil {
 		return nil, err
 	}
-	v := s.deps.activityView(a)
+	v := s.activityView(a)
 	var att model.Attendance
 	if err := db.Where("activity_id = ? AND user_id = ?", id, actorID).Limit(1).Find(&att).Error; err != nil {
 		return nil, err
@@ -477,7 +479,7 @@ func (s *ActivityService) Get(ctx context.Context, actorID, id int64) (*Activity
 		if err != nil {
 			return nil, err
 		}
-		sv := s.deps.signupView(&att, pos)
+		sv := s.signupView(&att, pos)
 		v.MySignup = &sv
 	}
 	return &v, nil
@@ -600,7 +602,7 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	}
 	out := make([]ActivityView, 0, len(rows))
 	for i := range rows {
-		out = append(out, s.deps.activityView(&rows[i]))
+		out = append(out, s.activityView(&rows[i]))
 	}
 	return NewList(out, nUpcoming+nPast, p), nil
 }
@@ -663,7 +665,7 @@ func (s *ActivityService) Mine(ctx context.Context, userID int64, status string,
 		if err != nil {
 			return List[MyActivityView]{}, err
 		}
-		out = append(out, MyActivityView{Activity: s.deps.activityView(a), Signup: s.deps.signupView(&atts[i], pos)})
+		out = append(out, MyActivityView{Activity: s.activityView(a), Signup: s.signupView(&atts[i], pos)})
 	}
 	return NewList(out, total, p), nil
 }

@@ -246,12 +246,11 @@ func (s *ActivityService) manual(ctx context.Context, actorID, activityID, userI
 func (s *ActivityService) checkin(ctx context.Context, activityID, userID int64, t time.Time, source string, by *int64, in *CheckinInput) (*SignupView, error) {
 	var out SignupView
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		db := tx.WithContext(ctx)
-		a, err := attendanceActivity(ctx, db, activityID)
+		a, err := attendanceActivity(ctx, tx, activityID)
 		if err != nil {
 			return err
 		}
-		att, err := lockedAttendance(ctx, db, activityID, userID)
+		att, err := lockedAttendance(ctx, tx, activityID, userID)
 		if err != nil {
 			return err
 		}
@@ -274,7 +273,7 @@ func (s *ActivityService) checkin(ctx context.Context, activityID, userID int64,
 				return err
 			}
 		}
-		res := db.Model(&model.Attendance{}).Where("id = ? AND state = ?", att.ID, model.AttendNone).
+		res := tx.Model(&model.Attendance{}).Where("id = ? AND state = ?", att.ID, model.AttendNone).
 			Updates(map[string]any{"state": model.AttendCheckedIn, "checkin_at": t.UTC(), "checkin_source": source, "checkin_by": by})
 		if res.Error != nil {
 			return res.Error
@@ -282,10 +281,10 @@ func (s *ActivityService) checkin(ctx context.Context, activityID, userID int64,
 		if res.RowsAffected != 1 {
 			return Errorf(CodeAlreadyCheckedIn, "已签到，无需重复签到")
 		}
-		if err := db.First(att, att.ID).Error; err != nil {
+		if err := tx.First(att, att.ID).Error; err != nil {
 			return err
 		}
-		out = s.deps.signupView(att, nil)
+		out = s.signupView(att, nil)
 		return nil
 	})
 	if err != nil {
@@ -316,12 +315,11 @@ func (s *ActivityService) ManualCheckout(ctx context.Context, actorID, activityI
 func (s *ActivityService) checkout(ctx context.Context, activityID, userID int64, t time.Time, source string, by *int64, in *CheckinInput) (*SignupView, error) {
 	var out SignupView
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		db := tx.WithContext(ctx)
-		a, err := attendanceActivity(ctx, db, activityID)
+		a, err := attendanceActivity(ctx, tx, activityID)
 		if err != nil {
 			return err
 		}
-		att, err := lockedAttendance(ctx, db, activityID, userID)
+		att, err := lockedAttendance(ctx, tx, activityID, userID)
 		if err != nil {
 			return err
 		}
@@ -344,7 +342,7 @@ func (s *ActivityService) checkout(ctx context.Context, activityID, userID int64
 			}
 		}
 		minutes := activityMinutes(a, *att.CheckinAt, t)
-		res := db.Model(&model.Attendance{}).Where("id = ? AND state = ?", att.ID, model.AttendCheckedIn).
+		res := tx.Model(&model.Attendance{}).Where("id = ? AND state = ?", att.ID, model.AttendCheckedIn).
 			Updates(map[string]any{"state": model.AttendCheckedOut, "checkout_at": t.UTC(), "checkout_source": source,
 				"checkout_by": by, "computed_minutes": minutes})
 		if res.Error != nil {
@@ -353,10 +351,10 @@ func (s *ActivityService) checkout(ctx context.Context, activityID, userID int64
 		if res.RowsAffected != 1 {
 			return Errorf(CodeAlreadyCheckedOut, "已签退，无需重复签退")
 		}
-		if err := db.First(att, att.ID).Error; err != nil {
+		if err := tx.First(att, att.ID).Error; err != nil {
 			return err
 		}
-		out = s.deps.signupView(att, nil)
+		out = s.signupView(att, nil)
 		return nil
 	})
 	if err != nil {
@@ -433,7 +431,7 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 			users = append(users, it.UserID)
 		}
 		var locked []int64
-		if err := tx.WithContext(ctx).Model(&model.Attendance{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+		if err := tx.Model(&model.Attendance{}).Clauses(clause.Locking{Strength: "UPDATE"}).
 			Where("activity_id = ? AND user_id IN ?", activityID, users).Order("user_id").Pluck("id", &locked).Error; err != nil {
 			return err
 		}
@@ -466,7 +464,7 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 // would take back points already spent.
 func (s *ActivityService) MarkAbsent(ctx context.Context, actorID, activityID, userID int64, reason string) (*AttendanceView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("原因最多 200 个字符")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -474,8 +472,7 @@ func (s *ActivityService) MarkAbsent(ctx context.Context, actorID, activityID, u
 		if err != nil {
 			return err
 		}
-		db := tx.WithContext(ctx)
-		att, err := lockedAttendance(ctx, db, activityID, userID)
+		att, err := lockedAttendance(ctx, tx, activityID, userID)
 		if err != nil {
 			return err
 		}
@@ -485,21 +482,21 @@ func (s *ActivityService) MarkAbsent(ctx context.Context, actorID, activityID, u
 		}
 		if att.State == model.AttendAbsent {
 			if reason != "" && reason != att.Reason {
-				return db.Model(&model.Attendance{}).Where("id = ?", att.ID).Update("reason", reason).Error
+				return tx.Model(&model.Attendance{}).Where("id = ?", att.ID).Update("reason", reason).Error
 			}
 			return nil
 		}
 		version := att.ApprovalVersion
 		if att.State == model.AttendApproved {
-			if err := s.reverseCredits(ctx, db, att); err != nil {
+			if err := s.reverseCredits(ctx, tx, att); err != nil {
 				return err
 			}
 			version++
-			if err := s.withdrawRecord(ctx, db, att, actorID); err != nil {
+			if err := s.withdrawRecord(ctx, tx, att, actorID); err != nil {
 				return err
 			}
 		}
-		res := db.Model(&model.Attendance{}).Where("id = ? AND approval_version = ?", att.ID, att.ApprovalVersion).
+		res := tx.Model(&model.Attendance{}).Where("id = ? AND approval_version = ?", att.ID, att.ApprovalVersion).
 			Updates(map[string]any{"state": model.AttendAbsent, "minutes": 0, "points": 0, "score": 0, "reason": reason,
 				"absent_at": a.EndAt.UTC(), "reviewed_by": actorID, "reviewed_at": now.UTC(), "approval_version": version,
 				"minutes_txn_id": nil, "points_txn_id": nil})
@@ -534,11 +531,10 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 		return invalid("评分需为 1 到 5")
 	case it.Minutes < 1 || it.Minutes > duration:
 		return invalid("时长需在 1 到 %d 分钟之间（缺席请用标记缺席）", duration)
-	case len([]rune(it.Reason)) > 200:
+	case !textFits(it.Reason, 0, 200):
 		return invalid("原因最多 200 个字符")
 	}
-	db := tx.WithContext(ctx)
-	att, err := lockedAttendance(ctx, db, a.ID, it.UserID)
+	att, err := lockedAttendance(ctx, tx, a.ID, it.UserID)
 	if err != nil {
 		return err
 	}
@@ -564,20 +560,20 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 			return nil
 		}
 		updates["reviewed_by"], updates["reviewed_at"] = actorID, now.UTC()
-		return db.Model(&model.Attendance{}).Where("id = ?", att.ID).Updates(updates).Error
+		return tx.Model(&model.Attendance{}).Where("id = ?", att.ID).Updates(updates).Error
 	}
 	if it.Minutes != att.ComputedMinutes && it.Reason == "" {
 		return Errorf(CodeMinutesReasonMissing, "核定时长（%d 分钟）与签到记录（%d 分钟）不同，请填写原因", it.Minutes, att.ComputedMinutes)
 	}
 	if att.State == model.AttendApproved {
-		if err := s.reverseCredits(ctx, db, att); err != nil {
+		if err := s.reverseCredits(ctx, tx, att); err != nil {
 			return err
 		}
 	}
 	version := att.ApprovalVersion + 1
 	src := ledger.Source{Kind: "attendance", ID: fmt.Sprintf("%d:v%d", att.ID, version)}
 	memo := "志愿活动：" + a.Title
-	minutesRec, err := s.timebank.Credit(ctx, db, ledger.Credit{
+	minutesRec, err := s.timeBank.Credit(ctx, tx, ledger.Credit{
 		UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyMinutes,
 		Amount: int64(it.Minutes), Source: src, Memo: memo,
 	})
@@ -587,7 +583,7 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	points := int64(a.PointsPerHour) * int64(it.Minutes) / 60
 	var pointsTxn *int64
 	if points > 0 {
-		rec, err := s.timebank.Credit(ctx, db, ledger.Credit{
+		rec, err := s.timeBank.Credit(ctx, tx, ledger.Credit{
 			UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyPoints,
 			Amount: points, Source: src, Memo: memo,
 		})
@@ -596,10 +592,10 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 		}
 		pointsTxn = &rec.TxnID
 	}
-	if err := s.approveRecord(ctx, db, a, att, it.Minutes, actorID); err != nil {
+	if err := s.approveRecord(ctx, tx, a, att, it.Minutes, actorID); err != nil {
 		return err
 	}
-	res := db.Model(&model.Attendance{}).Where("id = ? AND approval_version = ?", att.ID, att.ApprovalVersion).
+	res := tx.Model(&model.Attendance{}).Where("id = ? AND approval_version = ?", att.ID, att.ApprovalVersion).
 		Updates(map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "points": points, "score": it.Score,
 			"reason": it.Reason, "absent_at": nil, "reviewed_by": actorID, "reviewed_at": now.UTC(),
 			"approval_version": version, "minutes_txn_id": minutesRec.TxnID, "points_txn_id": pointsTxn})
@@ -620,7 +616,7 @@ func (s *ActivityService) reverseCredits(ctx context.Context, db *gorm.DB, att *
 		if id == nil {
 			continue
 		}
-		if _, err := s.timebank.Reverse(ctx, db, *id, src, "志愿活动考勤更正"); err != nil {
+		if _, err := s.timeBank.Reverse(ctx, db, *id, src, "志愿活动考勤更正"); err != nil {
 			if ErrorCode(err) == CodeInsufficientBalance {
 				return Wrap(CodeInsufficientBalance, "该志愿者的余额已不足以冲正此前入账的时长或积分", err)
 			}
@@ -636,7 +632,7 @@ func activityRecordKey(att *model.Attendance) string { return fmt.Sprintf("atten
 // approveRecord writes the approved public_activity record of an attendance,
 // or brings an existing one (earlier approval or withdrawn) to the minutes.
 func (s *ActivityService) approveRecord(ctx context.Context, db *gorm.DB, a *model.Activity, att *model.Attendance, minutes int, actorID int64) error {
-	rec, err := s.deps.addApprovedRecord(ctx, db, ApprovedRecord{
+	rec, err := s.reports.addApprovedRecord(ctx, db, ApprovedRecord{
 		UserID: att.UserID, CommunityID: a.CommunityID, Kind: model.ServicePublicActivity, OccurredAt: a.StartAt,
 		Minutes: minutes, Note: a.Title, SourceKey: activityRecordKey(att), ReviewedBy: &actorID,
 	})
@@ -745,7 +741,7 @@ func (s *ActivityService) attendanceViews(ctx context.Context, db *gorm.DB, atts
 		p := prof[a.UserID]
 		out = append(out, AttendanceView{
 			UserID: a.UserID, Nickname: nick[a.UserID], RealName: p.RealName, Phone: p.Phone,
-			SignupView: s.deps.signupView(a, pos), CheckinSource: a.CheckinSource, CheckinBy: a.CheckinBy,
+			SignupView: s.signupView(a, pos), CheckinSource: a.CheckinSource, CheckinBy: a.CheckinBy,
 			CheckoutBy: a.CheckoutBy, Reason: a.Reason, ReviewedBy: a.ReviewedBy, ReviewedAt: inLoc(a.ReviewedAt, loc),
 			ApprovalVersion: a.ApprovalVersion,
 		})
@@ -828,13 +824,13 @@ func (s *ActivityService) Sweep(ctx context.Context) (ActivitySweepResult, error
 		var finished, absent int
 		err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 			finished, absent = 0, 0
-			res := tx.WithContext(ctx).Model(&model.Activity{}).Where("id = ? AND status = ?", a.ID, model.ActivityPublished).
+			res := tx.Model(&model.Activity{}).Where("id = ? AND status = ?", a.ID, model.ActivityPublished).
 				Update("status", model.ActivityFinished)
 			if res.Error != nil || res.RowsAffected != 1 {
 				return res.Error // another instance finished it
 			}
 			finished = 1
-			res = tx.WithContext(ctx).Model(&model.Attendance{}).
+			res = tx.Model(&model.Attendance{}).
 				Where("activity_id = ? AND status = ? AND state = ?", a.ID, model.SignupSigned, model.AttendNone).
 				Updates(map[string]any{"state": model.AttendAbsent, "absent_at": a.EndAt.UTC()})
 			absent = int(res.RowsAffected)

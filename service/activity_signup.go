@@ -29,18 +29,17 @@ type SignupResult struct {
 func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) (*SignupResult, error) {
 	var out SignupResult
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		db := tx.WithContext(ctx)
 		// Locking the registration first serialises the caller's own
 		// sign-ups, so the overlap check below cannot race, and (on MySQL)
 		// makes the reads below see what those committed.
 		var profile model.VolunteerProfile
-		if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("user_id = ?", userID).Limit(1).Find(&profile).Error; err != nil {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("user_id = ?", userID).Limit(1).Find(&profile).Error; err != nil {
 			return err
 		}
 		if profile.ID == 0 {
 			return Errorf(CodeVolunteerRequired, "请先完成志愿者注册")
 		}
-		a, err := s.visibleActivity(ctx, db, userID, activityID)
+		a, err := s.visibleActivity(ctx, tx, userID, activityID)
 		if err != nil {
 			return err
 		}
@@ -48,7 +47,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			return err
 		}
 		if a.Audience == model.AudiencePartyMembers {
-			m, err := partyMembership(ctx, db, userID)
+			m, err := s.reports.partyMembership(ctx, tx, userID)
 			if err != nil {
 				return err
 			}
@@ -56,7 +55,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 				return Errorf(CodeAudienceRestricted, "该活动仅限已报到的党员参加")
 			}
 		}
-		block, err := s.deps.noShowBlock(ctx, db, userID)
+		block, err := s.volunteers.noShowBlock(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
@@ -64,14 +63,14 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			return Errorf(CodeNoShowBlocked, "您近期多次报名后未到场，%s 前暂停报名", block.until.Format("2006-01-02 15:04"))
 		}
 		var existing model.Attendance
-		if err := db.Where("activity_id = ? AND user_id = ?", a.ID, userID).Limit(1).Find(&existing).Error; err != nil {
+		if err := tx.Where("activity_id = ? AND user_id = ?", a.ID, userID).Limit(1).Find(&existing).Error; err != nil {
 			return err
 		}
 		if existing.ID != 0 && existing.Status != model.SignupCancelled {
 			return Errorf(CodeAlreadySignedUp, "您已报名该活动")
 		}
 		var clash model.Activity
-		err = db.Model(&model.Activity{}).
+		err = tx.Model(&model.Activity{}).
 			Joins("JOIN attendances ON attendances.activity_id = activities.id").
 			Where("attendances.user_id = ? AND attendances.status IN ? AND activities.status IN ? AND activities.id <> ?",
 				userID, []model.SignupStatus{model.SignupSigned, model.SignupWaitlisted},
@@ -98,7 +97,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		status := model.SignupSigned
 		var seq int64
 		takeSeat := func() (bool, error) {
-			res := db.Model(&model.Activity{}).
+			res := tx.Model(&model.Activity{}).
 				Where("id = ? AND status = ? AND (capacity = 0 OR signed < capacity)", a.ID, model.ActivityPublished).
 				Update("signed", gorm.Expr("signed + 1"))
 			return res.RowsAffected == 1, res.Error
@@ -107,7 +106,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			if !a.Waitlist {
 				return false, nil
 			}
-			res := db.Model(&model.Activity{}).
+			res := tx.Model(&model.Activity{}).
 				Where("id = ? AND status = ? AND capacity > 0 AND signed >= capacity", a.ID, model.ActivityPublished).
 				Updates(map[string]any{"waitlisted": gorm.Expr("waitlisted + 1"), "wait_seq": gorm.Expr("wait_seq + 1")})
 			return res.RowsAffected == 1, res.Error
@@ -133,7 +132,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			// The row is locked by the UPDATE until commit: the counters read
 			// now are ours alone, and the caller is last in the queue.
 			var cur model.Activity
-			if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id", "waitlisted", "wait_seq").
+			if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id", "waitlisted", "wait_seq").
 				First(&cur, a.ID).Error; err != nil {
 				return err
 			}
@@ -148,7 +147,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		out.Status = status
 		now := s.deps.Clock.Now().UTC()
 		if existing.ID != 0 {
-			res := db.Model(&model.Attendance{}).Where("id = ? AND status = ?", existing.ID, model.SignupCancelled).
+			res := tx.Model(&model.Attendance{}).Where("id = ? AND status = ?", existing.ID, model.SignupCancelled).
 				Updates(map[string]any{"status": status, "wait_seq": seq, "signed_up_at": now, "promoted_at": nil,
 					"cancelled_at": nil, "state": model.AttendNone})
 			if res.Error != nil {
@@ -160,7 +159,7 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 			return nil
 		}
 		att := model.Attendance{ActivityID: a.ID, UserID: userID, Status: status, WaitSeq: seq, SignedUpAt: now, State: model.AttendNone}
-		if err := db.Create(&att).Error; err != nil {
+		if err := tx.Create(&att).Error; err != nil {
 			if isDuplicate(err) {
 				return Errorf(CodeAlreadySignedUp, "您已报名该活动")
 			}
@@ -200,13 +199,12 @@ func (s *ActivityService) checkSignupOpen(a *model.Activity) error {
 // after the deadline or once checked in.
 func (s *ActivityService) CancelSignup(ctx context.Context, userID, activityID int64) error {
 	return s.deps.tx(ctx, func(tx *gorm.DB) error {
-		db := tx.WithContext(ctx)
 		var att model.Attendance
-		if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
 			Where("activity_id = ? AND user_id = ?", activityID, userID).Limit(1).Find(&att).Error; err != nil {
 			return err
 		}
-		a, err := s.visibleActivity(ctx, db, userID, activityID)
+		a, err := s.visibleActivity(ctx, tx, userID, activityID)
 		if err != nil {
 			return err
 		}
@@ -223,7 +221,7 @@ func (s *ActivityService) CancelSignup(ctx context.Context, userID, activityID i
 			return Errorf(CodeCancelClosed, "您已签到，不能取消报名")
 		}
 		now := s.deps.Clock.Now().UTC()
-		res := db.Model(&model.Attendance{}).Where("id = ? AND status = ?", att.ID, att.Status).
+		res := tx.Model(&model.Attendance{}).Where("id = ? AND status = ?", att.ID, att.Status).
 			Updates(map[string]any{"status": model.SignupCancelled, "cancelled_at": now})
 		if res.Error != nil {
 			return res.Error
@@ -232,14 +230,14 @@ func (s *ActivityService) CancelSignup(ctx context.Context, userID, activityID i
 			return Errorf(CodeNotSignedUp, "您未报名该活动")
 		}
 		if att.Status == model.SignupWaitlisted {
-			return db.Model(&model.Activity{}).Where("id = ? AND waitlisted > 0", a.ID).
+			return tx.Model(&model.Activity{}).Where("id = ? AND waitlisted > 0", a.ID).
 				Update("waitlisted", gorm.Expr("waitlisted - 1")).Error
 		}
-		res = db.Model(&model.Activity{}).Where("id = ? AND signed > 0", a.ID).Update("signed", gorm.Expr("signed - 1"))
+		res = tx.Model(&model.Activity{}).Where("id = ? AND signed > 0", a.ID).Update("signed", gorm.Expr("signed - 1"))
 		if res.Error != nil {
 			return res.Error
 		}
-		return s.promote(ctx, db, a.ID)
+		return s.promote(ctx, tx, a.ID)
 	})
 }
 

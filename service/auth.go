@@ -113,6 +113,7 @@ func (s *AuthService) upsertUser(ctx context.Context, openID, unionID, nickname 
 		if err := db.Model(&u).Updates(updates).Error; err != nil {
 			return nil, err
 		}
+		s.callers.Changed(db, u.ID)
 	}
 	return &u, nil
 }
@@ -256,7 +257,7 @@ func (s *AuthService) Authenticate(ctx context.Context, accessToken string) (Pri
 	// epoch that context and the org copy must match.
 	pipe := s.deps.Redis.Pipeline()
 	sess := pipe.HGet(ctx, s.sessionKey(claims.SessionID), "uid")
-	cached := s.callers.cachedCmd(ctx, pipe, uid)
+	cached := s.callers.cache.cachedCmd(ctx, pipe, uid)
 	epochCmd := s.orgs.epochCmd(ctx, pipe)
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
 	stored, err := sess.Int64()

@@ -69,35 +69,36 @@ redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2], 'dv', ARGV[1], 'e', ARGV
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`
 
-// CallerService builds, caches and invalidates Callers. The cache entry is a
-// Redis hash per user: v (the version, bumped by every change), d (the JSON
+// CallerCache keeps built Callers in Redis and invalidates them. An entry is
+// a Redis hash per user: v (the version, bumped by every change), d (the JSON
 // Caller), dv (the version d was built at) and e (the org epoch it was built
-// at). An entry is used only when dv = v and e is the current org epoch.
-type CallerService struct {
+// at). An entry is used only when dv = v and e is the current org epoch. It is
+// a leaf of the service graph: every area that changes what a Caller holds
+// gets it, and CallerService builds what it stores.
+type CallerCache struct {
 	deps  Deps
-	authz *Authz
-	orgs  *OrgTree
 	store *redis.Script
 }
 
-func newCallerService(d Deps, authz *Authz, orgs *OrgTree) *CallerService {
-	return &CallerService{deps: d, authz: authz, orgs: orgs, store: redis.NewScript(storeCallerLua)}
+func newCallerCache(d Deps) *CallerCache {
+	return &CallerCache{deps: d, store: redis.NewScript(storeCallerLua)}
 }
 
-func (s *CallerService) key(userID int64) string {
+func (s *CallerCache) key(userID int64) string {
 	return s.deps.redisKey("caller", "{"+strconv.FormatInt(userID, 10)+"}")
 }
 
 // Changed marks the cached Callers of the given users stale once tx commits
-// (nothing happens if it rolls back), on every instance at once. Call it in
-// every transaction that changes what a Caller holds: profile, home, staff
-// roles, member reports, unit liaisons, volunteer profile. A Redis failure is
-// logged; the entry then lives until callerTTL at most.
-func (s *CallerService) Changed(tx *gorm.DB, userIDs ...int64) {
+// (nothing happens if it rolls back; outside a transaction, at once), on
+// every instance. Call it in every transaction that changes what a Caller
+// holds: profile, home, staff roles, member reports, unit liaisons, volunteer
+// profile. A Redis failure is logged; the entry then lives until callerTTL
+// at most.
+func (s *CallerCache) Changed(tx *gorm.DB, userIDs ...int64) {
 	afterCommit(tx, func() { s.bump(context.Background(), userIDs...) })
 }
 
-func (s *CallerService) bump(ctx context.Context, userIDs ...int64) {
+func (s *CallerCache) bump(ctx context.Context, userIDs ...int64) {
 	if len(userIDs) == 0 {
 		return
 	}
@@ -111,8 +112,33 @@ func (s *CallerService) bump(ctx context.Context, userIDs ...int64) {
 	}
 }
 
+// put stores c as built at version, unless a change bumped the version
+// meanwhile. It returns Redis's error, if any.
+func (s *CallerCache) put(ctx context.Context, c *Caller, version, epoch string) error {
+	data, _ := json.Marshal(c)
+	err := s.store.Run(ctx, s.deps.Redis, []string{s.key(c.UserID)}, version, data, epoch, callerTTL.Milliseconds()).Err()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
+}
+
+// CallerService answers "who is the caller" from the cache, building and
+// storing a Caller when the cached one is missing or stale.
+type CallerService struct {
+	deps    Deps
+	cache   *CallerCache
+	authz   *Authz
+	orgs    *OrgTree
+	reports *ReportService
+}
+
+// Changed is CallerCache.Changed, for the profile's own service and tests
+// that change rows directly.
+func (s *CallerService) Changed(tx *gorm.DB, userIDs ...int64) { s.cache.Changed(tx, userIDs...) }
+
 // cachedCmd queues the read of a user's cache entry on a pipeline.
-func (s *CallerService) cachedCmd(ctx context.Context, pipe redis.Pipeliner, userID int64) *redis.SliceCmd {
+func (s *CallerCache) cachedCmd(ctx context.Context, pipe redis.Pipeliner, userID int64) *redis.SliceCmd {
 	return pipe.HMGet(ctx, s.key(userID), "v", "d", "dv", "e")
 }
 
@@ -154,9 +180,7 @@ func (s *CallerService) buildAndStore(ctx context.Context, userID int64, version
 	if err != nil {
 		return nil, err
 	}
-	data, _ := json.Marshal(c)
-	err = s.store.Run(ctx, s.deps.Redis, []string{s.key(userID)}, version, data, epoch, callerTTL.Milliseconds()).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err := s.cache.put(ctx, c, version, epoch); err != nil {
 		return nil, unavailable("服务暂时不可用，请稍后再试", err)
 	}
 	return c, nil
@@ -176,7 +200,7 @@ func (s *CallerService) Get(ctx context.Context, userID int64) (*Caller, error) 
 		return nil, unavailable("服务暂时不可用，请稍后再试", err)
 	}
 	pipe := s.deps.Redis.Pipeline()
-	cmd := s.cachedCmd(ctx, pipe, userID)
+	cmd := s.cache.cachedCmd(ctx, pipe, userID)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable("服务暂时不可用，请稍后再试", err)
 	}
@@ -229,7 +253,7 @@ func (s *CallerService) build(ctx context.Context, userID int64) (*Caller, error
 		}
 		c.Roles = append(c.Roles, ScopedRole{Role: "volunteer", OrgID: home})
 	}
-	reported, err := reportRoles(ctx, db, userID)
+	reported, err := s.reports.reportRoles(ctx, db, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"unicode"
@@ -136,14 +137,21 @@ func normalizeText(s string) string {
 	return b.String()
 }
 
-// checkContent runs the configured checker. It returns 10008 for risky
-// text, and otherwise the review flag to store: "" for a pass,
-// content_review for "review", check_unavailable when the checker failed
-// (logged; posting goes on and staff look at it).
-func (d Deps) checkContent(ctx context.Context, openID, title, content string) (string, error) {
-	v, err := d.Content.Check(ctx, openID, title, content)
+// ContentService turns a ContentChecker's verdict into what the areas that
+// take user text store.
+type ContentService struct {
+	checker ContentChecker
+	logger  *slog.Logger
+}
+
+// check runs the configured checker. It returns 10008 for risky text, and
+// otherwise the review flag to store: "" for a pass, content_review for
+// "review", check_unavailable when the checker failed (logged; posting goes
+// on and staff look at it).
+func (s *ContentService) check(ctx context.Context, openID, title, content string) (string, error) {
+	v, err := s.checker.Check(ctx, openID, title, content)
 	if err != nil {
-		d.Logger.Warn("content check unavailable; wish goes to staff review", "error", err.Error())
+		s.logger.Warn("content check unavailable; wish goes to staff review", "error", err.Error())
 		return model.WishFlagCheckUnavailable, nil
 	}
 	switch v {

@@ -85,9 +85,9 @@ func (s *MallService) goodsView(g *model.MallGoods) GoodsView {
 // first bad one.
 func checkGoods(name, description, image string, price, stock, limit int64) error {
 	switch {
-	case name == "" || len([]rune(name)) > 64:
+	case !textFits(name, 1, 64):
 		return invalid("商品名称需为 1 到 64 个字符")
-	case len([]rune(description)) > 500:
+	case !textFits(description, 0, 500):
 		return invalid("商品描述不能超过 500 个字符")
 	case len(image) > 512 || (image != "" && !strings.HasPrefix(image, "https://") && !strings.HasPrefix(image, "/")):
 		return invalid("商品图片需为 https 链接或站内路径")
@@ -120,7 +120,7 @@ func (s *MallService) CreateGoods(ctx context.Context, actorID int64, in GoodsIn
 		if org.Level != model.LevelCommunity {
 			return invalid("商品需上架到具体社区")
 		}
-		return tx.WithContext(ctx).Create(&g).Error
+		return tx.Create(&g).Error
 	})
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in Goo
 		if err := checkGoods(g.Name, g.Description, g.Image, g.PointsPrice, g.Stock, g.PerUserLimit); err != nil {
 			return err
 		}
-		return tx.WithContext(ctx).Model(g).Select("name", "description", "image", "points_price", "stock",
+		return tx.Model(g).Select("name", "description", "image", "points_price", "stock",
 			"per_user_limit", "on_sale").Updates(g).Error
 	})
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *MallService) DeleteGoods(ctx context.Context, actorID, id int64) error 
 		if _, err := s.authz.RequireStaff(ctx, tx, actorID, g.CommunityID); err != nil {
 			return err
 		}
-		return tx.WithContext(ctx).Delete(g).Error
+		return tx.Delete(g).Error
 	})
 }
 
@@ -346,13 +346,12 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 	var goods *model.MallGoods
 	var replay *model.MallOrder
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		db := tx.WithContext(ctx)
 		replay = nil
 		if requestID != "" {
 			// Locking read: under REPEATABLE READ it sees an order another
 			// transaction committed with this key while we waited.
 			var prior model.MallOrder
-			if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).
+			if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
 				Where("user_id = ? AND request_id = ?", userID, requestID).Limit(1).Find(&prior).Error; err != nil {
 				return err
 			}
@@ -379,7 +378,7 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 		if !goods.OnSale {
 			return Errorf(CodeGoodsOffSale, "该商品已下架")
 		}
-		res := db.Model(&model.MallGoods{}).
+		res := tx.Model(&model.MallGoods{}).
 			Where("id = ? AND stock >= ? AND on_sale = ?", goodsID, quantity, true).
 			Update("stock", gorm.Expr("stock - ?", quantity))
 		if res.Error != nil {
@@ -411,7 +410,7 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 			return err
 		}
 		order.DebitTxnID = rec.TxnID
-		return db.Model(&order).Update("debit_txn_id", rec.TxnID).Error
+		return tx.Model(&order).Update("debit_txn_id", rec.TxnID).Error
 	})
 	if err != nil {
 		return nil, err
@@ -435,12 +434,11 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 // hold raises the user's holding of the goods by quantity with one
 // conditional UPDATE, or returns 30007 when that passes the per-user limit.
 func (s *MallService) hold(ctx context.Context, tx *gorm.DB, userID int64, g *model.MallGoods, quantity int64) error {
-	db := tx.WithContext(ctx)
 	row := model.MallHolding{UserID: userID, GoodsID: g.ID}
-	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
 		return err
 	}
-	q := db.Model(&model.MallHolding{}).Where("user_id = ? AND goods_id = ?", userID, g.ID)
+	q := tx.Model(&model.MallHolding{}).Where("user_id = ? AND goods_id = ?", userID, g.ID)
 	if g.PerUserLimit > 0 {
 		q = q.Where("quantity + ? <= ?", quantity, g.PerUserLimit)
 	}
@@ -460,7 +458,7 @@ func (s *MallService) insertWithCode(ctx context.Context, tx *gorm.DB, o *model.
 	for range codeAttempts {
 		code := pickupCode()
 		o.ID, o.PickupCode, o.OpenCode = 0, code, &code
-		err := tx.WithContext(ctx).Create(o).Error
+		err := tx.Create(o).Error
 		if err == nil || !isDuplicate(err) {
 			return err
 		}
@@ -548,7 +546,7 @@ func (s *MallService) closeOpen(ctx context.Context, tx *gorm.DB, id int64, stat
 		updates = map[string]any{}
 	}
 	updates["status"], updates["open_code"], updates["closed_at"], updates["updated_at"] = status, nil, now, now
-	q := tx.WithContext(ctx).Model(&model.MallOrder{}).Where("id = ? AND status = ?", id, model.OrderOpen)
+	q := tx.Model(&model.MallOrder{}).Where("id = ? AND status = ?", id, model.OrderOpen)
 	if extra != nil {
 		q = extra(q)
 	}
@@ -559,9 +557,8 @@ func (s *MallService) closeOpen(ctx context.Context, tx *gorm.DB, id int64, stat
 // refund gives a closed order's points, stock and holding back, inside the
 // transaction that closed it (so exactly once).
 func (s *MallService) refund(ctx context.Context, tx *gorm.DB, id int64, memo string) (*model.MallOrder, error) {
-	db := tx.WithContext(ctx)
 	var o model.MallOrder
-	if err := db.First(&o, id).Error; err != nil {
+	if err := tx.First(&o, id).Error; err != nil {
 		return nil, err
 	}
 	rec, err := s.timeBank.Reverse(ctx, tx, o.DebitTxnID,
@@ -569,15 +566,15 @@ func (s *MallService) refund(ctx context.Context, tx *gorm.DB, id int64, memo st
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Model(&o).Update("refund_txn_id", rec.TxnID).Error; err != nil {
+	if err := tx.Model(&o).Update("refund_txn_id", rec.TxnID).Error; err != nil {
 		return nil, err
 	}
-	err = db.Unscoped().Model(&model.MallGoods{}).Where("id = ?", o.GoodsID).
+	err = tx.Unscoped().Model(&model.MallGoods{}).Where("id = ?", o.GoodsID).
 		Update("stock", gorm.Expr("stock + ?", o.Quantity)).Error
 	if err != nil {
 		return nil, err
 	}
-	err = db.Model(&model.MallHolding{}).Where("user_id = ? AND goods_id = ? AND quantity >= ?", o.UserID, o.GoodsID, o.Quantity).
+	err = tx.Model(&model.MallHolding{}).Where("user_id = ? AND goods_id = ? AND quantity >= ?", o.UserID, o.GoodsID, o.Quantity).
 		Update("quantity", gorm.Expr("quantity - ?", o.Quantity)).Error
 	return &o, err
 }
@@ -598,7 +595,7 @@ func orderStateError(o *model.MallOrder) error {
 // committed state even inside a REPEATABLE READ transaction.
 func lockedOrder(ctx context.Context, tx *gorm.DB, where string, args ...any) (*model.MallOrder, error) {
 	var o model.MallOrder
-	err := tx.WithContext(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where(where, args...).
+	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where(where, args...).
 		Order("id DESC").Limit(1).Find(&o).Error
 	return &o, err
 }
@@ -663,7 +660,7 @@ func (s *MallService) VerifyPickup(ctx context.Context, actorID, communityID int
 				return err
 			}
 			if ok {
-				return tx.WithContext(ctx).First(o, o.ID).Error
+				return tx.First(o, o.ID).Error
 			}
 		}
 		last, err := lockedOrder(ctx, tx, "community_id = ? AND pickup_code = ?", communityID, code)

@@ -31,22 +31,21 @@ type ApprovedRecord struct {
 // carries the member's unit when they have an approved report. OccurredAt is
 // stored in UTC (so SQLite compares times as text correctly); it counts
 // toward the quarter it falls in, in the configured zone.
-func (d Deps) addApprovedRecord(ctx context.Context, tx *gorm.DB, r ApprovedRecord) (*model.ServiceRecord, error) {
+func (s *ReportService) addApprovedRecord(ctx context.Context, tx *gorm.DB, r ApprovedRecord) (*model.ServiceRecord, error) {
 	if r.SourceKey == "" || !r.Kind.Valid() {
 		return nil, errors.New("addApprovedRecord: source key and a valid kind are required")
 	}
-	db := tx.WithContext(ctx)
 	var existing model.ServiceRecord
-	err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
+	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
 	if err != nil || existing.ID != 0 {
 		return &existing, err
 	}
-	member, err := partyMembership(ctx, db, r.UserID)
+	member, err := s.partyMembership(ctx, tx, r.UserID)
 	if err != nil {
 		return nil, err
 	}
 	key := r.SourceKey
-	now := d.Clock.Now()
+	now := s.deps.Clock.Now()
 	rec := model.ServiceRecord{
 		UserID: r.UserID, CommunityID: r.CommunityID, Kind: r.Kind, OccurredAt: r.OccurredAt.UTC(),
 		Minutes: r.Minutes, Note: r.Note, Status: model.RecordApproved, SourceKey: &key,
@@ -55,7 +54,7 @@ func (d Deps) addApprovedRecord(ctx context.Context, tx *gorm.DB, r ApprovedReco
 	if member != nil {
 		rec.UnitID = member.UnitID
 	}
-	if err := db.Create(&rec).Error; err != nil {
+	if err := tx.Create(&rec).Error; err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -63,7 +62,7 @@ func (d Deps) addApprovedRecord(ctx context.Context, tx *gorm.DB, r ApprovedReco
 
 // partyMembership returns the user's approved, active member report, or nil
 // when they are not a reported Party member.
-func partyMembership(ctx context.Context, db *gorm.DB, userID int64) (*model.MemberReport, error) {
+func (s *ReportService) partyMembership(ctx context.Context, db *gorm.DB, userID int64) (*model.MemberReport, error) {
 	var r model.MemberReport
 	err := db.WithContext(ctx).Where("active_user_id = ? AND status = ?", userID, model.ReviewApproved).Limit(1).Find(&r).Error
 	if err != nil || r.ID == 0 {
@@ -73,7 +72,7 @@ func partyMembership(ctx context.Context, db *gorm.DB, userID int64) (*model.Mem
 }
 
 // liaisonUnits returns the ids of the approved units the user is a liaison of.
-func liaisonUnits(ctx context.Context, db *gorm.DB, userID int64) ([]int64, error) {
+func (s *ReportService) liaisonUnits(ctx context.Context, db *gorm.DB, userID int64) ([]int64, error) {
 	var ids []int64
 	err := db.WithContext(ctx).Model(&model.UnitLiaison{}).
 		Joins("JOIN units ON units.id = unit_liaisons.unit_id").

@@ -38,43 +38,9 @@ const (
 type ReportService struct {
 	deps     Deps
 	authz    *Authz
-	timebank *TimeBankService
-}
-
-// validMemberPhone reports whether p looks like a mainland mobile number
-// (1[3-9] and 9 digits) or a landline with area code (0xx(x)-xxxxxxx(x)).
-func validMemberPhone(p string) bool {
-	digits := func(s string) bool {
-		for _, r := range s {
-			if r < '0' || r > '9' {
-				return false
-			}
-		}
-		return s != ""
-	}
-	if len(p) == 11 && p[0] == '1' && p[1] >= '3' && digits(p) {
-		return true
-	}
-	if len(p) < 10 || p[0] != '0' {
-		return false
-	}
-	if area, local, ok := strings.Cut(p, "-"); ok {
-		return len(area) >= 3 && len(area) <= 4 && digits(area) && len(local) >= 7 && len(local) <= 8 && digits(local)
-	}
-	return len(p) >= 10 && len(p) <= 12 && digits(p)
-}
-
-// textField trims s and checks it has between min and max runes.
-func textField(s string, min, max int, name string) (string, error) {
-	s = strings.TrimSpace(s)
-	n := len([]rune(s))
-	if n < min || n > max {
-		if min > 0 {
-			return "", invalid("%s需为 %d 到 %d 个字符", name, min, max)
-		}
-		return "", invalid("%s不能超过 %d 个字符", name, max)
-	}
-	return s, nil
+	timeBank *TimeBankService
+	// callers is told when a report or a liaison changes someone's roles.
+	callers *CallerCache
 }
 
 // requireCommunity returns the org unit id when it is a community: 10005 for
@@ -112,9 +78,9 @@ func (s *ReportService) isStaffOf(ctx context.Context, db *gorm.DB, userID, orgI
 // reportRoles returns the party_member and unit_liaison roles of a user for
 // GET /me: party_member in the community of the approved active report,
 // unit_liaison in the community of each approved unit (with its id).
-func reportRoles(ctx context.Context, db *gorm.DB, userID int64) ([]ScopedRole, error) {
+func (s *ReportService) reportRoles(ctx context.Context, db *gorm.DB, userID int64) ([]ScopedRole, error) {
 	var out []ScopedRole
-	member, err := partyMembership(ctx, db, userID)
+	member, err := s.partyMembership(ctx, db, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +221,7 @@ func (s *ReportService) CreateUnit(ctx context.Context, actorID int64, in UnitIn
 		return nil, err
 	}
 	in.ContactPhone = strings.TrimSpace(in.ContactPhone)
-	if !validMemberPhone(in.ContactPhone) {
+	if !validPhone(in.ContactPhone) {
 		return nil, invalid("联系电话格式不正确")
 	}
 	var out UnitView
@@ -421,6 +387,7 @@ func (s *ReportService) ReviewUnit(ctx context.Context, actorID, id int64, appro
 			if err := tx.Create(&model.UnitLiaison{UnitID: id, UserID: u.CreatedBy, CreatedBy: actorID}).Error; err != nil {
 				return err
 			}
+			s.callers.Changed(tx, u.CreatedBy)
 		}
 		if err := tx.First(u, id).Error; err != nil {
 			return err
@@ -506,6 +473,7 @@ func (s *ReportService) AddLiaison(ctx context.Context, actorID, unitID, userID 
 			}
 			return err
 		}
+		s.callers.Changed(tx, userID)
 		out = LiaisonView{UnitID: unitID, UserID: userID, Nickname: user.Nickname, CreatedAt: l.CreatedAt}
 		return nil
 	})
@@ -764,7 +732,7 @@ func (s *ReportService) SubmitReport(ctx context.Context, actorID int64, in Repo
 		return nil, err
 	}
 	in.Phone = strings.TrimSpace(in.Phone)
-	if !validMemberPhone(in.Phone) {
+	if !validPhone(in.Phone) {
 		return nil, invalid("手机号格式不正确")
 	}
 	if in.Branch, err = textField(in.Branch, 1, 128, "所在党支部"); err != nil {
@@ -794,7 +762,7 @@ func (s *ReportService) SubmitReport(ctx context.Context, actorID int64, in Repo
 			}
 			in.UnitName = u.Name
 		}
-		active, err := partyMembership(ctx, tx, actorID)
+		active, err := s.partyMembership(ctx, tx, actorID)
 		if err != nil {
 			return err
 		}
@@ -943,6 +911,7 @@ func (s *ReportService) ReviewReport(ctx context.Context, actorID, id int64, app
 			if err := s.releaseClaims(ctx, tx, r.UserID, &r.CommunityID); err != nil {
 				return err
 			}
+			s.callers.Changed(tx, r.UserID)
 		}
 		if err := tx.First(r, id).Error; err != nil {
 			return err
@@ -986,6 +955,7 @@ func (s *ReportService) WithdrawReport(ctx context.Context, actorID, id int64) (
 			if err := s.releaseClaims(ctx, tx, actorID, nil); err != nil {
 				return err
 			}
+			s.callers.Changed(tx, actorID)
 		}
 		if err := tx.First(r, id).Error; err != nil {
 			return err

@@ -172,7 +172,7 @@ func (s *ReportService) IssueCertificate(ctx context.Context, actorID int64, per
 
 // certificateContent builds the frozen JSON content of a certificate.
 func (s *ReportService) certificateContent(ctx context.Context, tx *gorm.DB, userID int64, q quarter, now time.Time) (string, *model.MemberReport, error) {
-	report, err := partyMembership(ctx, tx, userID)
+	report, err := s.partyMembership(ctx, tx, userID)
 	if err != nil {
 		return "", nil, err
 	}

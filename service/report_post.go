@@ -139,7 +139,7 @@ func (s *ReportService) ClaimPost(ctx context.Context, actorID, postID int64) (*
 		if err := tx.First(&p, postID).Error; err != nil {
 			return notFoundOr(err, "岗位")
 		}
-		member, err := partyMembership(ctx, tx, actorID)
+		member, err := s.partyMembership(ctx, tx, actorID)
 		if err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *ReportService) ReleasePost(ctx context.Context, actorID, postID int64) 
 // false when there was none.
 func (s *ReportService) releaseClaim(ctx context.Context, tx *gorm.DB, userID, postID int64) (bool, error) {
 	now := s.deps.Clock.Now().UTC()
-	res := tx.WithContext(ctx).Model(&model.PostClaim{}).Where("post_id = ? AND active_user_id = ?", postID, userID).
+	res := tx.Model(&model.PostClaim{}).Where("post_id = ? AND active_user_id = ?", postID, userID).
 		Updates(map[string]any{"active_user_id": nil, "released_at": now})
 	if res.Error != nil || res.RowsAffected == 0 {
 		return false, res.Error
@@ -233,7 +233,7 @@ func (s *ReportService) releaseClaim(ctx context.Context, tx *gorm.DB, userID, p
 // (all of them when nil): a member who withdraws or moves gives up the posts
 // of the community they leave.
 func (s *ReportService) releaseClaims(ctx context.Context, tx *gorm.DB, userID int64, keepCommunity *int64) error {
-	q := tx.WithContext(ctx).Model(&model.PostClaim{}).
+	q := tx.Model(&model.PostClaim{}).
 		Joins("JOIN posts ON posts.id = post_claims.post_id").
 		Where("post_claims.active_user_id = ?", userID)
 	if keepCommunity != nil {
@@ -440,7 +440,7 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 	}
 	var out RecordView
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
-		member, err := partyMembership(ctx, tx, actorID)
+		member, err := s.partyMembership(ctx, tx, actorID)
 		if err != nil {
 			return err
 		}
@@ -583,14 +583,14 @@ func (s *ReportService) creditRecord(ctx context.Context, tx *gorm.DB, r *model.
 	src := ledger.Source{Kind: recordSource, ID: strconv.FormatInt(r.ID, 10)}
 	memo := "服务记录：" + kindLabel(r.Kind)
 	if r.Minutes > 0 {
-		_, err := s.timebank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
+		_, err := s.timeBank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
 			Currency: model.CurrencyMinutes, Amount: int64(r.Minutes), Source: src, Memo: memo})
 		if err != nil {
 			return err
 		}
 	}
 	if points := int64(r.Minutes) * int64(s.deps.Config.Report.PointsPerHour) / 60; points > 0 {
-		_, err := s.timebank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
+		_, err := s.timeBank.Credit(ctx, tx, ledger.Credit{UserID: r.UserID, CommunityID: r.CommunityID,
 			Currency: model.CurrencyPoints, Amount: points, Source: src, Memo: memo})
 		if err != nil {
 			return err

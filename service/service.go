@@ -84,12 +84,21 @@ func New(d Deps) *Service {
 	if d.Objects == nil {
 		d.Objects = objstore.NewLocal(d.Config.UploadDir(), FilesURLPrefix)
 	}
+	// Leaves first: services that need only the dependencies.
 	authz := &Authz{deps: d}
 	orgs := newOrgTree(d)
-	callers := newCallerService(d, authz, orgs)
-	timeBank := newTimeBankService(d, authz)
-	users := &UserService{deps: d, authz: authz, callers: callers, homeChanged: timeBank.HomeChanged}
+	callerCache := newCallerCache(d)
 	uploads := &UploadService{deps: d}
+	content := &ContentService{checker: d.Content, logger: d.Logger}
+	volunteers := &VolunteerService{deps: d, callers: callerCache}
+	// The time bank credits points; 双报到 owns Party membership, unit
+	// liaisons and service records, which the other areas consult.
+	timeBank := newTimeBankService(d, authz)
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, callers: callerCache}
+	// Who the caller is (GET /me, and every read that depends on the
+	// caller's home or roles) comes from a cache every area above keeps true.
+	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
+	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
 	return &Service{
 		deps:       d,
 		Authz:      authz,
@@ -97,14 +106,14 @@ func New(d Deps) *Service {
 		OrgTree:    orgs,
 		Auth:       &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
 		Users:      users,
-		Orgs:       &OrgService{deps: d, authz: authz},
+		Orgs:       &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
 		TimeBank:   timeBank,
 		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
 		Uploads:    uploads,
-		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads},
-		Volunteers: &VolunteerService{deps: d},
-		Activities: &ActivityService{deps: d, authz: authz, timebank: timeBank},
-		Reports:    &ReportService{deps: d, authz: authz, timebank: timeBank},
+		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content},
+		Volunteers: volunteers,
+		Activities: &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports},
+		Reports:    reports,
 	}
 }
 

@@ -77,18 +77,6 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 	return rec, nil
 }
 
-// Issue is Credit in a transaction of its own, for callers that have none
-// (imports, jobs, benchmarks). It returns what Credit returns.
-func (s *TimeBankService) Issue(ctx context.Context, c ledger.Credit) (*ledger.Receipt, error) {
-	var rec *ledger.Receipt
-	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		var err error
-		rec, err = s.Credit(ctx, tx, c)
-		return err
-	})
-	return rec, err
-}
-
 // Debit moves minutes or points from a user to a community inside tx, once
 // per source. It returns 30001 when the balance is short and 10001 for a
 // non-positive amount.
@@ -117,7 +105,7 @@ func (s *TimeBankService) Reverse(ctx context.Context, tx *gorm.DB, txnID int64,
 // afterReversal schedules the leaderboard change of a reversed credit.
 func (s *TimeBankService) afterReversal(ctx context.Context, tx *gorm.DB, origID int64, rec *ledger.Receipt) error {
 	var orig model.LedgerTxn
-	if err := tx.WithContext(ctx).Select("id", "kind").First(&orig, origID).Error; err != nil {
+	if err := tx.Select("id", "kind").First(&orig, origID).Error; err != nil {
 		return err
 	}
 	if orig.Kind != ledger.KindCredit {
@@ -128,7 +116,7 @@ func (s *TimeBankService) afterReversal(ctx context.Context, tx *gorm.DB, origID
 		ids = append(ids, e.AccountID)
 	}
 	var accounts []model.Account
-	if err := tx.WithContext(ctx).Where("id IN ? AND owner_kind = ?", ids, model.OwnerUser).Find(&accounts).Error; err != nil {
+	if err := tx.Where("id IN ? AND owner_kind = ?", ids, model.OwnerUser).Find(&accounts).Error; err != nil {
 		return err
 	}
 	at := s.postedAt(rec)
@@ -385,7 +373,7 @@ func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) 
 		return nil, invalid("不能转赠给自己")
 	}
 	note := strings.TrimSpace(in.Note)
-	if len([]rune(note)) > 100 {
+	if !textFits(note, 0, 100) {
 		return nil, invalid("附言不能超过 100 个字符")
 	}
 	if in.RequestID != "" && !validRequestID(in.RequestID) {
@@ -450,12 +438,11 @@ func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) 
 // takeGiftAllowance adds amount to the user's gifts of the day by one
 // conditional UPDATE, or returns 30002 when that would pass limit.
 func (s *TimeBankService) takeGiftAllowance(ctx context.Context, tx *gorm.DB, userID int64, day string, cur model.Currency, amount, limit int64) error {
-	db := tx.WithContext(ctx)
 	row := model.GiftDailyTotal{UserID: userID, Day: day, Currency: cur}
-	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
 		return err
 	}
-	res := db.Model(&model.GiftDailyTotal{}).
+	res := tx.Model(&model.GiftDailyTotal{}).
 		Where("user_id = ? AND day = ? AND currency = ? AND amount + ? <= ?", userID, day, cur, amount, limit).
 		Update("amount", gorm.Expr("amount + ?", amount))
 	if res.Error != nil {
@@ -514,7 +501,7 @@ func (s *TimeBankService) ManualCredit(ctx context.Context, actorID int64, in Ma
 		return nil, err
 	}
 	reason := strings.TrimSpace(in.Reason)
-	if reason == "" || len([]rune(reason)) > 200 {
+	if !textFits(reason, 1, 200) {
 		return nil, invalid("补录原因需为 1 到 200 个字符")
 	}
 	if !validRequestID(in.RequestID) {
@@ -533,11 +520,10 @@ func (s *TimeBankService) manualCredit(ctx context.Context, actorID int64, in Ma
 	var row model.ManualCredit
 	replayed := false
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		db := tx.WithContext(ctx)
 		// A plain read first: at the start of the transaction it sees every
 		// committed row, so a retried request is found here.
 		row = model.ManualCredit{}
-		if err := db.Where("actor_id = ? AND request_id = ?", actorID, in.RequestID).Limit(1).Find(&row).Error; err != nil {
+		if err := tx.Where("actor_id = ? AND request_id = ?", actorID, in.RequestID).Limit(1).Find(&row).Error; err != nil {
 			return err
 		}
 		if row.ID != 0 {
@@ -564,7 +550,7 @@ func (s *TimeBankService) manualCredit(ctx context.Context, actorID int64, in Ma
 		}
 		row = model.ManualCredit{ActorID: actorID, RequestID: in.RequestID, UserID: user.ID, CommunityID: communityID,
 			Currency: cur, Amount: in.Amount, Reason: reason, CreatedAt: s.deps.Clock.Now()}
-		if err := db.Create(&row).Error; err != nil {
+		if err := tx.Create(&row).Error; err != nil {
 			if isDuplicate(err) {
 				return errManualRace
 			}
@@ -577,7 +563,7 @@ func (s *TimeBankService) manualCredit(ctx context.Context, actorID int64, in Ma
 			return err
 		}
 		row.TxnID = rec.TxnID
-		return db.Model(&row).Update("txn_id", rec.TxnID).Error
+		return tx.Model(&row).Update("txn_id", rec.TxnID).Error
 	})
 	if err != nil {
 		return nil, err

@@ -14,12 +14,13 @@ import (
 
 // UserService reads and changes the caller's own profile.
 type UserService struct {
-	deps    Deps
-	authz   *Authz
+	deps  Deps
+	authz *Authz
+	// timeBank is told after a user's home community changed (it re-ranks
+	// them on the leaderboards).
+	timeBank *TimeBankService
+	// callers answers GET /me and is told of every change to a profile.
 	callers *CallerService
-	// homeChanged, when set, is told after a user's home community changed
-	// (the time bank re-ranks them on the leaderboards).
-	homeChanged func(ctx context.Context, userID int64, from, to *int64)
 }
 
 // MeView is the caller's own profile. Phone is masked even here: the full
@@ -66,7 +67,7 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, in Profil
 	updates := map[string]any{}
 	if in.Nickname != nil {
 		n := strings.TrimSpace(*in.Nickname)
-		if n == "" || len([]rune(n)) > 32 {
+		if !textFits(n, 1, 32) {
 			return nil, invalid("昵称需为 1 到 32 个字符")
 		}
 		updates["nickname"] = n
@@ -124,9 +125,9 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 			return err
 		}
 		s.callers.Changed(tx, userID)
-		if s.homeChanged != nil && (before.HomeCommunityID == nil || *before.HomeCommunityID != communityID) {
+		if before.HomeCommunityID == nil || *before.HomeCommunityID != communityID {
 			from := before.HomeCommunityID
-			afterCommit(tx, func() { s.homeChanged(context.WithoutCancel(ctx), userID, from, &communityID) })
+			afterCommit(tx, func() { s.timeBank.HomeChanged(context.WithoutCancel(ctx), userID, from, &communityID) })
 		}
 		return nil
 	})

@@ -17,6 +17,8 @@ import (
 // whether a volunteer is blocked for no-shows.
 type VolunteerService struct {
 	deps Deps
+	// callers is told when someone becomes a volunteer.
+	callers *CallerCache
 }
 
 // VolunteerSkills returns the skill tags a volunteer picks from; anything
@@ -24,20 +26,6 @@ type VolunteerService struct {
 func VolunteerSkills() []string {
 	return []string{"助老助残", "儿童关爱", "教育辅导", "医疗护理", "心理疏导", "法律咨询",
 		"家电维修", "文艺表演", "环境保护", "治安巡逻", "交通引导", "信息技术", "应急救援", "其他"}
-}
-
-// isMobile reports whether s is a mainland mobile number (1[3-9] and nine
-// more digits).
-func isMobile(s string) bool {
-	if len(s) != 11 || s[0] != '1' || s[1] < '3' || s[1] > '9' {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // VolunteerInput is a registration or its update (PUT /volunteers/me).
@@ -74,10 +62,10 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 	in.Phone = strings.TrimSpace(in.Phone)
 	in.SkillsNote = strings.TrimSpace(in.SkillsNote)
 	in.Availability = strings.TrimSpace(in.Availability)
-	if n := len([]rune(in.RealName)); n < 2 || n > 32 {
+	if !textFits(in.RealName, 2, 32) {
 		return nil, invalid("姓名需为 2 到 32 个字符")
 	}
-	if !isMobile(in.Phone) {
+	if !validMobile(in.Phone) {
 		return nil, invalid("请填写正确的手机号")
 	}
 	if len(in.Skills) == 0 && in.SkillsNote == "" {
@@ -97,10 +85,10 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 			skills = append(skills, sk)
 		}
 	}
-	if len([]rune(in.SkillsNote)) > 200 {
+	if !textFits(in.SkillsNote, 0, 200) {
 		return nil, invalid("特长说明最多 200 个字符")
 	}
-	if in.Availability == "" || len([]rune(in.Availability)) > 200 {
+	if !textFits(in.Availability, 1, 200) {
 		return nil, invalid("可服务时间需为 1 到 200 个字符")
 	}
 	skillsJSON, _ := json.Marshal(skills)
@@ -109,7 +97,8 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 		SkillsNote: in.SkillsNote, Availability: in.Availability,
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		return tx.WithContext(ctx).Clauses(clause.OnConflict{
+		s.callers.Changed(tx, userID)
+		return tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "user_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"real_name", "phone", "skills", "skills_note", "availability", "updated_at"}),
 		}).Create(&p).Error
@@ -135,7 +124,7 @@ func (s *VolunteerService) Get(ctx context.Context, userID int64) (*VolunteerVie
 		UserID: p.UserID, RealName: p.RealName, Phone: p.Phone, Skills: decodeSkills(p.Skills),
 		SkillsNote: p.SkillsNote, Availability: p.Availability, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
-	block, err := s.deps.noShowBlock(ctx, db, userID)
+	block, err := s.noShowBlock(ctx, db, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -176,9 +165,9 @@ type noShow struct {
 // activity.noshow_window, sign-ups are blocked for activity.noshow_block from
 // the last of them. It is computed, not stored, so a corrected absence lifts
 // the block by itself.
-func (d Deps) noShowBlock(ctx context.Context, db *gorm.DB, userID int64) (noShow, error) {
-	cfg := d.Config.Activity
-	now := d.Clock.Now().UTC()
+func (s *VolunteerService) noShowBlock(ctx context.Context, db *gorm.DB, userID int64) (noShow, error) {
+	cfg := s.deps.Config.Activity
+	now := s.deps.Clock.Now().UTC()
 	var times []time.Time
 	err := db.WithContext(ctx).Model(&model.Attendance{}).
 		Where("user_id = ? AND state = ? AND absent_at >= ?", userID, model.AttendAbsent, now.Add(-cfg.NoShowWindow-cfg.NoShowBlock)).
@@ -200,7 +189,7 @@ func (d Deps) noShowBlock(ctx context.Context, db *gorm.DB, userID int64) (noSho
 		}
 		end := t.Add(cfg.NoShowBlock)
 		if now.Before(end) && (out.until == nil || end.After(*out.until)) {
-			e := end.In(d.Config.Location)
+			e := end.In(s.deps.Config.Location)
 			out.until = &e
 		}
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // WeChat is what linli asks of the WeChat mini-program API. internal/wechat
@@ -55,7 +56,7 @@ func wechatError(err error, badCodeMessage string) *Error {
 			return Wrap(CodeUnauthenticated, badCodeMessage, err)
 		case wxErrRateLimited:
 			e := Wrap(CodeRateLimited, "微信接口调用过于频繁，请稍后再试", err)
-			e.RetryAfter = 60e9
+			e.RetryAfter = time.Minute
 			return e
 		}
 	}

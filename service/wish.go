@@ -16,8 +16,8 @@ import (
 	"linli/model"
 )
 
-// Domain codes of micro-wishes (2xxxx). They are never renumbered; the
-// README lists them with their HTTP status.
+// Domain codes of micro-wishes (2xxxx). They are never renumbered;
+// docs/errors.md lists them with their HTTP status.
 const (
 	CodeWishAlreadyClaimed = 20001 // 409: someone else claimed it first
 	CodeWishTooManyOpen    = 20002 // 409: the poster has wish.max_open_per_poster open wishes
@@ -56,6 +56,8 @@ type WishService struct {
 	authz    *Authz
 	timeBank *TimeBankService
 	uploads  *UploadService
+	reports  *ReportService
+	content  *ContentService
 }
 
 // OnBehalfOf names the resident a staff member posts for (代办).
@@ -164,26 +166,6 @@ func publicStatus(st model.WishStatus) bool {
 	return false
 }
 
-// validPhone accepts 5 to 20 digits, optionally with "+" and "-" (mobiles and
-// landlines).
-func validPhone(p string) bool {
-	if len(p) < 5 || len(p) > 20 {
-		return false
-	}
-	for _, r := range p {
-		if !(r >= '0' && r <= '9' || r == '+' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// textLen checks that s has between min and max characters.
-func textLen(s string, min, max int) bool {
-	n := len([]rune(s))
-	return n >= min && n <= max
-}
-
 func (in *WishInput) normalize() {
 	in.Title = strings.TrimSpace(in.Title)
 	in.Content = strings.TrimSpace(in.Content)
@@ -201,9 +183,9 @@ func (in *WishInput) normalize() {
 
 func (s *WishService) validate(in *WishInput) error {
 	switch {
-	case !textLen(in.Title, 1, 30):
+	case !textFits(in.Title, 1, 30):
 		return invalid("标题需为 1 到 30 个字")
-	case !textLen(in.Content, 1, 500):
+	case !textFits(in.Content, 1, 500):
 		return invalid("内容需为 1 到 500 个字")
 	case !slices.Contains(model.WishCategories(), in.Category):
 		return invalid("类别需为 %s 之一", strings.Join(model.WishCategories(), "、"))
@@ -213,11 +195,11 @@ func (s *WishService) validate(in *WishInput) error {
 		return invalid("最多上传 %d 张图片", MaxImagesPerItem)
 	case !validPhone(in.ContactPhone):
 		return invalid("请填写正确的联系电话")
-	case !textLen(in.Address, 1, 100):
+	case !textFits(in.Address, 1, 100):
 		return invalid("地址需为 1 到 100 个字")
 	}
 	if b := in.OnBehalfOf; b != nil {
-		if !textLen(b.Name, 1, 32) {
+		if !textFits(b.Name, 1, 32) {
 			return invalid("代办居民姓名需为 1 到 32 个字")
 		}
 		if !validPhone(b.Phone) {
@@ -299,13 +281,19 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 		return nil, err
 	}
 	w.Images = encodeIDs(images)
-	if w.ReviewFlag, err = s.deps.checkContent(ctx, actor.OpenID, in.Title, in.Content); err != nil {
+	if w.ReviewFlag, err = s.content.check(ctx, actor.OpenID, in.Title, in.Content); err != nil {
 		return nil, err
 	}
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
 		// Lock the poster (or, for a proxy post without an account, the
 		// community) first, so concurrent posts count each other's wishes.
-		open := tx.Model(&model.Wish{}).Where("status IN ?", openStatuses())
+		var openStatuses []model.WishStatus
+		for _, st := range model.WishStatuses() {
+			if st.Open() {
+				openStatuses = append(openStatuses, st)
+			}
+		}
+		open := tx.Model(&model.Wish{}).Where("status IN ?", openStatuses)
 		if w.PosterID != nil {
 			if err := lockRow(tx, &model.User{}, *w.PosterID); err != nil {
 				return err
@@ -344,10 +332,6 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 		creator: true, proxy: w.ProxyBy != nil, staff: w.ProxyBy != nil})
 }
 
-func openStatuses() []model.WishStatus {
-	return []model.WishStatus{model.WishPendingReview, model.WishPublished, model.WishClaimed, model.WishFulfilled}
-}
-
 // lockRow takes a write lock on one row (a no-op on SQLite, whose
 // transactions are serialised anyway). As the first statement of a MySQL
 // transaction it also makes the later plain reads see everything committed
@@ -359,10 +343,10 @@ func lockRow(tx *gorm.DB, m any, id int64) error {
 
 // addEvent appends a line to a wish's timeline.
 func (s *WishService) addEvent(ctx context.Context, tx *gorm.DB, wishID int64, actorID *int64, role, action, note string) error {
-	if len([]rune(note)) > 500 {
+	if !textFits(note, 0, 500) {
 		note = string([]rune(note)[:500])
 	}
-	return tx.WithContext(ctx).Create(&model.WishEvent{WishID: wishID, ActorID: actorID, ActorRole: role,
+	return tx.Create(&model.WishEvent{WishID: wishID, ActorID: actorID, ActorRole: role,
 		Action: action, Note: note, CreatedAt: s.deps.Clock.Now()}).Error
 }
 
@@ -575,7 +559,7 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 		if len(paths) == 0 {
 			return List[WishView]{}, forbidden("仅社区工作人员可查看待审核的心愿")
 		}
-		cond := s.deps.DB.Where("community_path LIKE ?", escapeLike(paths[0])+"%")
+		cond := db.Where("community_path LIKE ?", escapeLike(paths[0])+"%")
 		for _, p := range paths[1:] {
 			cond = cond.Or("community_path LIKE ?", escapeLike(p)+"%")
 		}
@@ -664,7 +648,7 @@ func (s *WishService) callerStreet(ctx context.Context, db *gorm.DB, callerID in
 	}
 	community := u.HomeCommunityID
 	if community == nil {
-		r, err := partyMembership(ctx, db, callerID)
+		r, err := s.reports.partyMembership(ctx, db, callerID)
 		if err != nil {
 			return 0, err
 		}
@@ -739,7 +723,7 @@ func (s *WishService) ownList(ctx context.Context, q *gorm.DB, p Page, accessOf 
 // transition is one conditional UPDATE of a wish's status: it changes the
 // row only while the WHERE still holds and reports whether it did.
 func transition(ctx context.Context, tx *gorm.DB, id int64, from []model.WishStatus, extra func(*gorm.DB) *gorm.DB, set map[string]any) (bool, error) {
-	q := tx.WithContext(ctx).Model(&model.Wish{}).Where("id = ? AND status IN ?", id, from)
+	q := tx.Model(&model.Wish{}).Where("id = ? AND status IN ?", id, from)
 	if extra != nil {
 		q = extra(q)
 	}
@@ -778,10 +762,21 @@ func statusName(st model.WishStatus) string {
 // transaction's snapshot.
 func reload(ctx context.Context, tx *gorm.DB, id int64) (*model.Wish, error) {
 	var w model.Wish
-	if err := tx.WithContext(ctx).Clauses(clause.Locking{Strength: "SHARE"}).First(&w, id).Error; err != nil {
+	if err := tx.Clauses(clause.Locking{Strength: "SHARE"}).First(&w, id).Error; err != nil {
 		return nil, notFoundOr(err, "心愿")
 	}
 	return &w, nil
+}
+
+// refusal explains why a conditional transition of wish id changed no row:
+// it returns the wrong-state error of the wish as it is now, or the error of
+// reading it.
+func refusal(ctx context.Context, tx *gorm.DB, id int64) error {
+	w, err := reload(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	return wrongState(w)
 }
 
 // review runs approve and reject.
@@ -809,10 +804,7 @@ func (s *WishService) review(ctx context.Context, actorID, id int64, approve boo
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		if w, err = reload(ctx, tx, id); err != nil {
 			return err
@@ -838,7 +830,7 @@ func (s *WishService) Approve(ctx context.Context, actorID, id int64) (*WishView
 // pending_review.
 func (s *WishService) Reject(ctx context.Context, actorID, id int64, reason string) (*WishView, error) {
 	reason = strings.TrimSpace(reason)
-	if !textLen(reason, 1, 200) {
+	if !textFits(reason, 1, 200) {
 		return nil, invalid("请填写 1 到 200 字的驳回理由")
 	}
 	return s.review(ctx, actorID, id, false, reason)
@@ -852,7 +844,7 @@ func (s *WishService) Reject(ctx context.Context, actorID, id int64, reason stri
 // speak for several units and named none.
 func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetID int64, unitID *int64) (*int64, error) {
 	notEligible := Errorf(CodeWishNotEligible, "只有在本街道报到的党员或驻区单位联络员可以认领心愿")
-	units, err := liaisonUnits(ctx, tx, actorID)
+	units, err := s.reports.liaisonUnits(ctx, tx, actorID)
 	if err != nil {
 		return nil, err
 	}
@@ -881,7 +873,7 @@ func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetI
 		}
 		return unitID, nil
 	}
-	member, err := partyMembership(ctx, tx, actorID)
+	member, err := s.reports.partyMembership(ctx, tx, actorID)
 	if err != nil {
 		return nil, err
 	}
@@ -1014,7 +1006,7 @@ func claimerAction(ctx context.Context, tx *gorm.DB, actorID, id int64) (*model.
 
 // endClaim moves the wish's active claim to status.
 func endClaim(ctx context.Context, tx *gorm.DB, wishID int64, status model.WishClaimStatus, now time.Time) error {
-	return tx.WithContext(ctx).Model(&model.WishClaim{}).Where("active_wish_id = ?", wishID).
+	return tx.Model(&model.WishClaim{}).Where("active_wish_id = ?", wishID).
 		Updates(map[string]any{"status": status, "active_wish_id": nil, "ended_at": now}).Error
 }
 
@@ -1029,12 +1021,11 @@ func unclaim(now time.Time) map[string]any {
 // 10006 unless the wish is claimed (a fulfilled wish cannot be released).
 func (s *WishService) Release(ctx context.Context, actorID, id int64, reason string) (*WishView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("原因不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, err := claimerAction(ctx, tx, actorID, id)
-		if err != nil {
+		if _, err := claimerAction(ctx, tx, actorID, id); err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now()
@@ -1045,10 +1036,7 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		if err := endClaim(ctx, tx, id, model.ClaimReleased, now); err != nil {
 			return err
@@ -1068,12 +1056,11 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 // and 20006 when the claim has passed its deadline.
 func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string, images []int64) (*WishView, error) {
 	note = strings.TrimSpace(note)
-	if !textLen(note, 1, 500) {
+	if !textFits(note, 1, 500) {
 		return nil, invalid("请填写 1 到 500 字的完成说明")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, err := claimerAction(ctx, tx, actorID, id)
-		if err != nil {
+		if _, err := claimerAction(ctx, tx, actorID, id); err != nil {
 			return err
 		}
 		imgs, err := s.uploads.ownImages(ctx, tx, actorID, images)
@@ -1089,7 +1076,8 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
+			w, err := reload(ctx, tx, id)
+			if err != nil {
 				return err
 			}
 			if w.Status == model.WishClaimed && w.ClaimerID != nil && *w.ClaimerID == actorID {
@@ -1138,11 +1126,11 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 	if rating < 1 || rating > 5 {
 		return nil, invalid("评分需为 1 到 5")
 	}
-	if len([]rune(comment)) > 200 {
+	if !textFits(comment, 0, 200) {
 		return nil, invalid("评价不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, a, err := s.posterAction(ctx, tx, actorID, id)
+		_, a, err := s.posterAction(ctx, tx, actorID, id)
 		if err != nil {
 			return err
 		}
@@ -1155,14 +1143,12 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		// The row is ours now; read it again in case the snapshot predates
 		// the fulfilment.
-		if w, err = reload(ctx, tx, id); err != nil {
+		w, err := reload(ctx, tx, id)
+		if err != nil {
 			return err
 		}
 		note := fmt.Sprintf("评分 %d 星", rating)
@@ -1187,7 +1173,7 @@ func (s *WishService) complete(ctx context.Context, tx *gorm.DB, w *model.Wish, 
 	if w.ClaimerID == nil {
 		return fmt.Errorf("complete wish %d: no claimer", w.ID)
 	}
-	if err := tx.WithContext(ctx).Model(&model.WishClaim{}).
+	if err := tx.Model(&model.WishClaim{}).
 		Where("wish_id = ? AND claimer_id = ? AND status = ?", w.ID, *w.ClaimerID, model.ClaimFulfilled).
 		Updates(map[string]any{"status": model.ClaimCompleted, "ended_at": now}).Error; err != nil {
 		return err
@@ -1206,7 +1192,7 @@ func (s *WishService) complete(ctx context.Context, tx *gorm.DB, w *model.Wish, 
 	if w.FulfilledAt != nil {
 		occurred = *w.FulfilledAt
 	}
-	_, err := s.deps.addApprovedRecord(ctx, tx, ApprovedRecord{
+	_, err := s.reports.addApprovedRecord(ctx, tx, ApprovedRecord{
 		UserID: *w.ClaimerID, CommunityID: w.CommunityID, Kind: model.ServicePracticalDeed,
 		OccurredAt: occurred, Note: "微心愿：" + w.Title, SourceKey: "wish:" + strconv.FormatInt(w.ID, 10),
 	})
@@ -1218,11 +1204,11 @@ func (s *WishService) complete(ctx context.Context, tx *gorm.DB, w *model.Wish, 
 // once the wish is claimed or closed.
 func (s *WishService) Cancel(ctx context.Context, actorID, id int64, reason string) (*WishView, error) {
 	reason = strings.TrimSpace(reason)
-	if len([]rune(reason)) > 200 {
+	if !textFits(reason, 0, 200) {
 		return nil, invalid("原因不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		w, a, err := s.posterAction(ctx, tx, actorID, id)
+		_, a, err := s.posterAction(ctx, tx, actorID, id)
 		if err != nil {
 			return err
 		}
@@ -1233,10 +1219,7 @@ func (s *WishService) Cancel(ctx context.Context, actorID, id int64, reason stri
 			return err
 		}
 		if !ok {
-			if w, err = reload(ctx, tx, id); err != nil {
-				return err
-			}
-			return wrongState(w)
+			return refusal(ctx, tx, id)
 		}
 		return s.addEvent(ctx, tx, id, &actorID, a.role(), wishActCancel, reason)
 	})

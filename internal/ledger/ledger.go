@@ -162,14 +162,14 @@ func (l *Ledger) Transfer(ctx context.Context, tx *gorm.DB, t Transfer) (*Receip
 // source reversed it before, and replays like every posting.
 func (l *Ledger) Reverse(ctx context.Context, tx *gorm.DB, txnID int64, src Source, memo string) (*Receipt, error) {
 	var orig model.LedgerTxn
-	if err := tx.WithContext(ctx).First(&orig, txnID).Error; err != nil {
+	if err := tx.First(&orig, txnID).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, ErrTxnNotFound
 		}
 		return nil, err
 	}
 	var entries []model.LedgerEntry
-	if err := tx.WithContext(ctx).Where("txn_id = ?", txnID).Order("id").Find(&entries).Error; err != nil {
+	if err := tx.Where("txn_id = ?", txnID).Order("id").Find(&entries).Error; err != nil {
 		return nil, err
 	}
 	if len(entries) == 0 {
@@ -181,7 +181,7 @@ func (l *Ledger) Reverse(ctx context.Context, tx *gorm.DB, txnID int64, src Sour
 		ids = append(ids, e.AccountID)
 	}
 	var rows []model.Account
-	if err := tx.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+	if err := tx.Where("id IN ?", ids).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	for _, a := range rows {
@@ -219,11 +219,10 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 	if len([]rune(memo)) > 255 {
 		memo = string([]rune(memo)[:255])
 	}
-	db := tx.WithContext(ctx)
 	var sum int64
 	for i := range legs {
 		legs[i].currency = currency
-		id, err := ensureAccount(db, legs[i].owner, legs[i].ownerID, currency)
+		id, err := ensureAccount(tx, legs[i].owner, legs[i].ownerID, currency)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +238,7 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 	}
 	slices.Sort(lockIDs)
 	var locked []model.Account
-	if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id IN ?", slices.Compact(lockIDs)).
+	if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id IN ?", slices.Compact(lockIDs)).
 		Order("id").Find(&locked).Error; err != nil {
 		return nil, err
 	}
@@ -261,16 +260,16 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 			Limit(1).Find(&prior).Error
 		return prior, err
 	}
-	prior, err := lookup(db)
+	prior, err := lookup(tx)
 	if err != nil {
 		return nil, err
 	}
 	if prior.ID != 0 {
-		return receipt(db, prior.TxnID, true)
+		return receipt(tx, prior.TxnID, true)
 	}
 	if reverses != nil {
 		var n int64
-		if err := db.Model(&model.LedgerTxn{}).Where("reverses_id = ?", *reverses).Count(&n).Error; err != nil {
+		if err := tx.Model(&model.LedgerTxn{}).Where("reverses_id = ?", *reverses).Count(&n).Error; err != nil {
 			return nil, err
 		}
 		if n > 0 {
@@ -282,11 +281,11 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 	// replay that committed) or a refused debit rolls back to it, so a
 	// failed posting leaves nothing behind in the caller's transaction.
 	const savepoint = "ledger_post"
-	if err := db.SavePoint(savepoint).Error; err != nil {
+	if err := tx.SavePoint(savepoint).Error; err != nil {
 		return nil, err
 	}
 	undo := func(cause error) error {
-		if err := db.RollbackTo(savepoint).Error; err != nil {
+		if err := tx.RollbackTo(savepoint).Error; err != nil {
 			return errors.Join(cause, err)
 		}
 		return cause
@@ -295,7 +294,7 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 	// every entry alike.
 	txn := model.LedgerTxn{Kind: kind, SourceKind: src.Kind, SourceID: src.ID, Memo: memo, ReversesID: reverses,
 		CreatedAt: l.now().UTC()}
-	err = db.Create(&txn).Error
+	err = tx.Create(&txn).Error
 	var entries []model.LedgerEntry
 	if err == nil {
 		entries = make([]model.LedgerEntry, 0, len(legs))
@@ -305,7 +304,7 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 				SourceKind: src.Kind, SourceID: src.ID, Memo: memo, CreatedAt: txn.CreatedAt,
 			})
 		}
-		err = db.Create(&entries).Error
+		err = tx.Create(&entries).Error
 	}
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		if err := undo(nil); err != nil {
@@ -313,12 +312,12 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 		}
 		// The other posting has committed (the insert waited for it); a
 		// locking read on its existing row sees it without a gap lock.
-		prior, err := lookup(db.Clauses(clause.Locking{Strength: "UPDATE"}))
+		prior, err := lookup(tx.Clauses(clause.Locking{Strength: "UPDATE"}))
 		if err != nil {
 			return nil, err
 		}
 		if prior.ID != 0 {
-			return receipt(db, prior.TxnID, true)
+			return receipt(tx, prior.TxnID, true)
 		}
 		if reverses != nil {
 			return nil, ErrAlreadyReversed
@@ -330,7 +329,7 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 	}
 
 	for _, lg := range legs {
-		q := db.Model(&model.Account{}).Where("id = ?", lg.account)
+		q := tx.Model(&model.Account{}).Where("id = ?", lg.account)
 		if lg.noDebt && lg.amount < 0 {
 			q = q.Where("balance >= ?", -lg.amount)
 		}

@@ -22,8 +22,11 @@ import (
 	"linli/config"
 )
 
-// SQLiteDSN returns the DSN of linli's SQLite file at path: WAL, a busy
-// timeout, foreign keys and immediate transactions (see DEPENDENCIES.md).
+// SQLiteDSN returns the DSN of linli's SQLite file at path: WAL (readers do
+// not wait for the writer), a busy timeout (a writer waits up to 5 s for the
+// lock instead of failing), foreign keys, and immediate transactions (every
+// transaction takes the write lock at BEGIN, so two transactions never
+// deadlock upgrading a read lock; they run one after another).
 func SQLiteDSN(path string) string {
 	return path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
 }

@@ -24,7 +24,8 @@ type Caller struct {
 	Phone           string `json:"p"` // masked
 	HomeCommunityID *int64 `json:"hc,omitempty"`
 	HomeGridID      *int64 `json:"hg,omitempty"`
-	// HomeStreetID is the street of the home community; 0 when none.
+	// HomeStreetID is the street of the home community; 0 when none (or
+	// when the home is not a community with a street).
 	HomeStreetID int64 `json:"hs,omitempty"`
 	// MemberCommunityID is the community of the approved member report.
 	MemberCommunityID *int64 `json:"mc,omitempty"`
@@ -34,12 +35,20 @@ type Caller struct {
 }
 
 // Street returns the street of the caller's home community, else of the
-// community of their approved member report, else 0.
-func (c *Caller) Street() int64 {
-	if c.HomeStreetID != 0 {
-		return c.HomeStreetID
+// community of their approved member report. It returns 10001 when they have
+// neither, or when that community is not one with a street.
+func (c *Caller) Street() (int64, error) {
+	community, street := c.HomeCommunityID, c.HomeStreetID
+	if community == nil {
+		community, street = c.MemberCommunityID, c.MemberStreetID
 	}
-	return c.MemberStreetID
+	if community == nil {
+		return 0, invalid("请先设置所在社区，或指定 communityId")
+	}
+	if street == 0 {
+		return 0, invalid("所在社区设置有误，请重新选择社区")
+	}
+	return street, nil
 }
 
 // Me returns the caller as GET /me shows them.
@@ -233,7 +242,7 @@ func (s *CallerService) build(ctx context.Context, userID int64) (*Caller, error
 	}
 	if u.HomeCommunityID != nil {
 		c.Roles = append(c.Roles, ScopedRole{Role: "resident", OrgID: *u.HomeCommunityID})
-		if c.HomeStreetID, err = s.orgs.Street(ctx, *u.HomeCommunityID); err != nil {
+		if c.HomeStreetID, err = s.streetOf(ctx, *u.HomeCommunityID); err != nil {
 			return nil, err
 		}
 	}
@@ -261,13 +270,23 @@ func (s *CallerService) build(ctx context.Context, userID int64) (*Caller, error
 		if r.Role == "party_member" {
 			community := r.OrgID
 			c.MemberCommunityID = &community
-			if c.MemberStreetID, err = s.orgs.Street(ctx, community); err != nil {
+			if c.MemberStreetID, err = s.streetOf(ctx, community); err != nil {
 				return nil, err
 			}
 		}
 	}
 	c.Roles = append(c.Roles, reported...)
 	return c, nil
+}
+
+// streetOf is OrgTree.StreetOf with 0 for a unit that no longer exists, so
+// that a user whose home was removed can still sign in and choose another.
+func (s *CallerService) streetOf(ctx context.Context, community int64) (int64, error) {
+	street, err := s.orgs.StreetOf(ctx, community)
+	if ErrorCode(err) == CodeNotFound {
+		return 0, nil
+	}
+	return street, err
 }
 
 // requestState is what the session check learnt for one request.

@@ -129,10 +129,10 @@ func (t *OrgTree) Names(ctx context.Context, ids ...int64) (map[int64]string, er
 	return out, nil
 }
 
-// Street returns the id of the street that contains org unit id (itself when
-// it is a street), or 0 when it lies in no street. It returns 10005 for an
-// unknown unit.
-func (t *OrgTree) Street(ctx context.Context, id int64) (int64, error) {
+// StreetOf returns the unit above community id — its street, the street_id
+// of its wishes — or 0 when id is not a community with a parent. It returns
+// 10005 for an unknown unit.
+func (t *OrgTree) StreetOf(ctx context.Context, id int64) (int64, error) {
 	m, err := t.snapshot(ctx)
 	if err != nil {
 		return 0, err
@@ -141,12 +141,10 @@ func (t *OrgTree) Street(ctx context.Context, id int64) (int64, error) {
 	if !ok {
 		return 0, notFound("组织")
 	}
-	for _, a := range o.AncestorIDs() {
-		if u, ok := m[a]; ok && u.Level == model.LevelStreet {
-			return a, nil
-		}
+	if o.Level != model.LevelCommunity || o.ParentID == nil {
+		return 0, nil
 	}
-	return 0, nil
+	return *o.ParentID, nil
 }
 
 // Communities returns the ids of the communities at or beneath org unit id

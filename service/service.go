@@ -169,10 +169,14 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Page is a normalised page request.
+// Page is a normalised page request. A feed (see Feed) reads by Cursor
+// when ByCursor is set, which the api layer does when the request names no
+// page; other lists ignore both and read page Page.
 type Page struct {
 	Page     int
 	PageSize int
+	Cursor   string
+	ByCursor bool
 }
 
 // Pagination limits of the API contract.
@@ -198,20 +202,42 @@ func NewPage(page, size int) Page {
 // Offset returns the row offset of the page.
 func (p Page) Offset() int { return (p.Page - 1) * p.PageSize }
 
-// List is one page of results; List is never nil.
+// List is one page of results; List is never nil. A counted page has Total
+// and Page; a feed page read by cursor has neither (nothing counts the whole
+// set) but NextCursor, to ask for the page after it, and HasMore.
 type List[T any] struct {
-	List     []T   `json:"list"`
-	Total    int64 `json:"total"`
-	Page     int   `json:"page"`
-	PageSize int   `json:"pageSize"`
+	List       []T    `json:"list"`
+	Total      *int64 `json:"total,omitempty"`
+	Page       int    `json:"page,omitempty"`
+	PageSize   int    `json:"pageSize"`
+	NextCursor string `json:"nextCursor,omitempty"`
+	HasMore    *bool  `json:"hasMore,omitempty"`
 }
 
-// NewList returns a page of items, turning nil into an empty list.
+// NewList returns a counted page of items, turning nil into an empty list.
 func NewList[T any](items []T, total int64, p Page) List[T] {
 	if items == nil {
 		items = []T{}
 	}
-	return List[T]{List: items, Total: total, Page: p.Page, PageSize: p.PageSize}
+	return List[T]{List: items, Total: &total, Page: p.Page, PageSize: p.PageSize}
+}
+
+// NewFeed returns a feed page of items read with one row more than the page
+// size: the extra row, dropped here, tells that there is more. cursorOf(i)
+// makes the cursor that follows item i.
+func NewFeed[T any](items []T, p Page, cursorOf func(i int) string) List[T] {
+	more := len(items) > p.PageSize
+	if more {
+		items = items[:p.PageSize]
+	}
+	if items == nil {
+		items = []T{}
+	}
+	l := List[T]{List: items, PageSize: p.PageSize, HasMore: &more}
+	if more {
+		l.NextCursor = cursorOf(len(items) - 1)
+	}
+	return l
 }
 
 // findPage counts the rows q matches and reads page p of them in order. It

@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +71,10 @@ func TestRunRefusesUnknownCommand(t *testing.T) {
 
 // TestGracefulShutdown starts the real server, begins a request, stops the
 // server while the request's body is still arriving, and checks that the
-// request is answered before serve returns.
+// request is answered before serve returns. It waits on signals, never on
+// the clock: the server's own log lines ("listening", "shutting down: …"),
+// the 100 Continue the server sends once the handler reads the body, and
+// the closed listener.
 func TestGracefulShutdown(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -87,18 +90,10 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	logged := make(logSignals, 1024)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))) }()
-	for i := 0; ; i++ {
-		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			res.Body.Close()
-			break
-		}
-		if i > 200 {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	go func() { done <- serve(ctx, cfg, slog.New(logged)) }()
+	logged.waitFor(t, done, "listening")
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -106,17 +101,42 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	defer conn.Close()
 	body := `{"openid":"demo-resident"}`
-	fmt.Fprintf(conn, "POST /api/v1/auth/dev-login HTTP/1.1\r\nHost: linli\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
-	time.Sleep(100 * time.Millisecond)
+	fmt.Fprintf(conn, "POST /api/v1/auth/dev-login HTTP/1.1\r\nHost: linli\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	// The server says 100 Continue when the handler starts reading the body:
+	// from then on the request is in flight.
+	rd := bufio.NewReader(conn)
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	interim, err := http.ReadResponse(rd, nil)
+	if err != nil || interim.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue, got %v %v", interim, err)
+	}
+	fmt.Fprint(conn, body[:10])
+
 	cancel() // SIGTERM
-	time.Sleep(200 * time.Millisecond)
+	logged.waitFor(t, done, "shutting down: finishing in-flight requests")
+	// Shutdown closes the listener first; once new connections are refused
+	// it is waiting for our request.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections after shutdown began")
+		}
+		runtime.Gosched()
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("serve returned with a request in flight: %v", err)
 	default:
 	}
 	fmt.Fprint(conn, body[10:])
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	res, err := http.ReadResponse(rd, nil)
 	if err != nil {
 		t.Fatalf("in-flight request not answered: %v", err)
 	}
@@ -134,5 +154,43 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		t.Fatal("still serving after shutdown")
+	}
+}
+
+// logSignals is a slog handler that passes every message to the channel, so
+// that a test waits for what the server says it is doing instead of
+// sleeping. Messages beyond the buffer are dropped.
+type logSignals chan string
+
+func (c logSignals) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c logSignals) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case c <- r.Message:
+	default:
+	}
+	return nil
+}
+
+func (c logSignals) WithAttrs([]slog.Attr) slog.Handler { return c }
+
+func (c logSignals) WithGroup(string) slog.Handler { return c }
+
+// waitFor returns when msg has been logged; it fails the test if serve
+// returns first or msg does not come within 30 seconds.
+func (c logSignals) waitFor(t *testing.T, done <-chan error, msg string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m := <-c:
+			if m == msg {
+				return
+			}
+		case err := <-done:
+			t.Fatalf("serve returned before logging %q: %v", msg, err)
+		case <-timeout:
+			t.Fatalf("no %q logged within 30 s", msg)
+		}
 	}
 }

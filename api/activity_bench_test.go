@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"linli/internal/testutil"
 	"linli/model"
 	"linli/service"
 )
@@ -37,12 +38,11 @@ func BenchmarkSignupContention(b *testing.B) {
 					"startAt": start, "endAt": start.Add(time.Hour), "signupDeadline": now.Add(time.Hour)})
 				b.StartTimer()
 				took := make([]time.Duration, requests)
-				answers := make([]answer, requests)
 				t0 := time.Now()
-				fire(requests, func(j int) {
+				answers := testutil.Race(b, requests, func(j int) *testutil.Response {
 					s := time.Now()
-					answers[j] = send(routers[j%2], "POST", fmt.Sprintf("/activities/%d/signup", id), users[j].token, nil)
-					took[j] = time.Since(s)
+					defer func() { took[j] = time.Since(s) }()
+					return send(routers[j%2], "POST", fmt.Sprintf("/activities/%d/signup", id), users[j].token, nil)
 				})
 				elapsed += time.Since(t0)
 				b.StopTimer()

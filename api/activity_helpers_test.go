@@ -1,13 +1,8 @@
 package api_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,48 +10,27 @@ import (
 	"linli/model"
 )
 
-// actEnv is a harness with an org tree and a staff member of community A,
-// with rate limits off (the tests sign in hundreds of users from one address).
+// actEnv is a world (see testutil.World) with a staff member of community
+// A; its users live in community A.
 type actEnv struct {
-	t           testing.TB
-	h           *testutil.Harness
-	tree        *testutil.Tree
-	staffOpenID string
-	staffID     int64
+	t       testing.TB
+	w       *testutil.World
+	h       *testutil.Harness
+	tree    *testutil.Tree
+	staffID int64
 }
 
 func newActEnv(t testing.TB, opts ...testutil.Option) *actEnv {
 	t.Helper()
-	opts = append([]testutil.Option{testutil.WithConfig(map[string]any{
-		"ratelimit.login_per_minute": 0, "ratelimit.write_per_minute": 0,
-	})}, opts...)
-	h := testutil.New(t, opts...)
-	e := &actEnv{t: t, h: h, tree: h.MustTree(), staffOpenID: testutil.UniqueOpenID("staff")}
-	l := e.mustLogin(e.staffOpenID)
-	e.staffID = l.UserID
-	h.MustMakeStaff(l.UserID, e.tree.CommunityA.ID, model.RoleStaff)
+	w := testutil.NewWorld(t, opts...)
+	e := &actEnv{t: t, w: w, h: w.Harness, tree: w.Tree}
+	e.staffID = w.Staff("staff", w.Tree.CommunityA.ID).UserID
 	return e
 }
 
 // staff returns a fresh access token of the staff member (tokens expire when
 // the test moves the clock by hours).
-func (e *actEnv) staff() string { return e.mustLogin(e.staffOpenID).AccessToken }
-
-// mustLogin signs openid in through WeChat, or through dev-login when the
-// harness has no WeChat.
-func (e *actEnv) mustLogin(openid string) testutil.Login {
-	e.t.Helper()
-	if e.h.Config.WeChat.Enabled() {
-		return e.h.MustLogin(openid)
-	}
-	res := e.h.Do("POST", "/auth/dev-login", map[string]string{"openid": openid}, "").Expect(e.t, 200, 0)
-	var out struct {
-		AccessToken string
-		User        struct{ ID int64 }
-	}
-	res.Decode(e.t, &out)
-	return testutil.Login{UserID: out.User.ID, AccessToken: out.AccessToken}
-}
+func (e *actEnv) staff() string { return e.w.LoginAs(e.w.OpenID(e.staffID)).AccessToken }
 
 // user is a signed-in test user.
 type user struct {
@@ -65,37 +39,29 @@ type user struct {
 	token  string
 }
 
+func (e *actEnv) user(l testutil.Login) *user {
+	return &user{openid: e.w.OpenID(l.UserID), id: l.UserID, token: l.AccessToken}
+}
+
 // login signs in a new user living in community A.
 func (e *actEnv) login(prefix string) *user {
 	e.t.Helper()
-	openid := testutil.UniqueOpenID(prefix)
-	l := e.mustLogin(openid)
-	e.h.MustSetHome(l.UserID, e.tree.CommunityA.ID)
-	return &user{openid: openid, id: l.UserID, token: l.AccessToken}
+	return e.user(e.w.Login(prefix, e.tree.CommunityA.ID))
 }
 
 // volunteer signs in a new user and registers them as a volunteer.
 func (e *actEnv) volunteer(prefix string) *user {
 	e.t.Helper()
-	u := e.login(prefix)
-	e.h.MustVolunteer(u.id)
-	return u
+	return e.user(e.w.Volunteer(prefix, e.tree.CommunityA.ID))
 }
 
-// volunteers makes n registered volunteers, a few at a time.
+// volunteers makes n registered volunteers.
 func (e *actEnv) volunteers(n int) []*user {
 	e.t.Helper()
-	out := make([]*user, n)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := range n {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i] = e.volunteer(fmt.Sprintf("v%d", i))
-		})
+	var out []*user
+	for _, l := range e.w.Volunteers("v", e.tree.CommunityA.ID, n) {
+		out = append(out, e.user(l))
 	}
-	wg.Wait()
 	return out
 }
 
@@ -103,7 +69,7 @@ func (e *actEnv) volunteers(n int) []*user {
 func (e *actEnv) relogin(us ...*user) {
 	e.t.Helper()
 	for _, u := range us {
-		u.token = e.mustLogin(u.openid).AccessToken
+		u.token = e.w.LoginAs(u.openid).AccessToken
 	}
 }
 
@@ -189,51 +155,15 @@ func (e *actEnv) balance(userID int64, c model.Currency) int64 {
 	return a.Balance
 }
 
-// fire runs f(0..n-1) in n goroutines released at once.
-func fire(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-}
-
-// answer is the status, code and data of a response sent from a goroutine
-// (which must not call t.Fatal).
-type answer struct {
-	Status, Code int
-	Data         json.RawMessage
-}
-
-// send calls handler without a *testing.T, for use from goroutines; an
+// send calls handler through testutil.TrySend, safe from goroutines; an
 // answer that is not an envelope has Code -1.
-func send(handler http.Handler, method, path, token string, body any) answer {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return answer{Code: -1}
+func send(handler http.Handler, method, path, token string, body any) *testutil.Response {
+	r, err := testutil.TrySend(handler, testutil.Request{Method: method, Path: path, Token: token, Body: body})
+	if err != nil {
+		if r == nil {
+			r = &testutil.Response{}
 		}
-		rd = bytes.NewReader(b)
+		r.Code = -1
 	}
-	r := httptest.NewRequest(method, "/api/v1"+path, rd)
-	if rd != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	r.Header.Set("Authorization", "Bearer "+token)
-	w := httptest.NewRecorder()
-	handler.ServeHTTP(w, r)
-	var env struct {
-		Code int
-		Data json.RawMessage
-	}
-	if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil {
-		return answer{Status: w.Code, Code: -1}
-	}
-	return answer{Status: w.Code, Code: env.Code, Data: env.Data}
+	return r
 }

@@ -179,15 +179,13 @@ func TestUnitLiaisonProposesActivity(t *testing.T) {
 
 // signupAll has every user sign up at once through alternating instances
 // and returns the answers.
-func signupAll(t *testing.T, e *actEnv, id int64, users []*user) []answer {
+func signupAll(t *testing.T, e *actEnv, id int64, users []*user) []*testutil.Response {
 	t.Helper()
 	_, second := e.h.NewInstance()
 	routers := []http.Handler{e.h.Router, second}
-	out := make([]answer, len(users))
-	fire(len(users), func(i int) {
-		out[i] = send(routers[i%2], "POST", fmt.Sprintf("/activities/%d/signup", id), users[i].token, nil)
+	return testutil.Race(t, len(users), func(i int) *testutil.Response {
+		return send(routers[i%2], "POST", fmt.Sprintf("/activities/%d/signup", id), users[i].token, nil)
 	})
-	return out
 }
 
 func TestSignupCapacityWithWaitlist(t *testing.T) {
@@ -242,12 +240,14 @@ func TestSignupCapacityWithWaitlist(t *testing.T) {
 	}
 	_, second := e.h.NewInstance()
 	routers := []http.Handler{e.h.Router, second}
-	fire(10, func(i int) {
-		a := send(routers[i%2], "DELETE", fmt.Sprintf("/activities/%d/signup", id), cancelling[i].token, nil)
+	cancels := testutil.Race(t, 10, func(i int) *testutil.Response {
+		return send(routers[i%2], "DELETE", fmt.Sprintf("/activities/%d/signup", id), cancelling[i].token, nil)
+	})
+	for i, a := range cancels {
 		if a.Status != 200 || a.Code != 0 {
 			t.Errorf("cancel %d: HTTP %d code %d", i, a.Status, a.Code)
 		}
-	})
+	}
 	for p := 1; p <= 180; p++ {
 		att := e.attendance(id, users[byPosition[p]].id)
 		want := model.SignupWaitlisted
@@ -531,13 +531,13 @@ func TestAttendanceMinutesAndSweep(t *testing.T) {
 	svc2, _ := h.NewInstance()
 	f0, a0, x0 := swept()
 	results := make([]service.ActivitySweepResult, 4)
-	errs := make([]error, 4)
-	fire(4, func(i int) {
+	errs := testutil.Race(t, 4, func(i int) (err error) {
 		s := h.Svc
 		if i%2 == 1 {
 			s = svc2
 		}
-		results[i], errs[i] = s.Activities.Sweep(context.Background())
+		results[i], err = s.Activities.Sweep(context.Background())
+		return err
 	})
 	f1, a1, x1 := swept()
 	var sum service.ActivitySweepResult
@@ -668,12 +668,14 @@ func TestApprovalCreditsOnce(t *testing.T) {
 	h.Do("POST", approve(a), map[string]any{"minutes": 120, "score": 5}, tok).Expect(t, 200, 0)
 	_, second := h.NewInstance()
 	routers := []http.Handler{h.Router, second}
-	fire(10, func(i int) {
-		r := send(routers[i%2], "POST", approve(a), tok, map[string]any{"minutes": 120, "score": 5})
+	approvals := testutil.Race(t, 10, func(i int) *testutil.Response {
+		return send(routers[i%2], "POST", approve(a), tok, map[string]any{"minutes": 120, "score": 5})
+	})
+	for i, r := range approvals {
 		if r.Status != 200 {
 			t.Errorf("approval %d: HTTP %d code %d", i, r.Status, r.Code)
 		}
-	})
+	}
 	attA := e.attendance(id, a.id)
 	if cr, rev := creditTxns(e, attA.ID); cr != 2 || rev != 0 {
 		t.Fatalf("a: %d credits %d reversals; want 2 (minutes, points) and 0", cr, rev)
@@ -687,20 +689,21 @@ func TestApprovalCreditsOnce(t *testing.T) {
 		{"userId": b.id, "minutes": 90, "score": 4, "reason": "提前离开"},
 		{"userId": c.id, "minutes": 120, "score": 3},
 	}
-	fire(12, func(i int) {
-		var r answer
+	racers := testutil.Race(t, 12, func(i int) *testutil.Response {
 		switch i % 3 {
 		case 0:
-			r = send(routers[i%2], "POST", batch, tok, map[string]any{"items": items})
+			return send(routers[i%2], "POST", batch, tok, map[string]any{"items": items})
 		case 1:
-			r = send(routers[i%2], "POST", approve(b), tok, items[0])
+			return send(routers[i%2], "POST", approve(b), tok, items[0])
 		default:
-			r = send(routers[i%2], "POST", approve(c), tok, items[1])
+			return send(routers[i%2], "POST", approve(c), tok, items[1])
 		}
+	})
+	for i, r := range racers {
 		if r.Status != 200 {
 			t.Errorf("racer %d: HTTP %d code %d", i, r.Status, r.Code)
 		}
-	})
+	}
 	attB, attC := e.attendance(id, b.id), e.attendance(id, c.id)
 	for _, att := range []model.Attendance{attB, attC} {
 		if cr, rev := creditTxns(e, att.ID); cr != 2 || rev != 0 {

@@ -69,7 +69,7 @@ func TestWeChatLoginErrors(t *testing.T) {
 		{"down-" + testutil.UniqueOpenID("x"), 503, 10503},        // WeChat unreachable
 	} {
 		t.Run(tc.code, func(t *testing.T) {
-			before := countRows(h)
+			before := h.Rows()
 			res := h.Do("POST", "/auth/wechat-login", map[string]string{"code": tc.code}, "").Expect(t, tc.status, tc.want)
 			if res.Message == "" || res.RequestID == "" || string(res.Data) != "null" {
 				t.Fatalf("error envelope incomplete: %s", res.Raw)
@@ -79,9 +79,7 @@ func TestWeChatLoginErrors(t *testing.T) {
 					t.Fatalf("Retry-After = %q", res.Header.Get("Retry-After"))
 				}
 			}
-			if after := countRows(h); after != before {
-				t.Fatalf("rows changed: %+v → %+v", before, after)
-			}
+			before.WroteNothing(t, "the request")
 		})
 	}
 }
@@ -302,14 +300,12 @@ func TestLoginRateLimitPerIP(t *testing.T) {
 	for i := 0; i < limit; i++ {
 		login("203.0.113.7", nil).Expect(t, 200, 0)
 	}
-	before := countRows(h)
+	before := h.Rows()
 	res := login("203.0.113.7", nil).Expect(t, 429, 10007)
 	if ra, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
 		t.Fatalf("Retry-After = %q, want 1..60 seconds", res.Header.Get("Retry-After"))
 	}
-	if after := countRows(h); after != before {
-		t.Fatalf("a refused login wrote rows: %+v → %+v", before, after)
-	}
+	before.WroteNothing(t, "a refused login")
 	// X-Forwarded-For from an untrusted peer does not get around the limit.
 	login("203.0.113.7", map[string]string{"X-Forwarded-For": "198.51.100.1"}).Expect(t, 429, 10007)
 	// Refresh and dev-login draw on the same per-address budget.

@@ -1,7 +1,7 @@
 package api_test
 
 import (
-	"sync"
+	"net/http"
 	"testing"
 
 	"linli/internal/testutil"
@@ -16,27 +16,16 @@ func TestConcurrentFirstLogins(t *testing.T) {
 	_, second := h.NewInstance()
 	openid := testutil.UniqueOpenID("race")
 	const n = 16
+	routers := []http.Handler{h.Router, second}
+	answers := testutil.RaceSend(t, n, func(i int) (http.Handler, testutil.Request) {
+		return routers[i%2], testutil.Request{Method: "POST", Path: "/auth/wechat-login", Body: map[string]string{"code": openid}}
+	})
 	ids := make([]int64, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			handler := h.Router
-			if i%2 == 1 {
-				handler = second
-			}
-			res := testutil.Send(t, handler, testutil.Request{Method: "POST", Path: "/auth/wechat-login", Body: map[string]string{"code": openid}})
-			if res.Status != 200 {
-				t.Errorf("login %d: %d %s", i, res.Status, res.Raw)
-				return
-			}
-			var tok tokenPair
-			res.Decode(t, &tok)
-			ids[i] = tok.User.ID
-		}()
+	for i, res := range answers {
+		var tok tokenPair
+		res.Expect(t, 200, 0).Decode(t, &tok)
+		ids[i] = tok.User.ID
 	}
-	wg.Wait()
 	if got := h.Count(&model.User{}, "open_id = ?", openid); got != 1 {
 		t.Fatalf("%d users for one openid", got)
 	}
@@ -62,24 +51,16 @@ func TestConcurrentAppointments(t *testing.T) {
 	h.MustMakeStaff(admin.UserID, tree.Street.ID, model.RoleAdmin)
 	u := h.MustLogin(testutil.UniqueOpenID("u"))
 	const n = 12
+	answers := testutil.RaceSend(t, n, func(int) (http.Handler, testutil.Request) {
+		return h.Router, testutil.Request{Method: "POST", Path: "/admin/staff", Token: admin.AccessToken,
+			Body: map[string]any{"userId": u.UserID, "orgId": tree.CommunityA.ID, "role": "staff"}}
+	})
 	ids := make([]int64, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := h.Send(testutil.Request{Method: "POST", Path: "/admin/staff", Token: admin.AccessToken,
-				Body: map[string]any{"userId": u.UserID, "orgId": tree.CommunityA.ID, "role": "staff"}})
-			if res.Status != 201 {
-				t.Errorf("appointment %d: %d %s", i, res.Status, res.Raw)
-				return
-			}
-			var sv staffView
-			res.Decode(t, &sv)
-			ids[i] = sv.ID
-		}()
+	for i, res := range answers {
+		var sv staffView
+		res.Expect(t, 201, 0).Decode(t, &sv)
+		ids[i] = sv.ID
 	}
-	wg.Wait()
 	if got := h.Count(&model.StaffRole{}, "user_id = ?", u.UserID); got != 1 {
 		t.Fatalf("%d rows for one appointment", got)
 	}

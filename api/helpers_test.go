@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"linli/internal/testutil"
-	"linli/model"
 )
 
 // tokenPair is the data of a login or refresh answer.
@@ -49,19 +48,6 @@ func me(t testing.TB, h *testutil.Harness, token string) meView {
 	var v meView
 	h.Do("GET", "/me", nil, token).Expect(t, 200, 0).Decode(t, &v)
 	return v
-}
-
-// rowCounts counts the foundation's tables, to show a refused request wrote
-// nothing. Tests of one package run one after another, so totals are stable
-// even on a shared MySQL database.
-type rowCounts struct{ users, orgs, staff int64 }
-
-func countRows(h *testutil.Harness) rowCounts {
-	return rowCounts{
-		users: h.Count(&model.User{}, ""),
-		orgs:  h.Count(&model.OrgUnit{}, ""),
-		staff: h.Count(&model.StaffRole{}, ""),
-	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.

@@ -62,16 +62,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"staff: delete bad id", "DELETE", "/admin/staff/x1", nil, a.AccessToken, 400, 10001},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := countRows(h)
+			before := h.Rows()
 			var snapshot model.User
 			h.DB.First(&snapshot, u.UserID)
 			res := h.Do(tc.method, tc.path, tc.body, tc.token).Expect(t, tc.status, tc.code)
 			if res.Message == "" || string(res.Data) != "null" || res.RequestID == "" {
 				t.Fatalf("not an error envelope: %s", res.Raw)
 			}
-			if after := countRows(h); after != before {
-				t.Fatalf("rows changed: %+v → %+v", before, after)
-			}
+			before.WroteNothing(t, "the request")
 			var now model.User
 			h.DB.First(&now, u.UserID)
 			if now.Nickname != snapshot.Nickname || now.HomeCommunityID != nil || now.Phone != "" {

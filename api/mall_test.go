@@ -3,8 +3,8 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -144,10 +144,9 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 		buyers[i] = e.resident(t, e.tree.CommunityA.ID)
 		e.credit(t, buyers[i].UserID, "points", 10)
 	}
-	got := tbFire(100, func(i int) (int, int) {
-		r := e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "quantity": 1}, buyers[i].AccessToken)
-		return r.Status, r.Code
-	})
+	got := testutil.Tally(testutil.Race(t, 100, func(i int) string {
+		return testutil.Answer(e.h.TryDo("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "quantity": 1}, buyers[i].AccessToken))
+	}))
 	if got["201/0"] != 10 || got[fmt.Sprintf("409/%d", service.CodeOutOfStock)] != 90 {
 		t.Fatalf("results %v", got)
 	}
@@ -179,10 +178,9 @@ func TestPerUserLimitUnderConcurrency(t *testing.T) {
 	g := e.goods(t, map[string]any{"stock": 100, "pointsPrice": 1, "perUserLimit": 3})
 	u := e.resident(t, e.tree.CommunityA.ID)
 	e.credit(t, u.UserID, "points", 100)
-	got := tbFire(50, func(int) (int, int) {
-		r := e.h.Do("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "quantity": 1}, u.AccessToken)
-		return r.Status, r.Code
-	})
+	got := testutil.Tally(testutil.Race(t, 50, func(int) string {
+		return testutil.Answer(e.h.TryDo("POST", "/mall/orders", map[string]any{"goodsId": g.ID, "quantity": 1}, u.AccessToken))
+	}))
 	if got["201/0"] != 3 || got[fmt.Sprintf("409/%d", service.CodePerUserLimit)] != 47 {
 		t.Fatalf("results %v", got)
 	}
@@ -355,18 +353,15 @@ func TestConcurrentCancelAndVerifyOneWins(t *testing.T) {
 	}
 	cancelled, picked := 0, 0
 	for _, o := range orders {
-		var wg sync.WaitGroup
-		var rc, rv *testutil.Response
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			rc = e.h.Do("POST", fmt.Sprintf("/mall/orders/%d/cancel", o.ID), nil, u.AccessToken)
-		}()
-		go func() {
-			defer wg.Done()
-			rv = e.h.Do("POST", "/mall/orders/verify", map[string]any{"communityId": e.tree.CommunityA.ID, "pickupCode": o.PickupCode}, e.staff.AccessToken)
-		}()
-		wg.Wait()
+		// Cancel and verify at once.
+		rs := testutil.RaceSend(t, 2, func(i int) (http.Handler, testutil.Request) {
+			if i == 0 {
+				return e.h.Router, testutil.Request{Method: "POST", Path: fmt.Sprintf("/mall/orders/%d/cancel", o.ID), Token: u.AccessToken}
+			}
+			return e.h.Router, testutil.Request{Method: "POST", Path: "/mall/orders/verify", Token: e.staff.AccessToken,
+				Body: map[string]any{"communityId": e.tree.CommunityA.ID, "pickupCode": o.PickupCode}}
+		})
+		rc, rv := rs[0], rs[1]
 		switch {
 		case rc.Status == 200 && rv.Status == 409 && rv.Code == service.CodeOrderNotOpen:
 			cancelled++
@@ -406,20 +401,18 @@ func TestExpirySweepRefundsOnce(t *testing.T) {
 	e.h.Clock.Advance(24*time.Hour + time.Minute)
 
 	other, _ := e.h.NewInstance()
-	var wg sync.WaitGroup
-	counts := make([]int, 4)
-	for i, svc := range []*service.Service{e.h.Svc, other, e.h.Svc, other} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := svc.Mall.ExpireOrders(context.Background())
-			if err != nil {
-				t.Error(err)
-			}
-			counts[i] = c
-		}()
+	svcs := []*service.Service{e.h.Svc, other, e.h.Svc, other}
+	errs := make([]error, 4)
+	counts := testutil.Race(t, 4, func(i int) int {
+		c, err := svcs[i].Mall.ExpireOrders(context.Background())
+		errs[i] = err
+		return c
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	wg.Wait()
 	// Other tests' orders may share a MySQL database, and expire too.
 	if total := counts[0] + counts[1] + counts[2] + counts[3]; total < n {
 		t.Fatalf("expired %v, want at least %d in all", counts, n)
@@ -464,19 +457,18 @@ func TestRepeatedOrderRequestBuysOnce(t *testing.T) {
 	u := e.resident(t, e.tree.CommunityA.ID)
 	e.credit(t, u.UserID, "points", 100)
 	body := map[string]any{"goodsId": g.ID, "quantity": 2, "requestId": "tap-1"}
-	var mu sync.Mutex
+	answers := testutil.RaceSend(t, 30, func(int) (http.Handler, testutil.Request) {
+		return e.h.Router, testutil.Request{Method: "POST", Path: "/mall/orders", Body: body, Token: u.AccessToken}
+	})
+	got := testutil.Tally(testutil.Answers(answers))
 	ids := map[int64]int{}
-	got := tbFire(30, func(int) (int, int) {
-		r := e.h.Do("POST", "/mall/orders", body, u.AccessToken)
+	for _, r := range answers {
 		if r.Status == 201 {
 			var o orderView
 			r.Decode(t, &o)
-			mu.Lock()
 			ids[o.ID]++
-			mu.Unlock()
 		}
-		return r.Status, r.Code
-	})
+	}
 	if got["201/0"] != 30 || len(ids) != 1 {
 		t.Fatalf("results %v, order ids %v", got, ids)
 	}

@@ -46,12 +46,10 @@ func TestAdminBuildsTreeThroughAPI(t *testing.T) {
 	nobody := h.MustLogin(testutil.UniqueOpenID("nobody"))
 
 	// Only a bootstrap admin creates a root, and a root is a district.
-	before := countRows(h)
+	before := h.Rows()
 	h.Do("POST", "/admin/orgs", map[string]any{"level": "district", "name": "某区"}, nobody.AccessToken).Expect(t, 403, 10004)
 	h.Do("POST", "/admin/orgs", map[string]any{"level": "street", "name": "某街道"}, admin.AccessToken).Expect(t, 400, 10001)
-	if after := countRows(h); after != before {
-		t.Fatalf("refused creations wrote rows: %+v → %+v", before, after)
-	}
+	before.WroteNothing(t, "refused creations")
 
 	district := createOrg(t, h, admin.AccessToken, nil, "district", "测试区")
 	street := createOrg(t, h, admin.AccessToken, &district.ID, "street", "测试街道")
@@ -64,14 +62,12 @@ func TestAdminBuildsTreeThroughAPI(t *testing.T) {
 	}
 
 	// Levels must step down one at a time; nothing goes below a grid.
-	before = countRows(h)
+	before = h.Rows()
 	h.Do("POST", "/admin/orgs", map[string]any{"parentId": district.ID, "level": "community", "name": "跳级"}, admin.AccessToken).Expect(t, 400, 10001)
 	h.Do("POST", "/admin/orgs", map[string]any{"parentId": grid.ID, "level": "grid", "name": "网格下"}, admin.AccessToken).Expect(t, 400, 10001)
 	h.Do("POST", "/admin/orgs", map[string]any{"parentId": street.ID, "level": "community", "name": "无权"}, nobody.AccessToken).Expect(t, 403, 10004)
 	h.Do("POST", "/admin/orgs", map[string]any{"parentId": 999999999, "level": "street", "name": "无父"}, admin.AccessToken).Expect(t, 404, 10005)
-	if after := countRows(h); after != before {
-		t.Fatalf("refused creations wrote rows: %+v → %+v", before, after)
-	}
+	before.WroteNothing(t, "refused creations")
 
 	// Anyone signed in lists the children of a unit, as a page.
 	var list struct {
@@ -135,15 +131,13 @@ func TestStreetAdminAppointsOnlyInsideStreet(t *testing.T) {
 	for _, org := range []model.OrgUnit{tree.Street, tree.CommunityA, tree.CommunityB, tree.GridA} {
 		h.Do("POST", "/admin/staff", map[string]any{"userId": u.UserID, "orgId": org.ID, "role": "staff"}, streetAdmin.AccessToken).Expect(t, 201, 0)
 	}
-	before := countRows(h)
+	before := h.Rows()
 	for _, org := range []model.OrgUnit{tree.CommunityC, tree.OtherStreet, tree.District} {
 		h.Do("POST", "/admin/staff", map[string]any{"userId": u.UserID, "orgId": org.ID, "role": "staff"}, streetAdmin.AccessToken).Expect(t, 403, 10004)
 		h.Do("POST", "/admin/staff", map[string]any{"userId": u.UserID, "orgId": org.ID, "role": "admin"}, streetAdmin.AccessToken).Expect(t, 403, 10004)
 	}
 	h.Do("POST", "/admin/orgs", map[string]any{"parentId": tree.OtherStreet.ID, "level": "community", "name": "越界"}, streetAdmin.AccessToken).Expect(t, 403, 10004)
-	if after := countRows(h); after != before {
-		t.Fatalf("refused appointments wrote rows: %+v → %+v", before, after)
-	}
+	before.WroteNothing(t, "refused appointments")
 	// Inside its street it may also create communities.
 	createOrg(t, h, streetAdmin.AccessToken, &tree.Street.ID, "community", "新社区")
 }
@@ -157,7 +151,7 @@ func TestCommunityStaffCannotActOnAnotherCommunity(t *testing.T) {
 	h.MustMakeStaff(adminA.UserID, tree.CommunityA.ID, model.RoleAdmin)
 	u := h.MustLogin(testutil.UniqueOpenID("u"))
 
-	before := countRows(h)
+	before := h.Rows()
 	// Staff (not admin) of A: no admin action anywhere, in A or in B.
 	for _, org := range []model.OrgUnit{tree.CommunityA, tree.CommunityB} {
 		h.Do("POST", "/admin/staff", map[string]any{"userId": u.UserID, "orgId": org.ID, "role": "staff"}, staffA.AccessToken).Expect(t, 403, 10004)
@@ -166,9 +160,7 @@ func TestCommunityStaffCannotActOnAnotherCommunity(t *testing.T) {
 	// Admin of A: admin actions in B are refused.
 	h.Do("POST", "/admin/staff", map[string]any{"userId": u.UserID, "orgId": tree.CommunityB.ID, "role": "staff"}, adminA.AccessToken).Expect(t, 403, 10004)
 	h.Do("POST", "/admin/orgs", map[string]any{"parentId": tree.CommunityB.ID, "level": "grid", "name": "B网格"}, adminA.AccessToken).Expect(t, 403, 10004)
-	if after := countRows(h); after != before {
-		t.Fatalf("refused actions wrote rows: %+v → %+v", before, after)
-	}
+	before.WroteNothing(t, "refused actions")
 	// Admin of A acts in A and its grid.
 	h.Do("POST", "/admin/staff", map[string]any{"userId": u.UserID, "orgId": tree.GridA.ID, "role": "staff"}, adminA.AccessToken).Expect(t, 201, 0)
 

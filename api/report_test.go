@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 // reportFixture is an org tree with a staff member on each community.
 type reportFixture struct {
+	w                      *testutil.World
 	h                      *testutil.Harness
 	tree                   *testutil.Tree
 	staffA, staffB, staffC testutil.Login
@@ -28,18 +28,12 @@ type reportFixture struct {
 
 func newReportFixture(t *testing.T, opts ...testutil.Option) *reportFixture {
 	t.Helper()
-	// Many sign-ins and writes from one address: no rate limits here.
-	opts = append([]testutil.Option{testutil.WithConfig(map[string]any{
-		"ratelimit.login_per_minute": 0, "ratelimit.write_per_minute": 0})}, opts...)
-	h := testutil.New(t, opts...)
-	h.Router = testutil.NewDocChecker(t, h.Router, isReportPath) // every answer must match docs/openapi.yaml
-	f := &reportFixture{h: h, tree: h.MustTree()}
-	f.staffA = h.MustLogin(testutil.UniqueOpenID("staffA"))
-	f.staffB = h.MustLogin(testutil.UniqueOpenID("staffB"))
-	f.staffC = h.MustLogin(testutil.UniqueOpenID("staffC"))
-	h.MustMakeStaff(f.staffA.UserID, f.tree.CommunityA.ID, model.RoleStaff)
-	h.MustMakeStaff(f.staffB.UserID, f.tree.CommunityB.ID, model.RoleStaff)
-	h.MustMakeStaff(f.staffC.UserID, f.tree.CommunityC.ID, model.RoleStaff)
+	w := testutil.NewWorld(t, opts...)
+	w.Router = testutil.NewDocChecker(t, w.Router, isReportPath) // every answer must match docs/openapi.yaml
+	f := &reportFixture{w: w, h: w.Harness, tree: w.Tree}
+	f.staffA = w.Staff("staffA", f.tree.CommunityA.ID)
+	f.staffB = w.Staff("staffB", f.tree.CommunityB.ID)
+	f.staffC = w.Staff("staffC", f.tree.CommunityC.ID)
 	return f
 }
 
@@ -387,24 +381,11 @@ func TestReportPostClaimsNeverOverCapacity(t *testing.T) {
 		members[i] = f.member(t, f.tree.CommunityA.ID, "centralized", nil)
 	}
 	_, second := h.NewInstance()
-	var wg sync.WaitGroup
-	statuses := make([]*testutil.Response, n)
-	start := make(chan struct{})
-	for i := range members {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			<-start
-			handler := h.Router
-			if i%2 == 1 {
-				handler = second
-			}
-			statuses[i] = testutil.Send(t, handler, testutil.Request{Method: "POST",
-				Path: fmt.Sprintf("/posts/%d/claim", post.ID), Token: members[i].AccessToken})
-		}(i)
-	}
-	close(start)
-	wg.Wait()
+	routers := []http.Handler{h.Router, second}
+	statuses := testutil.RaceSend(t, n, func(i int) (http.Handler, testutil.Request) {
+		return routers[i%2], testutil.Request{Method: "POST",
+			Path: fmt.Sprintf("/posts/%d/claim", post.ID), Token: members[i].AccessToken}
+	})
 	won, full := 0, 0
 	var winner testutil.Login
 	for i, r := range statuses {
@@ -524,17 +505,10 @@ func TestReportServiceRecords(t *testing.T) {
 
 	// Approval credits once: 90 minutes and 15 points (10 per hour).
 	h.Do("POST", fmt.Sprintf("/services/%d/approve", rec.ID), nil, f.staffC.AccessToken).Expect(t, 403, service.CodeForbidden)
-	var wg sync.WaitGroup
-	results := make([]*testutil.Response, 4)
-	for i := range results {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			results[i] = testutil.Send(t, h.Router, testutil.Request{Method: "POST",
-				Path: fmt.Sprintf("/services/%d/approve", rec.ID), Token: f.staffA.AccessToken})
-		}(i)
-	}
-	wg.Wait()
+	results := testutil.RaceSend(t, 4, func(int) (http.Handler, testutil.Request) {
+		return h.Router, testutil.Request{Method: "POST",
+			Path: fmt.Sprintf("/services/%d/approve", rec.ID), Token: f.staffA.AccessToken}
+	})
 	ok := 0
 	for _, r := range results {
 		if r.Status == 200 {
@@ -700,20 +674,14 @@ func TestReportThreeListsAndUnitObligation(t *testing.T) {
 	h.Do("POST", fmt.Sprintf("/needs/%d/claim", need.ID), map[string]any{"unitId": unitID}, otherLiaison.AccessToken).Expect(t, 403, service.CodeNotLiaison)
 
 	// Two liaisons race for the need: exactly one project.
-	var wg sync.WaitGroup
-	res := make([]*testutil.Response, 2)
-	for i, who := range []struct {
+	racers := []struct {
 		l    testutil.Login
 		unit int64
-	}{{liaison, unitID}, {otherLiaison, otherUnit}} {
-		wg.Add(1)
-		go func(i int, l testutil.Login, unit int64) {
-			defer wg.Done()
-			res[i] = testutil.Send(t, h.Router, testutil.Request{Method: "POST", Path: fmt.Sprintf("/needs/%d/claim", need.ID),
-				Body: map[string]any{"unitId": unit}, Token: l.AccessToken})
-		}(i, who.l, who.unit)
-	}
-	wg.Wait()
+	}{{liaison, unitID}, {otherLiaison, otherUnit}}
+	res := testutil.RaceSend(t, len(racers), func(i int) (http.Handler, testutil.Request) {
+		return h.Router, testutil.Request{Method: "POST", Path: fmt.Sprintf("/needs/%d/claim", need.ID),
+			Body: map[string]any{"unitId": racers[i].unit}, Token: racers[i].l.AccessToken}
+	})
 	wins := 0
 	for _, r := range res {
 		if r.Status == 201 {

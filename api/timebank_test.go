@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,9 +15,10 @@ import (
 	"linli/service"
 )
 
-// tbEnv is an org tree with an admin, staff of community A and helpers to
-// credit and check the ledger through the API.
+// tbEnv is a world (see testutil.World) with an admin, staff of community
+// A and helpers to credit and check the ledger through the API.
 type tbEnv struct {
+	w     *testutil.World
 	h     *testutil.Harness
 	tree  *testutil.Tree
 	admin testutil.Login
@@ -30,9 +30,7 @@ func newTBEnv(t testing.TB, config ...map[string]any) *tbEnv {
 	t.Helper()
 	adminOpenID := testutil.UniqueOpenID("tb-admin")
 	cfg := map[string]any{
-		"bootstrap.admins":           adminOpenID,
-		"ratelimit.write_per_minute": 0,
-		"ratelimit.login_per_minute": 0,
+		"bootstrap.admins": adminOpenID,
 		// Tests move the clock by days and weeks.
 		"jwt.access_ttl":  "10000h",
 		"jwt.refresh_ttl": "20000h",
@@ -42,22 +40,17 @@ func newTBEnv(t testing.TB, config ...map[string]any) *tbEnv {
 			cfg[k] = v
 		}
 	}
-	h := testutil.New(t, testutil.WithConfig(cfg))
-	e := &tbEnv{h: h, tree: h.MustTree()}
-	e.admin = h.MustLogin(adminOpenID)
-	e.staff = h.MustLogin(testutil.UniqueOpenID("tb-staff"))
-	h.MustMakeStaff(e.staff.UserID, e.tree.CommunityA.ID, model.RoleStaff)
+	w := testutil.NewWorld(t, testutil.WithConfig(cfg))
+	e := &tbEnv{w: w, h: w.Harness, tree: w.Tree}
+	e.admin = w.LoginAs(adminOpenID)
+	e.staff = w.Staff("tb-staff", w.Tree.CommunityA.ID)
 	return e
 }
 
 // resident signs in a new user living in community (none when 0).
 func (e *tbEnv) resident(t testing.TB, community int64) testutil.Login {
 	t.Helper()
-	l := e.h.MustLogin(testutil.UniqueOpenID("tb-res"))
-	if community != 0 {
-		e.h.MustSetHome(l.UserID, community)
-	}
-	return l
+	return e.w.Login("tb-res", community)
 }
 
 // credit issues amount to the user from community A through POST /admin/credits.
@@ -107,38 +100,14 @@ func (e *tbEnv) entries(t testing.TB, userID int64) int64 {
 	return e.h.Count(&model.LedgerEntry{}, "account_id IN (SELECT id FROM accounts WHERE owner_kind = 'user' AND owner_id = ?)", userID)
 }
 
-// tbFire runs n calls at once and returns how many ended with each
-// "status/code".
-func tbFire(n int, call func(i int) (int, int)) map[string]int {
-	var mu sync.Mutex
-	out := map[string]int{}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			status, code := call(i)
-			mu.Lock()
-			out[fmt.Sprintf("%d/%d", status, code)]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return out
-}
-
 func TestConcurrentIdenticalCreditsPayOnce(t *testing.T) {
 	e := newTBEnv(t)
 	u := e.resident(t, e.tree.CommunityA.ID)
 	body := map[string]any{"userId": u.UserID, "currency": "minutes", "amount": 90, "reason": "3 月纸质记录",
 		"requestId": "paper-2026-03-" + fmt.Sprint(u.UserID)}
-	got := tbFire(200, func(int) (int, int) {
-		r := e.h.Do("POST", "/admin/credits", body, e.staff.AccessToken)
-		return r.Status, r.Code
-	})
+	got := testutil.Tally(testutil.Race(t, 200, func(int) string {
+		return testutil.Answer(e.h.TryDo("POST", "/admin/credits", body, e.staff.AccessToken))
+	}))
 	if got["201/0"] != 1 || got["200/0"] != 199 {
 		t.Fatalf("results %v", got)
 	}
@@ -160,10 +129,9 @@ func TestConcurrentGiftsNeverOverdraw(t *testing.T) {
 	from := e.resident(t, e.tree.CommunityA.ID)
 	to := e.resident(t, e.tree.CommunityC.ID)
 	e.credit(t, from.UserID, "points", 50)
-	got := tbFire(200, func(int) (int, int) {
-		r := e.h.Do("POST", "/me/gifts", map[string]any{"toUserId": to.UserID, "currency": "points", "amount": 1}, from.AccessToken)
-		return r.Status, r.Code
-	})
+	got := testutil.Tally(testutil.Race(t, 200, func(int) string {
+		return testutil.Answer(e.h.TryDo("POST", "/me/gifts", map[string]any{"toUserId": to.UserID, "currency": "points", "amount": 1}, from.AccessToken))
+	}))
 	if got["201/0"] != 50 || got[fmt.Sprintf("409/%d", service.CodeInsufficientBalance)] != 150 {
 		t.Fatalf("results %v", got)
 	}
@@ -675,10 +643,9 @@ func TestConcurrentMovesLeaveOneHomeOnTheBoards(t *testing.T) {
 			e.board(t, u, org.ID, "all", "minutes")
 		}
 		targets := []int64{e.tree.CommunityB.ID, e.tree.CommunityC.ID}
-		res := tbFire(16, func(i int) (int, int) {
-			r := e.h.Do("PUT", "/me/community", map[string]any{"communityId": targets[i%2]}, u.AccessToken)
-			return r.Status, r.Code
-		})
+		res := testutil.Tally(testutil.Race(t, 16, func(i int) string {
+			return testutil.Answer(e.h.TryDo("PUT", "/me/community", map[string]any{"communityId": targets[i%2]}, u.AccessToken))
+		}))
 		if res["200/0"] != 16 {
 			t.Fatalf("round %d: moves %v", round, res)
 		}

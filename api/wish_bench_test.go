@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -181,7 +180,6 @@ func BenchmarkWishClaimContention(b *testing.B) {
 		}
 		return w.ID
 	}
-	var mu sync.Mutex
 	var lat []time.Duration
 	wins := 0
 	b.ResetTimer()
@@ -191,29 +189,28 @@ func BenchmarkWishClaimContention(b *testing.B) {
 		// Each member holds at most one claim at a time: free them.
 		h.DB.Model(&model.Wish{}).Where("claimer_id IS NOT NULL AND status = ?", model.WishClaimed).
 			Update("status", model.WishCompleted)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for j, m := range members {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				t0 := time.Now()
-				r := testutil.Send(b, routers[j%2], testutil.Request{Method: "POST", Path: fmt.Sprintf("/wishes/%d/claim", id), Token: m.AccessToken})
-				d := time.Since(t0)
-				mu.Lock()
-				lat = append(lat, d)
-				if r.Code == 0 {
-					wins++
-				} else if r.Code != 20001 {
-					b.Errorf("claim: %d %s", r.Status, r.Raw)
-				}
-				mu.Unlock()
-			}()
-		}
 		b.StartTimer()
-		close(start)
-		wg.Wait()
+		type claim struct {
+			took time.Duration
+			res  *testutil.Response
+		}
+		claims := testutil.Race(b, len(members), func(j int) claim {
+			t0 := time.Now()
+			r, _ := testutil.TrySend(routers[j%2], testutil.Request{Method: "POST", Path: fmt.Sprintf("/wishes/%d/claim", id), Token: members[j].AccessToken})
+			return claim{time.Since(t0), r}
+		})
+		b.StopTimer()
+		for _, c := range claims {
+			lat = append(lat, c.took)
+			switch {
+			case c.res == nil:
+				b.Fatal("a claim failed to send")
+			case c.res.Code == 0:
+				wins++
+			case c.res.Code != 20001:
+				b.Fatalf("claim: %d %s", c.res.Status, c.res.Raw)
+			}
+		}
 	}
 	b.StopTimer()
 	if wins != b.N {

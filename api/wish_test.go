@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,58 +23,50 @@ const (
 	wishAddress = "幸福路8号3单元502室"
 )
 
-// wishWorld is an org tree with the people a wish meets: a poster (张三丰)
-// and a stranger in community A, staff of A, Party members reported to A
-// and B (same street) and to C (another street), and a plain resident.
+// wishWorld is a world (see testutil.World) with the people a wish meets:
+// a poster (张三丰) and a stranger in community A, staff of A and of C,
+// Party members reported to A and B (same street) and to C (another
+// street), and a plain resident.
 type wishWorld struct {
+	world              *testutil.World
 	h                  *testutil.Harness
 	tree               *testutil.Tree
 	poster, stranger   testutil.Login
 	staff, otherStaff  testutil.Login
 	member, member2    testutil.Login
 	farMember, citizen testutil.Login
-	openids            map[int64]string
 }
 
 func newWishWorld(t *testing.T, opts ...testutil.Option) *wishWorld {
 	t.Helper()
-	opts = append([]testutil.Option{testutil.WithConfig(map[string]any{"ratelimit.login_per_minute": 0})}, opts...)
-	h := testutil.New(t, opts...)
-	w := &wishWorld{h: h, tree: h.MustTree(), openids: map[int64]string{}}
-	w.poster = w.login("poster", w.tree.CommunityA.ID)
+	world := testutil.NewWorld(t, opts...)
+	h, tree := world.Harness, world.Tree
+	w := &wishWorld{world: world, h: h, tree: tree}
+	w.poster = w.login("poster", tree.CommunityA.ID)
 	if err := h.DB.Model(&model.User{}).Where("id = ?", w.poster.UserID).Update("nickname", "张三丰").Error; err != nil {
 		t.Fatal(err)
 	}
-	w.stranger = w.login("stranger", w.tree.CommunityA.ID)
-	w.staff = w.login("staff", w.tree.CommunityA.ID)
-	h.MustMakeStaff(w.staff.UserID, w.tree.CommunityA.ID, model.RoleStaff)
-	w.otherStaff = w.login("ostaff", w.tree.CommunityC.ID)
-	h.MustMakeStaff(w.otherStaff.UserID, w.tree.CommunityC.ID, model.RoleStaff)
-	w.member = w.login("member", w.tree.CommunityA.ID)
-	h.MustPartyMember(w.member.UserID, w.tree.CommunityA.ID)
-	w.member2 = w.login("member2", w.tree.CommunityB.ID)
-	h.MustPartyMember(w.member2.UserID, w.tree.CommunityB.ID)
-	w.farMember = w.login("farmember", w.tree.CommunityC.ID)
-	h.MustPartyMember(w.farMember.UserID, w.tree.CommunityC.ID)
-	w.citizen = w.login("citizen", w.tree.CommunityA.ID)
+	w.stranger = w.login("stranger", tree.CommunityA.ID)
+	w.staff = world.Staff("staff", tree.CommunityA.ID)
+	h.MustSetHome(w.staff.UserID, tree.CommunityA.ID)
+	w.otherStaff = world.Staff("ostaff", tree.CommunityC.ID)
+	h.MustSetHome(w.otherStaff.UserID, tree.CommunityC.ID)
+	w.member = world.Member("member", tree.CommunityA.ID)
+	w.member2 = world.Member("member2", tree.CommunityB.ID)
+	w.farMember = world.Member("farmember", tree.CommunityC.ID)
+	w.citizen = w.login("citizen", tree.CommunityA.ID)
 	return w
 }
 
 func (w *wishWorld) login(prefix string, home int64) testutil.Login {
-	openid := testutil.UniqueOpenID(prefix)
-	l := w.h.MustLogin(openid)
-	w.h.MustSetHome(l.UserID, home)
-	w.openids[l.UserID] = openid
-	return l
+	return w.world.Login(prefix, home)
 }
 
 // advance moves the clock and signs the given people in again (access
 // tokens live two hours).
 func (w *wishWorld) advance(d time.Duration, logins ...*testutil.Login) {
 	w.h.Clock.Advance(d)
-	for _, l := range logins {
-		*l = w.h.MustLogin(w.openids[l.UserID])
-	}
+	w.world.Relogin(logins...)
 }
 
 func wishBody(title string) map[string]any {
@@ -426,24 +417,14 @@ func TestWishActiveClaimLimitUnderRace(t *testing.T) {
 		ids = append(ids, id)
 	}
 	_, second := w.h.NewInstance()
-	var mu sync.Mutex
+	routers := []http.Handler{w.h.Router, second}
+	answers := testutil.RaceSend(t, len(ids), func(i int) (http.Handler, testutil.Request) {
+		return routers[i%2], testutil.Request{Method: "POST", Path: fmt.Sprintf("/wishes/%d/claim", ids[i]), Token: w.member.AccessToken}
+	})
 	codes := map[int]int{}
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			router := w.h.Router
-			if i%2 == 1 {
-				router = second
-			}
-			r := testutil.Send(t, router, testutil.Request{Method: "POST", Path: fmt.Sprintf("/wishes/%d/claim", id), Token: w.member.AccessToken})
-			mu.Lock()
-			codes[r.Code]++
-			mu.Unlock()
-		}()
+	for _, r := range answers {
+		codes[r.Code]++
 	}
-	wg.Wait()
 	if codes[0] != 2 || codes[20003] != 6 {
 		t.Fatalf("codes = %v, want 2 × 0 and 6 × 20003", codes)
 	}
@@ -464,28 +445,17 @@ func TestWishClaimRace(t *testing.T) {
 	_, second := h.NewInstance()
 	for round, routers := range [][]http.Handler{{h.Router}, {h.Router, second}} {
 		id := w.published(t, fmt.Sprintf("抢单%d", round))
-		var mu sync.Mutex
-		codes := map[string]int{}
+		answers := testutil.Race(t, len(members), func(i int) string {
+			return testutil.Answer(testutil.TrySend(routers[i%len(routers)], testutil.Request{
+				Method: "POST", Path: fmt.Sprintf("/wishes/%d/claim", id), Token: members[i].AccessToken}))
+		})
+		codes := testutil.Tally(answers)
 		var winners []int64
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i, m := range members {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				r := testutil.Send(t, routers[i%len(routers)], testutil.Request{
-					Method: "POST", Path: fmt.Sprintf("/wishes/%d/claim", id), Token: m.AccessToken})
-				mu.Lock()
-				defer mu.Unlock()
-				codes[fmt.Sprintf("%d/%d", r.Status, r.Code)]++
-				if r.Code == 0 {
-					winners = append(winners, m.UserID)
-				}
-			}()
+		for i, a := range answers {
+			if a == "200/0" {
+				winners = append(winners, members[i].UserID)
+			}
 		}
-		close(start)
-		wg.Wait()
 		if codes["200/0"] != 1 || codes["409/20001"] != n-1 {
 			t.Fatalf("round %d: answers %v, want one 200/0 and %d × 409/20001", round, codes, n-1)
 		}
@@ -519,24 +489,19 @@ func TestWishSweepReleasesOverdueClaimOnce(t *testing.T) {
 	}
 	w.advance(7*24*time.Hour+time.Minute, &w.poster, &w.member2, &w.staff)
 	second, _ := h.NewInstance()
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			svc := h.Svc
-			if i%2 == 1 {
-				svc = second
-			}
-			<-start
-			if _, err := svc.Wishes.Sweep(ctx); err != nil {
-				t.Errorf("sweep: %v", err)
-			}
-		}()
+	errs := testutil.Race(t, 4, func(i int) error {
+		svc := h.Svc
+		if i%2 == 1 {
+			svc = second
+		}
+		_, err := svc.Wishes.Sweep(ctx)
+		return err
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
 	}
-	close(start)
-	wg.Wait()
 	v := decodeWish(t, h.Do("GET", fmt.Sprintf("/wishes/%d", id), nil, w.poster.AccessToken).Expect(t, 200, 0))
 	if v.Status != "published" || v.Claimer != nil {
 		t.Fatalf("after lapse: %+v", v)
@@ -571,27 +536,22 @@ func TestWishCompletionPaidOnceWhenConfirmRacesSweep(t *testing.T) {
 		w.advance(3*24*time.Hour+time.Minute, &w.poster, &w.member, &w.staff)
 		before := w.points(t, w.member.UserID)
 
-		var wg sync.WaitGroup
+		// The poster confirms while two instances sweep.
 		var confirm *testutil.Response
-		start := make(chan struct{})
-		wg.Add(3)
-		go func() {
-			defer wg.Done()
-			<-start
-			confirm = testutil.Send(t, h.Router, testutil.Request{Method: "POST", Path: fmt.Sprintf("/wishes/%d/confirm", id),
-				Body: map[string]any{"rating": 4}, Token: w.poster.AccessToken})
-		}()
-		for _, svc := range []*service.Service{h.Svc, second} {
-			go func() {
-				defer wg.Done()
-				<-start
-				if _, err := svc.Wishes.Sweep(context.Background()); err != nil {
-					t.Errorf("sweep: %v", err)
-				}
-			}()
+		errs := testutil.Race(t, 3, func(i int) (err error) {
+			if i == 0 {
+				confirm, err = testutil.TrySend(h.Router, testutil.Request{Method: "POST", Path: fmt.Sprintf("/wishes/%d/confirm", id),
+					Body: map[string]any{"rating": 4}, Token: w.poster.AccessToken})
+				return err
+			}
+			_, err = []*service.Service{h.Svc, second}[i-1].Wishes.Sweep(context.Background())
+			return err
+		})
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
 		}
-		close(start)
-		wg.Wait()
 		if confirm.Code != 0 && !(confirm.Status == 409 && confirm.Code == 10006) {
 			t.Fatalf("confirm: %d %d %s", confirm.Status, confirm.Code, confirm.Raw)
 		}

@@ -61,6 +61,10 @@ type ActivityService struct {
 	timeBank   *TimeBankService
 	volunteers *VolunteerService
 	reports    *ReportService
+	// beforeTakeSeat, when set (by tests only), runs in Signup between the
+	// checks on the loaded activity and the conditional UPDATEs of its
+	// counters.
+	beforeTakeSeat func(ctx context.Context, tx *gorm.DB)
 }
 
 // ActivityInput is a new activity (POST /activities). Nil RadiusM and

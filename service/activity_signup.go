@@ -94,6 +94,9 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		if full && !a.Waitlist {
 			return Errorf(CodeActivityFull, "活动名额已满")
 		}
+		if s.beforeTakeSeat != nil {
+			s.beforeTakeSeat(ctx, tx)
+		}
 		status := model.SignupSigned
 		var seq int64
 		takeSeat := func() (bool, error) {

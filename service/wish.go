@@ -58,6 +58,9 @@ type WishService struct {
 	uploads  *UploadService
 	reports  *ReportService
 	content  *ContentService
+	// beforeClaimUpdate, when set (by tests only), runs in Claim between
+	// the checks on the loaded wish and the conditional UPDATE.
+	beforeClaimUpdate func(ctx context.Context, tx *gorm.DB)
 }
 
 // OnBehalfOf names the resident a staff member posts for (代办).
@@ -946,6 +949,9 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 		}
 		now := s.deps.Clock.Now()
 		deadline := now.Add(s.deps.Config.Wish.ClaimDeadline)
+		if s.beforeClaimUpdate != nil {
+			s.beforeClaimUpdate(ctx, tx)
+		}
 		ok, err := transition(ctx, tx, id, []model.WishStatus{model.WishPublished}, nil, map[string]any{
 			"status": model.WishClaimed, "claimer_id": actorID, "claim_unit_id": unit,
 			"claimed_at": now, "claim_deadline": deadline, "updated_at": now,

@@ -90,9 +90,13 @@ type Receipt struct {
 	Entries  []model.LedgerEntry
 }
 
-// Ledger posts transactions. Its only state is the clock that stamps them.
+// Ledger posts transactions. Its only state is the clock that stamps them
+// (and a hook that only tests set).
 type Ledger struct {
 	now func() time.Time
+	// beforeInsert, when set (by tests only), runs in a posting between the
+	// look-up of its source and the insert of its rows.
+	beforeInsert func(ctx context.Context, tx *gorm.DB)
 }
 
 // New returns a ledger stamping postings with the wall clock.
@@ -275,6 +279,10 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 		if n > 0 {
 			return nil, ErrAlreadyReversed
 		}
+	}
+
+	if l.beforeInsert != nil {
+		l.beforeInsert(ctx, tx)
 	}
 
 	// Entries first, under a savepoint: a duplicate source (a concurrent

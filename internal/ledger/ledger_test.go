@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -200,4 +201,59 @@ func TestRefusedPostingLeavesNothingInTheTransaction(t *testing.T) {
 		t.Fatalf("balance %+v", a)
 	}
 	reconcileClean(t, h)
+}
+
+// TestPostingOfASourcePostedAfterTheLookup: the same source is posted by a
+// rival after this posting looked it up and found nothing; the unique
+// source key of the entries is all that keeps it from paying twice.
+func TestPostingOfASourcePostedAfterTheLookup(t *testing.T) {
+	h := testutil.New(t)
+	tree, u := h.MustTree(), h.MustLogin(testutil.UniqueOpenID("rival-src"))
+	ctx, l := context.Background(), ledger.New()
+	// Both accounts exist before, so the rival needs no lock to use them.
+	if err := dbtx.Run(ctx, h.DB, func(tx *gorm.DB) error {
+		_, err := l.Credit(ctx, tx, ledger.Credit{UserID: u.UserID, CommunityID: tree.CommunityA.ID,
+			Currency: model.CurrencyMinutes, Amount: 1, Source: ledger.Source{Kind: "seed", ID: fmt.Sprint(u.UserID)}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	userAcc := balance(t, h, model.OwnerUser, u.UserID, model.CurrencyMinutes)
+	commAcc := balance(t, h, model.OwnerCommunity, tree.CommunityA.ID, model.CurrencyMinutes)
+	src := ledger.Source{Kind: "test-rival", ID: fmt.Sprint(u.UserID)}
+
+	var rivalTxn int64
+	var hookErr error
+	ledger.SetBeforeInsert(l, func(ctx context.Context, tx *gorm.DB) {
+		// The rival's rows only (no balance change): what matters is
+		// whether this posting then writes its own.
+		db := h.Rival(tx).WithContext(ctx)
+		txn := model.LedgerTxn{Kind: ledger.KindCredit, SourceKind: src.Kind, SourceID: src.ID, CreatedAt: time.Now().UTC()}
+		if hookErr = db.Create(&txn).Error; hookErr != nil {
+			return
+		}
+		rivalTxn = txn.ID
+		hookErr = db.Create([]model.LedgerEntry{
+			{TxnID: txn.ID, AccountID: userAcc.ID, Currency: model.CurrencyMinutes, Amount: 60, SourceKind: src.Kind, SourceID: src.ID, CreatedAt: txn.CreatedAt},
+			{TxnID: txn.ID, AccountID: commAcc.ID, Currency: model.CurrencyMinutes, Amount: -60, SourceKind: src.Kind, SourceID: src.ID, CreatedAt: txn.CreatedAt},
+		}).Error
+	})
+	var rec *ledger.Receipt
+	err := dbtx.Run(ctx, h.DB, func(tx *gorm.DB) (err error) {
+		rec, err = l.Credit(ctx, tx, ledger.Credit{UserID: u.UserID, CommunityID: tree.CommunityA.ID,
+			Currency: model.CurrencyMinutes, Amount: 60, Source: src})
+		return err
+	})
+	if err != nil || hookErr != nil {
+		t.Fatalf("credit: %v; rival: %v", err, hookErr)
+	}
+	if !rec.Replayed || rec.TxnID != rivalTxn {
+		t.Fatalf("receipt %+v, want a replay of the rival's transaction %d", rec, rivalTxn)
+	}
+	if n := h.Count(&model.LedgerEntry{}, "source_kind = ? AND source_id = ?", src.Kind, src.ID); n != 2 {
+		t.Fatalf("entries of the source = %d, want the rival's 2", n)
+	}
+	if a := balance(t, h, model.OwnerUser, u.UserID, model.CurrencyMinutes); a.Balance != userAcc.Balance {
+		t.Fatalf("balance %d, want %d (the posting wrote nothing)", a.Balance, userAcc.Balance)
+	}
 }

@@ -409,15 +409,32 @@ func (h *Harness) Do(method, path string, body any, token string) *Response {
 	return Send(h.T, h.Router, Request{Method: method, Path: path, Body: body, Token: token})
 }
 
+// TryDo is Do without a test to fail: safe from any goroutine (see TrySend).
+func (h *Harness) TryDo(method, path string, body any, token string) (*Response, error) {
+	return TrySend(h.Router, Request{Method: method, Path: path, Body: body, Token: token})
+}
+
 // Send sends req to the harness's router (see the function Send).
 func (h *Harness) Send(req Request) *Response {
 	return Send(h.T, h.Router, req)
 }
 
 // Send sends req to handler and decodes the envelope (failing the test when
-// the body is not one).
+// the body is not one). It may stop the test: never call it from another
+// goroutine than the test's own (use TrySend there, e.g. inside Race).
 func Send(t testing.TB, handler http.Handler, req Request) *Response {
 	t.Helper()
+	res, err := TrySend(handler, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TrySend sends req to handler and decodes the envelope like Send, but
+// returns an error instead of failing a test (the answer, when there is one,
+// is returned too), so it is safe from any goroutine.
+func TrySend(handler http.Handler, req Request) (*Response, error) {
 	var rd io.Reader
 	switch b := req.Body.(type) {
 	case nil:
@@ -428,7 +445,7 @@ func Send(t testing.TB, handler http.Handler, req Request) *Response {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			t.Fatalf("marshal body: %v", err)
+			return nil, fmt.Errorf("marshal body: %w", err)
 		}
 		rd = bytes.NewReader(j)
 	}
@@ -453,12 +470,39 @@ func Send(t testing.TB, handler http.Handler, req Request) *Response {
 	handler.ServeHTTP(w, r)
 	res := &Response{Status: w.Code, Header: w.Header(), Raw: w.Body.Bytes()}
 	if strings.HasPrefix(path, "/metrics") || !strings.Contains(w.Header().Get("Content-Type"), "json") {
-		return res
+		return res, nil
 	}
 	if err := json.Unmarshal(res.Raw, res); err != nil {
-		t.Fatalf("%s %s: body is not an envelope: %v: %s", req.Method, path, err, res.Raw)
+		return res, fmt.Errorf("%s %s: body is not an envelope: %v: %s", req.Method, path, err, res.Raw)
 	}
-	return res
+	return res, nil
+}
+
+// Answer is "status/code" of a response, the key tests count race outcomes
+// by ("200/0", "409/20001"); a send that failed is "error: …".
+func Answer(r *Response, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return fmt.Sprintf("%d/%d", r.Status, r.Code)
+}
+
+// Answers returns the Answer of each response.
+func Answers(rs []*Response) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = Answer(r, nil)
+	}
+	return out
+}
+
+// Tally counts answers by value (e.g. the Answer strings Race returned).
+func Tally[K comparable](answers []K) map[K]int {
+	out := make(map[K]int, 4)
+	for _, a := range answers {
+		out[a]++
+	}
+	return out
 }
 
 // Expect fails the test unless r has the status and envelope code.
@@ -561,4 +605,19 @@ func (h *Harness) Count(m any, where string, args ...any) int64 {
 		h.T.Fatalf("count: %v", err)
 	}
 	return n
+}
+
+// Rival returns the handle through which a test makes a competing change
+// while the service is inside its transaction tx (from a test hook between
+// a read and the conditional write that must not trust it). On MySQL it is
+// another connection, so the change commits before the service writes; on
+// SQLite, which lets one transaction write at a time, a second connection
+// would wait for tx, so the change is made in tx itself — either way the
+// service's earlier read is stale and only its conditional UPDATE or a
+// unique key can refuse.
+func (h *Harness) Rival(tx *gorm.DB) *gorm.DB {
+	if h.RealMySQL {
+		return h.DB
+	}
+	return tx
 }

@@ -1,0 +1,19 @@
+package service
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
+
+// SetBeforeClaimUpdate makes s's WishService.Claim call fn between its
+// checks and the conditional UPDATE of the wish (nil removes it).
+func SetBeforeClaimUpdate(s *Service, fn func(ctx context.Context, tx *gorm.DB)) {
+	s.Wishes.beforeClaimUpdate = fn
+}
+
+// SetBeforeTakeSeat makes s's ActivityService.Signup call fn between its
+// checks and the conditional UPDATEs of the activity's counters.
+func SetBeforeTakeSeat(s *Service, fn func(ctx context.Context, tx *gorm.DB)) {
+	s.Activities.beforeTakeSeat = fn
+}

@@ -110,7 +110,7 @@ func New(d Deps) *Service {
 		TimeBank:   timeBank,
 		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
 		Uploads:    uploads,
-		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content},
+		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs},
 		Volunteers: volunteers,
 		Activities: &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports},
 		Reports:    reports,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -49,6 +50,18 @@ func (c *Caller) Street() (int64, error) {
 		return 0, invalid("所在社区设置有误，请重新选择社区")
 	}
 	return street, nil
+}
+
+// IsStaffOf reports whether the caller is staff or admin of org or of a unit
+// above it (bootstrap admins hold admin of every root).
+func (c *Caller) IsStaffOf(org *model.OrgUnit) bool {
+	above := org.AncestorIDs()
+	for _, r := range c.Roles {
+		if (r.Role == string(model.RoleStaff) || r.Role == string(model.RoleAdmin)) && slices.Contains(above, r.OrgID) {
+			return true
+		}
+	}
+	return false
 }
 
 // Me returns the caller as GET /me shows them.

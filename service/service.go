@@ -60,8 +60,10 @@ type Service struct {
 	Users    *UserService
 	Orgs     *OrgService
 	TimeBank *TimeBankService
-	Uploads  *UploadService
-	Wishes   *WishService
+	// Leaderboards reads the rankings the time bank keeps.
+	Leaderboards *LeaderboardService
+	Uploads      *UploadService
+	Wishes       *WishService
 	// Volunteers and Activities run volunteer registration and activities.
 	Volunteers *VolunteerService
 	Activities *ActivityService
@@ -93,27 +95,30 @@ func New(d Deps) *Service {
 	volunteers := &VolunteerService{deps: d, callers: callerCache}
 	// The time bank credits points; 双报到 owns Party membership, unit
 	// liaisons and service records, which the other areas consult.
-	timeBank := newTimeBankService(d, authz)
+	boards := newLeaderboards(d)
+	timeBank := newTimeBankService(d, authz, boards)
 	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, callers: callerCache}
 	// Who the caller is (GET /me, and every read that depends on the
 	// caller's home or roles) comes from a cache every area above keeps true.
 	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
 	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
+	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	return &Service{
-		deps:       d,
-		Authz:      authz,
-		Callers:    callers,
-		OrgTree:    orgs,
-		Auth:       &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
-		Users:      users,
-		Orgs:       &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
-		TimeBank:   timeBank,
-		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
-		Uploads:    uploads,
-		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs},
-		Volunteers: volunteers,
-		Activities: &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports},
-		Reports:    reports,
+		deps:         d,
+		Authz:        authz,
+		Callers:      callers,
+		OrgTree:      orgs,
+		Auth:         &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
+		Users:        users,
+		Orgs:         &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
+		TimeBank:     timeBank,
+		Leaderboards: leaderboards,
+		Mall:         &MallService{deps: d, authz: authz, timeBank: timeBank, callers: callers, orgs: orgs},
+		Uploads:      uploads,
+		Wishes:       &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs},
+		Volunteers:   volunteers,
+		Activities:   &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs},
+		Reports:      reports,
 	}
 }
 

@@ -80,6 +80,7 @@ func sameIDs(t *testing.T, what string, got, want []int64) {
 // published_at broken by id, and no page counts the street.
 func TestWishFeedByCursorHasNoGapsOrDuplicates(t *testing.T) {
 	w := testutil.NewWorld(t)
+	w.Router = testutil.NewDocChecker(t, w.Router, nil) // every answer must match docs/openapi.yaml
 	h, tree := w.Harness, w.Tree
 	reader := w.Login("reader", tree.CommunityB.ID)
 	base := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
@@ -136,6 +137,7 @@ func TestWishFeedByCursorHasNoGapsOrDuplicates(t *testing.T) {
 // first — while new ones are added between pages.
 func TestActivityFeedByCursorCrossesFromUpcomingToEnded(t *testing.T) {
 	w := testutil.NewWorld(t)
+	w.Router = testutil.NewDocChecker(t, w.Router, nil) // every answer must match docs/openapi.yaml
 	h, tree := w.Harness, w.Tree
 	reader := w.Login("reader", tree.CommunityA.ID)
 	now := h.Clock.Now().UTC()
@@ -174,6 +176,7 @@ func TestActivityFeedByCursorCrossesFromUpcomingToEnded(t *testing.T) {
 // while goods are added between pages.
 func TestGoodsFeedByCursor(t *testing.T) {
 	w := testutil.NewWorld(t)
+	w.Router = testutil.NewDocChecker(t, w.Router, nil) // every answer must match docs/openapi.yaml
 	h, tree := w.Harness, w.Tree
 	reader := w.Login("reader", tree.CommunityA.ID)
 	var want []int64

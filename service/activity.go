@@ -550,10 +550,12 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	if err != nil {
 		return List[ActivityView]{}, err
 	}
-	if slices.Contains(statuses, model.ActivityDraft) || slices.Contains(statuses, model.ActivityProposed) {
+	staffList := slices.Contains(statuses, model.ActivityDraft) || slices.Contains(statuses, model.ActivityProposed)
+	if staffList {
 		if _, err := s.authz.RequireStaff(ctx, db, actorID, org.ID); err != nil {
 			return List[ActivityView]{}, err
 		}
+		p.ByCursor = false // staff lists keep their total
 	}
 	communities, err := s.orgs.Communities(ctx, org.ID)
 	if err != nil {

@@ -36,6 +36,7 @@ type Config struct {
 	TimeBank  TimeBankConfig  `koanf:"timebank"`
 	Mall      MallConfig      `koanf:"mall"`
 	Report    ReportConfig    `koanf:"report"`
+	Debug     DebugConfig     `koanf:"debug"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -210,6 +211,14 @@ type ActivityConfig struct {
 	WXACodePage string `koanf:"wxacode_page"`
 }
 
+// DebugConfig holds diagnostics that are off in production.
+type DebugConfig struct {
+	// PProf mounts net/http/pprof under /debug/pprof (CPU and heap
+	// profiles, goroutine dumps). It exposes internals without any sign-in:
+	// turn it on only where the port is not public.
+	PProf bool `koanf:"pprof"`
+}
+
 // DefaultFile is read when no --config is given and it exists.
 const DefaultFile = "config.yaml"
 
@@ -286,6 +295,7 @@ func defaults() map[string]any {
 		"ratelimit.login_per_minute": 30,
 		"ratelimit.write_per_minute": 120,
 		"log.level":                  "info",
+		"debug.pprof":                false,
 
 		// Micro-wishes, uploads and the local content check.
 		"ratelimit.wish_create_per_minute": 5,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -66,6 +67,9 @@ func New(o Options) (http.Handler, error) {
 	r.GET("/healthz", h.Healthz)
 	r.GET("/readyz", h.Readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if o.Config.Debug.PProf {
+		mountPProf(r)
+	}
 
 	// Every route but the upload reads JSON bodies of at most http.max_body_bytes;
 	// POST /uploads has its own, larger limit.
@@ -242,4 +246,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// mountPProf serves Go's profiler under /debug/pprof (debug.pprof): the
+// index, the named profiles (heap, goroutine, allocs, block, mutex, …), a
+// CPU profile (?seconds=N) and an execution trace. No sign-in guards it.
+func mountPProf(r *gin.Engine) {
+	g := r.Group("/debug/pprof")
+	g.GET("/", gin.WrapF(pprof.Index))
+	g.GET("/cmdline", gin.WrapF(pprof.Cmdline))
+	g.GET("/profile", gin.WrapF(pprof.Profile))
+	g.GET("/symbol", gin.WrapF(pprof.Symbol))
+	g.POST("/symbol", gin.WrapF(pprof.Symbol))
+	g.GET("/trace", gin.WrapF(pprof.Trace))
+	g.GET("/:name", gin.WrapF(pprof.Index)) // pprof.Index serves a named profile from the path
 }

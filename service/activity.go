@@ -635,10 +635,11 @@ func (s *ActivityService) feed(db *gorm.DB, base func() *gorm.DB, now time.Time,
 	if past {
 		older = older.Where("(start_at < ? OR (start_at = ? AND id < ?))", after.At, after.At, after.ID)
 	}
-	older = older.Order("start_at DESC").Order("id DESC").Limit(n)
+	older = older.Select(activityListColumns).Order("start_at DESC").Order("id DESC").Limit(n)
 	var rows []model.Activity
+	var err error
 	if past {
-		if err := older.Find(&rows).Error; err != nil {
+		if rows, err = scanListedActivities(older); err != nil {
 			return List[ActivityView]{}, err
 		}
 	} else {
@@ -646,10 +647,10 @@ func (s *ActivityService) feed(db *gorm.DB, base func() *gorm.DB, now time.Time,
 		if p.Cursor != "" {
 			upcoming = upcoming.Where("(start_at > ? OR (start_at = ? AND id > ?))", after.At, after.At, after.ID)
 		}
-		upcoming = upcoming.Order("start_at ASC").Order("id ASC").Limit(n)
+		upcoming = upcoming.Select(activityListColumns).Order("start_at ASC").Order("id ASC").Limit(n)
 		// One round trip for both halves; the page takes the upcoming ones
 		// first and fills up with the ended ones.
-		err := db.Raw("SELECT * FROM (?) AS upcoming UNION ALL SELECT * FROM (?) AS ended", upcoming, older).Scan(&rows).Error
+		rows, err = scanListedActivities(db.Raw("SELECT * FROM (?) AS upcoming UNION ALL SELECT * FROM (?) AS ended", upcoming, older))
 		if err != nil {
 			return List[ActivityView]{}, err
 		}
@@ -681,6 +682,35 @@ func (s *ActivityService) feed(db *gorm.DB, base func() *gorm.DB, now time.Time,
 		}
 		return half + timeCursor{At: rows[i].StartAt, ID: rows[i].ID}.String()
 	}), nil
+}
+
+// activityListColumns are the columns activityView shows, in the order
+// scanListedActivities reads them.
+const activityListColumns = "id, community_id, unit_id, title, content, category, address, lat, lng, radius_m, " +
+	"start_at, end_at, signup_deadline, capacity, waitlist, audience, points_per_hour, status, signed, waitlisted, " +
+	"cancel_reason, created_by, created_at"
+
+// scanListedActivities runs q, which selects activityListColumns, and reads
+// them straight into the rows (gorm's reflective scan of every column was
+// most of the feed's CPU). It returns the database's error, if any.
+func scanListedActivities(q *gorm.DB) ([]model.Activity, error) {
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []model.Activity
+	for rows.Next() {
+		var a model.Activity
+		if err := rows.Scan(&a.ID, &a.CommunityID, &a.UnitID, &a.Title, &a.Content, &a.Category, &a.Address,
+			&a.Lat, &a.Lng, &a.RadiusM, &a.StartAt, &a.EndAt, &a.SignupDeadline, &a.Capacity, &a.Waitlist,
+			&a.Audience, &a.PointsPerHour, &a.Status, &a.Signed, &a.Waitlisted, &a.CancelReason, &a.CreatedBy,
+			&a.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // MyActivityView is one of the caller's sign-ups with its activity.

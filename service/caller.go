@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -153,6 +154,7 @@ type CallerService struct {
 	authz   *Authz
 	orgs    *OrgTree
 	reports *ReportService
+	decoded decodedCallers
 }
 
 // Changed is CallerCache.Changed, for the profile's own service and tests
@@ -165,8 +167,10 @@ func (s *CallerCache) cachedCmd(ctx context.Context, pipe redis.Pipeliner, userI
 }
 
 // fromCache returns the Caller of a cache read when it is current for the
-// org epoch, else nil, and the version to build a new one at.
-func fromCache(cmd *redis.SliceCmd, epoch string) (*Caller, string) {
+// org epoch, else nil, and the version to build a new one at. A Caller
+// already decoded at the same version and epoch is reused (Callers are never
+// changed once built), so a request pays no JSON decoding.
+func (s *CallerService) fromCache(userID int64, cmd *redis.SliceCmd, epoch string) (*Caller, string) {
 	vals, err := cmd.Result()
 	if err != nil || len(vals) != 4 {
 		return nil, "0"
@@ -179,18 +183,56 @@ func fromCache(cmd *redis.SliceCmd, epoch string) (*Caller, string) {
 	if str(1) == "" || str(2) != version || str(3) != epoch {
 		return nil, version
 	}
+	if c := s.decoded.get(userID, version, epoch); c != nil {
+		return c, version
+	}
 	var c Caller
 	if json.Unmarshal([]byte(str(1)), &c) != nil {
 		return nil, version
 	}
+	s.decoded.put(userID, version, epoch, &c)
 	return &c, version
+}
+
+// decodedCallers keeps the Callers this instance decoded, by user, with the
+// version and epoch they were stored at: a hit needs both to match what the
+// request's own Redis read says is current, so it is never staler than the
+// cache itself. It holds at most maxDecodedCallers and starts over when full.
+type decodedCallers struct {
+	mu sync.Mutex
+	m  map[int64]decodedCaller
+}
+
+type decodedCaller struct {
+	version, epoch string
+	c              *Caller
+}
+
+const maxDecodedCallers = 100_000
+
+func (d *decodedCallers) get(userID int64, version, epoch string) *Caller {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.m[userID]; ok && e.version == version && e.epoch == epoch {
+		return e.c
+	}
+	return nil
+}
+
+func (d *decodedCallers) put(userID int64, version, epoch string, c *Caller) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil || len(d.m) >= maxDecodedCallers {
+		d.m = make(map[int64]decodedCaller)
+	}
+	d.m[userID] = decodedCaller{version: version, epoch: epoch, c: c}
 }
 
 // resolve returns the Caller from a cache read made in the request's
 // pipeline, or builds it and stores it at the version read. It returns 10002
 // when the user no longer exists, and the database's or Redis's error.
 func (s *CallerService) resolve(ctx context.Context, userID int64, cmd *redis.SliceCmd, epoch string) (*Caller, error) {
-	if c, version := fromCache(cmd, epoch); c != nil {
+	if c, version := s.fromCache(userID, cmd, epoch); c != nil {
 		return c, nil
 	} else {
 		return s.buildAndStore(ctx, userID, version, epoch)

@@ -960,7 +960,7 @@ func TestActivityLists(t *testing.T) {
 		Total int
 	}
 	// Home community by default: upcoming first (soonest first), then ended.
-	h.Do("GET", "/activities", nil, u.token).Expect(t, 200, 0).Decode(t, &list)
+	h.Do("GET", "/activities?page=1", nil, u.token).Expect(t, 200, 0).Decode(t, &list)
 	var titles []string
 	for _, it := range list.List {
 		titles = append(titles, it.Title)
@@ -977,7 +977,7 @@ func TestActivityLists(t *testing.T) {
 		t.Fatalf("page 2: %+v", list.List)
 	}
 	// The street: both communities.
-	h.Do("GET", fmt.Sprintf("/activities?communityId=%d&pageSize=100", e.tree.Street.ID), nil, u.token).Expect(t, 200, 0).Decode(t, &list)
+	h.Do("GET", fmt.Sprintf("/activities?communityId=%d&pageSize=100&page=1", e.tree.Street.ID), nil, u.token).Expect(t, 200, 0).Decode(t, &list)
 	if list.Total != 4 {
 		t.Fatalf("street list total %d, want 4", list.Total)
 	}

@@ -219,7 +219,10 @@ func queryPage(c *gin.Context) (service.Page, bool) {
 	if !ok {
 		return service.Page{}, false
 	}
-	return service.NewPage(page, size), true
+	p := service.NewPage(page, size)
+	// A feed reads by cursor unless the client asks for a numbered page.
+	p.Cursor, p.ByCursor = c.Query("cursor"), c.Query("page") == ""
+	return p, true
 }
 
 // reply writes v with status, or the error envelope when err is not nil.

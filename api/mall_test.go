@@ -112,11 +112,11 @@ func TestMallGoodsCRUD(t *testing.T) {
 		List  []goodsView
 		Total int64
 	}
-	e.h.Do("GET", "/mall/goods", nil, u.AccessToken).Expect(t, 200, 0).Decode(t, &list)
+	e.h.Do("GET", "/mall/goods?page=1", nil, u.AccessToken).Expect(t, 200, 0).Decode(t, &list)
 	if list.Total != 1 || list.List[0].ID != g.ID {
 		t.Fatalf("resident sees %+v", list)
 	}
-	e.h.Do("GET", fmt.Sprintf("/mall/goods?communityId=%d", e.tree.CommunityA.ID), nil, e.staff.AccessToken).Expect(t, 200, 0).Decode(t, &list)
+	e.h.Do("GET", fmt.Sprintf("/mall/goods?communityId=%d&page=1", e.tree.CommunityA.ID), nil, e.staff.AccessToken).Expect(t, 200, 0).Decode(t, &list)
 	if list.Total != 2 || list.List[0].ID != off.ID {
 		t.Fatalf("staff sees %+v", list)
 	}

@@ -201,6 +201,7 @@ func RequireAuth(auth Authenticator) gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxPrincipal, p)
+		c.Request = c.Request.WithContext(service.WithPrincipal(c.Request.Context(), p))
 		c.Next()
 	}
 }

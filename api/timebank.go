@@ -56,7 +56,7 @@ func (h *Handler) Leaderboard(c *gin.Context) {
 	if org != nil {
 		q.OrgID = *org
 	}
-	v, err := h.svc.TimeBank.Leaderboard(c.Request.Context(), userID(c), q)
+	v, err := h.svc.Leaderboards.Get(c.Request.Context(), userID(c), q)
 	reply(c, http.StatusOK, v, err)
 }
 

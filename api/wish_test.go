@@ -46,6 +46,7 @@ func newWishWorld(t *testing.T, opts ...testutil.Option) *wishWorld {
 	if err := h.DB.Model(&model.User{}).Where("id = ?", w.poster.UserID).Update("nickname", "张三丰").Error; err != nil {
 		t.Fatal(err)
 	}
+	h.Changed(w.poster.UserID)
 	w.stranger = w.login("stranger", tree.CommunityA.ID)
 	w.staff = world.Staff("staff", tree.CommunityA.ID)
 	h.MustSetHome(w.staff.UserID, tree.CommunityA.ID)
@@ -740,6 +741,7 @@ func TestWishProxyPosting(t *testing.T) {
 	if err := h.DB.Model(&model.User{}).Where("id = ?", w.citizen.UserID).Update("phone", "13500002222").Error; err != nil {
 		t.Fatal(err)
 	}
+	h.Changed(w.citizen.UserID)
 	body["onBehalfOf"] = map[string]any{"name": "王大爷", "phone": "13500002222"}
 	own := decodeWish(t, h.Do("POST", "/wishes", body, w.staff.AccessToken).Expect(t, 201, 0))
 	var mine struct{ List []wishView }

@@ -48,15 +48,17 @@ const (
 )
 
 // Activity is a volunteer activity of a community. ix_activity_list
-// (community, status, end, start) covers the list queries: counts and page
-// ids are read from the index alone. Signed and Waitlisted
+// (community, status, end, start) covers the counted list queries and the
+// ended half of the feed; ix_activity_community_start serves the feed's
+// upcoming half in start order without sorting a community's many
+// activities (the feed reads pageSize + 1 of them). Signed and Waitlisted
 // count the current sign-ups and change only by conditional UPDATEs, so the
 // capacity is never exceeded; WaitSeq hands out waitlist tickets in order.
 // UnitID is set when a unit organises it (a liaison's proposal, or staff on
 // the unit's behalf): 双报到 counts those for the unit's obligation.
 type Activity struct {
 	ID             int64  `gorm:"primaryKey"`
-	CommunityID    int64  `gorm:"not null;index:ix_activity_list,priority:1"`
+	CommunityID    int64  `gorm:"not null;index:ix_activity_list,priority:1;index:ix_activity_community_start,priority:1"`
 	UnitID         *int64 `gorm:"index"`
 	Title          string `gorm:"size:64;not null"`
 	Content        string `gorm:"size:4000;not null;default:''"`
@@ -65,7 +67,7 @@ type Activity struct {
 	Lat            *float64
 	Lng            *float64
 	RadiusM        int            `gorm:"not null"`
-	StartAt        time.Time      `gorm:"not null;index:ix_activity_list,priority:4"`
+	StartAt        time.Time      `gorm:"not null;index:ix_activity_list,priority:4;index:ix_activity_community_start,priority:2"`
 	EndAt          time.Time      `gorm:"not null;index:ix_activity_list,priority:3;index:ix_activity_status_end,priority:2"`
 	SignupDeadline time.Time      `gorm:"not null"`
 	Capacity       int            `gorm:"not null;default:0"` // 0 = unlimited

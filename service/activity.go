@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,10 @@ type ActivityService struct {
 	timeBank   *TimeBankService
 	volunteers *VolunteerService
 	reports    *ReportService
+	// callers and orgs answer the list without a query for the caller or
+	// the communities beneath an org.
+	callers *CallerService
+	orgs    *OrgTree
 	// beforeTakeSeat, when set (by tests only), runs in Signup between the
 	// checks on the loaded activity and the conditional UPDATEs of its
 	// counters.
@@ -532,42 +537,42 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	}
 	orgID := f.OrgID
 	if orgID == nil {
-		u, err := loadUser(ctx, db, actorID)
+		caller, err := s.callers.Get(ctx, actorID)
 		if err != nil {
 			return List[ActivityView]{}, err
 		}
-		if u.HomeCommunityID == nil {
+		if caller.HomeCommunityID == nil {
 			return List[ActivityView]{}, invalid("请指定社区（communityId）或先设置所在社区")
 		}
-		orgID = u.HomeCommunityID
+		orgID = caller.HomeCommunityID
 	}
-	org, err := loadOrg(ctx, db, *orgID)
+	org, err := s.orgs.Get(ctx, *orgID)
 	if err != nil {
 		return List[ActivityView]{}, err
 	}
-	if slices.Contains(statuses, model.ActivityDraft) || slices.Contains(statuses, model.ActivityProposed) {
+	staffList := slices.Contains(statuses, model.ActivityDraft) || slices.Contains(statuses, model.ActivityProposed)
+	if staffList {
 		if _, err := s.authz.RequireStaff(ctx, db, actorID, org.ID); err != nil {
 			return List[ActivityView]{}, err
 		}
+		p.ByCursor = false // staff lists keep their total
 	}
-	var communities []int64
-	switch org.Level {
-	case model.LevelCommunity:
-		communities = []int64{org.ID}
-	case model.LevelGrid:
-		communities = []int64{*org.ParentID}
-	default:
-		if err := db.Model(&model.OrgUnit{}).Where("path LIKE ? AND level = ?", escapeLike(org.Path)+"%", model.LevelCommunity).
-			Pluck("id", &communities).Error; err != nil {
-			return List[ActivityView]{}, err
+	communities, err := s.orgs.Communities(ctx, org.ID)
+	if err != nil {
+		return List[ActivityView]{}, err
+	}
+	if len(communities) == 0 {
+		if p.ByCursor {
+			return NewFeed([]ActivityView{}, p, nil), nil
 		}
-		if len(communities) == 0 {
-			return NewList([]ActivityView{}, 0, p), nil
-		}
+		return NewList([]ActivityView{}, 0, p), nil
 	}
 	now := s.deps.Clock.Now().UTC()
 	base := func() *gorm.DB {
 		return db.Model(&model.Activity{}).Where("community_id IN ? AND status IN ?", communities, statuses)
+	}
+	if p.ByCursor {
+		return s.feed(db, base, now, p)
 	}
 	var nUpcoming, nPast int64
 	if err := base().Where("end_at > ?", now).Count(&nUpcoming).Error; err != nil {
@@ -609,6 +614,103 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 		out = append(out, s.activityView(&rows[i]))
 	}
 	return NewList(out, nUpcoming+nPast, p), nil
+}
+
+// feed reads a page of the activities list by cursor: those not yet ended
+// (soonest first), then the ended ones (latest first), both halves in one
+// query and nothing counted. The cursor says which half it is in. It
+// returns 10001 for a cursor it did not make.
+func (s *ActivityService) feed(db *gorm.DB, base func() *gorm.DB, now time.Time, p Page) (List[ActivityView], error) {
+	past, after := false, timeCursor{}
+	if p.Cursor != "" {
+		half, rest := p.Cursor[:1], p.Cursor[1:]
+		c, err := parseTimeCursor(rest)
+		if err != nil || (half != "u" && half != "p") {
+			return List[ActivityView]{}, invalid("cursor 无效，请从第一页重新加载")
+		}
+		past, after = half == "p", c
+	}
+	n := p.PageSize + 1
+	older := base().Where("end_at <= ?", now)
+	if past {
+		older = older.Where("(start_at < ? OR (start_at = ? AND id < ?))", after.At, after.At, after.ID)
+	}
+	older = older.Select(activityListColumns).Order("start_at DESC").Order("id DESC").Limit(n)
+	var rows []model.Activity
+	var err error
+	if past {
+		if rows, err = scanListedActivities(older); err != nil {
+			return List[ActivityView]{}, err
+		}
+	} else {
+		upcoming := base().Where("end_at > ?", now)
+		if p.Cursor != "" {
+			upcoming = upcoming.Where("(start_at > ? OR (start_at = ? AND id > ?))", after.At, after.At, after.ID)
+		}
+		upcoming = upcoming.Select(activityListColumns).Order("start_at ASC").Order("id ASC").Limit(n)
+		// One round trip for both halves; the page takes the upcoming ones
+		// first and fills up with the ended ones.
+		rows, err = scanListedActivities(db.Raw("SELECT * FROM (?) AS upcoming UNION ALL SELECT * FROM (?) AS ended", upcoming, older))
+		if err != nil {
+			return List[ActivityView]{}, err
+		}
+		slices.SortStableFunc(rows, func(x, y model.Activity) int {
+			xu, yu := x.EndAt.After(now), y.EndAt.After(now)
+			switch {
+			case xu && !yu:
+				return -1
+			case !xu && yu:
+				return 1
+			case xu:
+				return cmp.Or(x.StartAt.Compare(y.StartAt), cmp.Compare(x.ID, y.ID))
+			default:
+				return cmp.Or(y.StartAt.Compare(x.StartAt), cmp.Compare(y.ID, x.ID))
+			}
+		})
+	}
+	if len(rows) > n {
+		rows = rows[:n]
+	}
+	out := make([]ActivityView, 0, len(rows))
+	for i := range rows {
+		out = append(out, s.activityView(&rows[i]))
+	}
+	return NewFeed(out, p, func(i int) string {
+		half := "p"
+		if rows[i].EndAt.After(now) {
+			half = "u"
+		}
+		return half + timeCursor{At: rows[i].StartAt, ID: rows[i].ID}.String()
+	}), nil
+}
+
+// activityListColumns are the columns activityView shows, in the order
+// scanListedActivities reads them.
+const activityListColumns = "id, community_id, unit_id, title, content, category, address, lat, lng, radius_m, " +
+	"start_at, end_at, signup_deadline, capacity, waitlist, audience, points_per_hour, status, signed, waitlisted, " +
+	"cancel_reason, created_by, created_at"
+
+// scanListedActivities runs q, which selects activityListColumns, and reads
+// them straight into the rows (gorm's reflective scan of every column was
+// most of the feed's CPU). It returns the database's error, if any.
+func scanListedActivities(q *gorm.DB) ([]model.Activity, error) {
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []model.Activity
+	for rows.Next() {
+		var a model.Activity
+		if err := rows.Scan(&a.ID, &a.CommunityID, &a.UnitID, &a.Title, &a.Content, &a.Category, &a.Address,
+			&a.Lat, &a.Lng, &a.RadiusM, &a.StartAt, &a.EndAt, &a.SignupDeadline, &a.Capacity, &a.Waitlist,
+			&a.Audience, &a.PointsPerHour, &a.Status, &a.Signed, &a.Waitlisted, &a.CancelReason, &a.CreatedBy,
+			&a.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // MyActivityView is one of the caller's sign-ups with its activity.

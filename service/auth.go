@@ -19,15 +19,21 @@ import (
 // AuthService signs users in with WeChat, issues tokens and keeps sessions in
 // Redis, so that every instance sharing the Redis sees a logout at once.
 type AuthService struct {
-	deps   Deps
-	users  *UserService
-	rotate *redis.Script
+	deps    Deps
+	users   *UserService
+	callers *CallerService
+	orgs    *OrgTree
+	rotate  *redis.Script
 }
 
 // Principal is the signed-in caller of a request.
 type Principal struct {
 	UserID    int64
 	SessionID string
+	// caller and orgEpoch were read in the session check's round trip; the
+	// api layer hands them to services with WithPrincipal.
+	caller   *Caller
+	orgEpoch string
 }
 
 // Tokens is the answer to a login or a refresh.
@@ -107,6 +113,7 @@ func (s *AuthService) upsertUser(ctx context.Context, openID, unionID, nickname 
 		if err := db.Model(&u).Updates(updates).Error; err != nil {
 			return nil, err
 		}
+		s.callers.Changed(db, u.ID)
 	}
 	return &u, nil
 }
@@ -246,7 +253,14 @@ func (s *AuthService) Authenticate(ctx context.Context, accessToken string) (Pri
 	if perr != nil || claims.SessionID == "" {
 		return Principal{}, Errorf(CodeUnauthenticated, "登录凭证无效，请重新登录")
 	}
-	stored, err := s.deps.Redis.HGet(ctx, s.sessionKey(claims.SessionID), "uid").Int64()
+	// One round trip: the session, the caller's cached context and the org
+	// epoch that context and the org copy must match.
+	pipe := s.deps.Redis.Pipeline()
+	sess := pipe.HGet(ctx, s.sessionKey(claims.SessionID), "uid")
+	cached := s.callers.cache.cachedCmd(ctx, pipe, uid)
+	epochCmd := s.orgs.epochCmd(ctx, pipe)
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	stored, err := sess.Int64()
 	if errors.Is(err, redis.Nil) {
 		return Principal{}, Errorf(CodeUnauthenticated, "登录已失效，请重新登录")
 	}
@@ -256,7 +270,21 @@ func (s *AuthService) Authenticate(ctx context.Context, accessToken string) (Pri
 	if stored != uid {
 		return Principal{}, Errorf(CodeUnauthenticated, "登录凭证无效，请重新登录")
 	}
-	return Principal{UserID: uid, SessionID: claims.SessionID}, nil
+	epoch, err := epochCmd.Result()
+	if errors.Is(err, redis.Nil) {
+		epoch, err = s.orgs.currentEpoch(ctx)
+	}
+	if err != nil {
+		return Principal{}, unavailable("服务暂时不可用，请稍后再试", err)
+	}
+	caller, err := s.callers.resolve(ctx, uid, cached, epoch)
+	if ErrorCode(err) == CodeNotFound {
+		return Principal{}, Errorf(CodeUnauthenticated, "登录已失效，请重新登录")
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{UserID: uid, SessionID: claims.SessionID, caller: caller, orgEpoch: epoch}, nil
 }
 
 // hashToken returns the hex SHA-256 of a refresh secret; Redis never holds

@@ -85,6 +85,12 @@ func (s *Service) SeedDemo(ctx context.Context) (*DemoData, error) {
 				return err
 			}
 		}
+		// Rows written directly: the org copies and cached callers of every
+		// instance must forget what they knew.
+		s.OrgTree.Changed(tx)
+		for _, id := range out.Users {
+			s.Callers.Changed(tx, id)
+		}
 		return s.seedDemoPeople(tx, out.Users, home)
 	})
 	if err != nil {

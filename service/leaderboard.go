@@ -445,7 +445,7 @@ type LeaderboardView struct {
 // returns 10001 for a bad period, by or a grid, 10005 for an unknown org,
 // 30004 when no org is given and the caller has no home community, and
 // 10503 when Redis is down.
-func (s *TimeBankService) Leaderboard(ctx context.Context, callerID int64, q LeaderboardQuery) (*LeaderboardView, error) {
+func (s *LeaderboardService) Get(ctx context.Context, callerID int64, q LeaderboardQuery) (*LeaderboardView, error) {
 	if q.Period == "" {
 		q.Period = PeriodMonth
 	}
@@ -461,16 +461,16 @@ func (s *TimeBankService) Leaderboard(ctx context.Context, callerID int64, q Lea
 	}
 	db := s.deps.DB.WithContext(ctx)
 	if q.OrgID == 0 {
-		u, err := loadUser(ctx, db, callerID)
+		caller, err := s.callers.Get(ctx, callerID)
 		if err != nil {
 			return nil, err
 		}
-		if u.HomeCommunityID == nil {
+		if caller.HomeCommunityID == nil {
 			return nil, Errorf(CodeNoHomeCommunity, "请先设置所在社区，或指定要查看的组织")
 		}
-		q.OrgID = *u.HomeCommunityID
+		q.OrgID = *caller.HomeCommunityID
 	}
-	org, err := loadOrg(ctx, db, q.OrgID)
+	org, err := s.orgs.Get(ctx, q.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -478,9 +478,6 @@ func (s *TimeBankService) Leaderboard(ctx context.Context, callerID int64, q Lea
 		return nil, invalid("排行榜按社区及以上组织统计，请选择社区、街道或区")
 	}
 	b := s.boards
-	if err := b.ensure(ctx, org); err != nil {
-		return nil, redisError(err)
-	}
 	now := s.deps.Clock.Now()
 	p := b.periodsAt(now)
 	keys := b.setKeys(org.ID, cur, p)
@@ -494,30 +491,29 @@ func (s *TimeBankService) Leaderboard(ctx context.Context, callerID int64, q Lea
 	default:
 		key, v.PeriodKey = keys[2], PeriodAll
 	}
-	top, err := s.deps.Redis.ZRevRangeWithScores(ctx, key, 0, int64(s.deps.Config.TimeBank.LeaderboardSize)-1).Result()
+	// One round trip: the board, the caller's score and rank, or nil when
+	// the org's boards were never built (then built, and read again).
+	member := strconv.FormatInt(callerID, 10)
+	keysArgs := []string{b.marker(org.ID), key}
+	res, err := s.read.Run(ctx, s.deps.Redis, keysArgs, member, s.deps.Config.TimeBank.LeaderboardSize).Slice()
+	if errors.Is(err, redis.Nil) {
+		if err := b.ensure(ctx, org); err != nil {
+			return nil, redisError(err)
+		}
+		res, err = s.read.Run(ctx, s.deps.Redis, keysArgs, member, s.deps.Config.TimeBank.LeaderboardSize).Slice()
+	}
 	if err != nil {
 		return nil, redisError(err)
 	}
-	member := strconv.FormatInt(callerID, 10)
-	score, err := s.deps.Redis.ZScore(ctx, key, member).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-	case err != nil:
-		return nil, redisError(err)
-	default:
-		above, err := s.deps.Redis.ZCount(ctx, key, "("+strconv.FormatFloat(score, 'f', -1, 64), "+inf").Result()
-		if err != nil {
-			return nil, redisError(err)
-		}
-		rank := int(above) + 1
-		v.Me = MyRankView{Rank: &rank, Score: int64(score)}
+	top, rank, score := boardRead(res)
+	if rank > 0 {
+		v.Me = MyRankView{Rank: &rank, Score: score}
 	}
 	ids := make([]int64, 0, len(top))
-	for _, z := range top {
-		id, _ := strconv.ParseInt(fmt.Sprint(z.Member), 10, 64)
-		ids = append(ids, id)
-		v.List = append(v.List, LeaderView{UserID: id, Score: int64(z.Score)})
+	for _, l := range top {
+		ids = append(ids, l.UserID)
 	}
+	v.List = append(v.List, top...)
 	// Equal scores: lower user id first, whatever order Redis keeps.
 	slices.SortStableFunc(v.List, func(a, b LeaderView) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.UserID, b.UserID))
@@ -542,6 +538,55 @@ func (s *TimeBankService) Leaderboard(ctx context.Context, callerID int64, q Lea
 		l.Nickname, l.AvatarURL = byID[l.UserID].Nickname, byID[l.UserID].AvatarURL
 	}
 	return v, nil
+}
+
+// LeaderboardService reads the leaderboards the time bank keeps: the caller
+// and the org come from caches, the board and the caller's rank from one
+// Redis script, the names from one query.
+type LeaderboardService struct {
+	deps    Deps
+	boards  *leaderboards
+	callers *CallerService
+	orgs    *OrgTree
+	read    *redis.Script
+}
+
+// readBoardLua returns {top (member, score, …), caller's score or false,
+// members strictly above the caller or -1}, or nil when the org's boards
+// were never built. KEYS: the ready marker, the set (same hash slot);
+// ARGV: the caller, the board's size.
+const readBoardLua = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+local top = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+local above = -1
+if score then above = redis.call('ZCOUNT', KEYS[2], '(' .. score, '+inf') end
+return {top, score or false, above}`
+
+func newLeaderboardService(d Deps, boards *leaderboards, callers *CallerService, orgs *OrgTree) *LeaderboardService {
+	return &LeaderboardService{deps: d, boards: boards, callers: callers, orgs: orgs, read: redis.NewScript(readBoardLua)}
+}
+
+// boardRead decodes readBoardLua's answer: the top entries (unranked), and
+// the caller's rank and score (rank 0 when not on the board).
+func boardRead(res []any) ([]LeaderView, int, int64) {
+	var top []LeaderView
+	if len(res) != 3 {
+		return top, 0, 0
+	}
+	pairs, _ := res[0].([]any)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		id, _ := strconv.ParseInt(fmt.Sprint(pairs[i]), 10, 64)
+		sc, _ := strconv.ParseFloat(fmt.Sprint(pairs[i+1]), 64)
+		top = append(top, LeaderView{UserID: id, Score: int64(sc)})
+	}
+	above, _ := res[2].(int64)
+	s, ok := res[1].(string)
+	if !ok || above < 0 {
+		return top, 0, 0
+	}
+	sc, _ := strconv.ParseFloat(s, 64)
+	return top, int(above) + 1, int64(sc)
 }
 
 // RebuildLeaderboards rebuilds every org's rankings (communities, streets,

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -24,6 +25,10 @@ type MallService struct {
 	deps     Deps
 	authz    *Authz
 	timeBank *TimeBankService
+	// callers and orgs answer the goods list without a query for the
+	// caller, their roles or the community.
+	callers *CallerService
+	orgs    *OrgTree
 }
 
 // Limits of the mall.
@@ -233,47 +238,48 @@ func (s *MallService) GetGoods(ctx context.Context, callerID, id int64) (*GoodsV
 // none is given and the caller has no home community.
 func (s *MallService) ListGoods(ctx context.Context, callerID int64, communityID *int64, p Page) (List[GoodsView], error) {
 	db := s.deps.DB.WithContext(ctx)
-	cid, err := s.communityOf(ctx, db, callerID, communityID)
+	caller, err := s.callers.Get(ctx, callerID)
 	if err != nil {
 		return List[GoodsView]{}, err
 	}
-	org, err := loadOrg(ctx, db, cid)
+	if communityID == nil && caller.HomeCommunityID == nil {
+		return List[GoodsView]{}, Errorf(CodeNoHomeCommunity, "请先设置所在社区")
+	}
+	cid := cmp.Or(communityID, caller.HomeCommunityID)
+	org, err := s.orgs.Get(ctx, *cid)
 	if err != nil {
 		return List[GoodsView]{}, err
 	}
-	staff, err := s.authz.IsStaff(ctx, db, callerID, org)
-	if err != nil {
-		return List[GoodsView]{}, err
-	}
-	q := db.Model(&model.MallGoods{}).Where("community_id = ?", cid)
-	if !staff {
+	q := db.Model(&model.MallGoods{}).Where("community_id = ?", org.ID)
+	if !caller.IsStaffOf(org) {
 		q = q.Where("on_sale = ?", true)
+	}
+	views := func(rows []model.MallGoods) []GoodsView {
+		out := make([]GoodsView, 0, len(rows))
+		for i := range rows {
+			out = append(out, s.goodsView(&rows[i]))
+		}
+		return out
+	}
+	if p.ByCursor { // newest first, by id: one query, nothing counted
+		if p.Cursor != "" {
+			before, err := strconv.ParseInt(p.Cursor, 10, 64)
+			if err != nil || before < 1 {
+				return List[GoodsView]{}, invalid("cursor 无效，请从第一页重新加载")
+			}
+			q = q.Where("id < ?", before)
+		}
+		var rows []model.MallGoods
+		if err := q.Order("id DESC").Limit(p.PageSize + 1).Find(&rows).Error; err != nil {
+			return List[GoodsView]{}, err
+		}
+		return NewFeed(views(rows), p, func(i int) string { return strconv.FormatInt(rows[i].ID, 10) }), nil
 	}
 	rows, total, err := findPage[model.MallGoods](q, "id DESC", p)
 	if err != nil {
 		return List[GoodsView]{}, err
 	}
-	out := make([]GoodsView, 0, len(rows))
-	for i := range rows {
-		out = append(out, s.goodsView(&rows[i]))
-	}
-	return NewList(out, total, p), nil
-}
-
-// communityOf returns communityID, or the caller's home community when it
-// is nil (30004 when they have none).
-func (s *MallService) communityOf(ctx context.Context, db *gorm.DB, callerID int64, communityID *int64) (int64, error) {
-	if communityID != nil {
-		return *communityID, nil
-	}
-	u, err := loadUser(ctx, db, callerID)
-	if err != nil {
-		return 0, err
-	}
-	if u.HomeCommunityID == nil {
-		return 0, Errorf(CodeNoHomeCommunity, "请先设置所在社区")
-	}
-	return *u.HomeCommunityID, nil
+	return NewList(views(rows), total, p), nil
 }
 
 // OrderView is a mall order. PickupCode is shown to the buyer only.

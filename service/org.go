@@ -14,6 +14,9 @@ import (
 type OrgService struct {
 	deps  Deps
 	authz *Authz
+	// tree and callers are told of new org units and changed staff roles.
+	tree    *OrgTree
+	callers *CallerCache
 }
 
 // OrgView is an org unit as the API shows it.
@@ -73,6 +76,7 @@ func (s *OrgService) CreateOrg(ctx context.Context, actorID int64, parentID *int
 			return err
 		}
 		out.Path = fmt.Sprintf("%s%d/", parentPath, out.ID)
+		s.tree.Changed(tx)
 		return tx.Model(&out).Update("path", out.Path).Error
 	})
 	if err != nil {
@@ -133,6 +137,7 @@ func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID in
 		if exists {
 			return nil // nothing was written
 		}
+		s.callers.Changed(tx, userID)
 		return err
 	})
 	if err != nil {
@@ -164,6 +169,7 @@ func (s *OrgService) RemoveStaff(ctx context.Context, actorID, id int64) error {
 		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, r.OrgID); err != nil {
 			return err
 		}
+		s.callers.Changed(tx, r.UserID)
 		return tx.Delete(&r).Error
 	})
 }

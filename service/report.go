@@ -39,6 +39,8 @@ type ReportService struct {
 	deps     Deps
 	authz    *Authz
 	timeBank *TimeBankService
+	// callers is told when a report or a liaison changes someone's roles.
+	callers *CallerCache
 }
 
 // requireCommunity returns the org unit id when it is a community: 10005 for
@@ -385,6 +387,7 @@ func (s *ReportService) ReviewUnit(ctx context.Context, actorID, id int64, appro
 			if err := tx.Create(&model.UnitLiaison{UnitID: id, UserID: u.CreatedBy, CreatedBy: actorID}).Error; err != nil {
 				return err
 			}
+			s.callers.Changed(tx, u.CreatedBy)
 		}
 		if err := tx.First(u, id).Error; err != nil {
 			return err
@@ -470,6 +473,7 @@ func (s *ReportService) AddLiaison(ctx context.Context, actorID, unitID, userID 
 			}
 			return err
 		}
+		s.callers.Changed(tx, userID)
 		out = LiaisonView{UnitID: unitID, UserID: userID, Nickname: user.Nickname, CreatedAt: l.CreatedAt}
 		return nil
 	})
@@ -907,6 +911,7 @@ func (s *ReportService) ReviewReport(ctx context.Context, actorID, id int64, app
 			if err := s.releaseClaims(ctx, tx, r.UserID, &r.CommunityID); err != nil {
 				return err
 			}
+			s.callers.Changed(tx, r.UserID)
 		}
 		if err := tx.First(r, id).Error; err != nil {
 			return err
@@ -950,6 +955,7 @@ func (s *ReportService) WithdrawReport(ctx context.Context, actorID, id int64) (
 			if err := s.releaseClaims(ctx, tx, actorID, nil); err != nil {
 				return err
 			}
+			s.callers.Changed(tx, actorID)
 		}
 		if err := tx.First(r, id).Error; err != nil {
 			return err

@@ -50,14 +50,20 @@ type Deps struct {
 
 // Service groups the area services. Build it with New.
 type Service struct {
-	deps     Deps
-	Authz    *Authz
+	deps  Deps
+	Authz *Authz
+	// Callers caches who the caller is; OrgTree is this instance's copy
+	// of the org tree.
+	Callers  *CallerService
+	OrgTree  *OrgTree
 	Auth     *AuthService
 	Users    *UserService
 	Orgs     *OrgService
 	TimeBank *TimeBankService
-	Uploads  *UploadService
-	Wishes   *WishService
+	// Leaderboards reads the rankings the time bank keeps.
+	Leaderboards *LeaderboardService
+	Uploads      *UploadService
+	Wishes       *WishService
 	// Volunteers and Activities run volunteer registration and activities.
 	Volunteers *VolunteerService
 	Activities *ActivityService
@@ -82,27 +88,37 @@ func New(d Deps) *Service {
 	}
 	// Leaves first: services that need only the dependencies.
 	authz := &Authz{deps: d}
+	orgs := newOrgTree(d)
+	callerCache := newCallerCache(d)
 	uploads := &UploadService{deps: d}
 	content := &ContentService{checker: d.Content, logger: d.Logger}
-	volunteers := &VolunteerService{deps: d}
+	volunteers := &VolunteerService{deps: d, callers: callerCache}
 	// The time bank credits points; 双报到 owns Party membership, unit
 	// liaisons and service records, which the other areas consult.
-	timeBank := newTimeBankService(d, authz)
-	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank}
-	users := &UserService{deps: d, authz: authz, timeBank: timeBank, reports: reports}
+	boards := newLeaderboards(d)
+	timeBank := newTimeBankService(d, authz, boards)
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, callers: callerCache}
+	// Who the caller is (GET /me, and every read that depends on the
+	// caller's home or roles) comes from a cache every area above keeps true.
+	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
+	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
+	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	return &Service{
-		deps:       d,
-		Authz:      authz,
-		Auth:       &AuthService{deps: d, users: users, rotate: redis.NewScript(rotateLua)},
-		Users:      users,
-		Orgs:       &OrgService{deps: d, authz: authz},
-		TimeBank:   timeBank,
-		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
-		Uploads:    uploads,
-		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content},
-		Volunteers: volunteers,
-		Activities: &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports},
-		Reports:    reports,
+		deps:         d,
+		Authz:        authz,
+		Callers:      callers,
+		OrgTree:      orgs,
+		Auth:         &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
+		Users:        users,
+		Orgs:         &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
+		TimeBank:     timeBank,
+		Leaderboards: leaderboards,
+		Mall:         &MallService{deps: d, authz: authz, timeBank: timeBank, callers: callers, orgs: orgs},
+		Uploads:      uploads,
+		Wishes:       &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs},
+		Volunteers:   volunteers,
+		Activities:   &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs},
+		Reports:      reports,
 	}
 }
 
@@ -158,10 +174,14 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Page is a normalised page request.
+// Page is a normalised page request. A feed (see Feed) reads by Cursor
+// when ByCursor is set, which the api layer does when the request names no
+// page; other lists ignore both and read page Page.
 type Page struct {
 	Page     int
 	PageSize int
+	Cursor   string
+	ByCursor bool
 }
 
 // Pagination limits of the API contract.
@@ -187,20 +207,42 @@ func NewPage(page, size int) Page {
 // Offset returns the row offset of the page.
 func (p Page) Offset() int { return (p.Page - 1) * p.PageSize }
 
-// List is one page of results; List is never nil.
+// List is one page of results; List is never nil. A counted page has Total
+// and Page; a feed page read by cursor has neither (nothing counts the whole
+// set) but NextCursor, to ask for the page after it, and HasMore.
 type List[T any] struct {
-	List     []T   `json:"list"`
-	Total    int64 `json:"total"`
-	Page     int   `json:"page"`
-	PageSize int   `json:"pageSize"`
+	List       []T    `json:"list"`
+	Total      *int64 `json:"total,omitempty"`
+	Page       int    `json:"page,omitempty"`
+	PageSize   int    `json:"pageSize"`
+	NextCursor string `json:"nextCursor,omitempty"`
+	HasMore    *bool  `json:"hasMore,omitempty"`
 }
 
-// NewList returns a page of items, turning nil into an empty list.
+// NewList returns a counted page of items, turning nil into an empty list.
 func NewList[T any](items []T, total int64, p Page) List[T] {
 	if items == nil {
 		items = []T{}
 	}
-	return List[T]{List: items, Total: total, Page: p.Page, PageSize: p.PageSize}
+	return List[T]{List: items, Total: &total, Page: p.Page, PageSize: p.PageSize}
+}
+
+// NewFeed returns a feed page of items read with one row more than the page
+// size: the extra row, dropped here, tells that there is more. cursorOf(i)
+// makes the cursor that follows item i.
+func NewFeed[T any](items []T, p Page, cursorOf func(i int) string) List[T] {
+	more := len(items) > p.PageSize
+	if more {
+		items = items[:p.PageSize]
+	}
+	if items == nil {
+		items = []T{}
+	}
+	l := List[T]{List: items, PageSize: p.PageSize, HasMore: &more}
+	if more {
+		l.NextCursor = cursorOf(len(items) - 1)
+	}
+	return l
 }
 
 // findPage counts the rows q matches and reads page p of them in order. It

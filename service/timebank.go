@@ -65,8 +65,8 @@ type TimeBankService struct {
 	boards *leaderboards
 }
 
-func newTimeBankService(d Deps, authz *Authz) *TimeBankService {
-	return &TimeBankService{deps: d, authz: authz, ledger: ledger.NewWithClock(d.Clock.Now), boards: newLeaderboards(d)}
+func newTimeBankService(d Deps, authz *Authz, boards *leaderboards) *TimeBankService {
+	return &TimeBankService{deps: d, authz: authz, ledger: ledger.NewWithClock(d.Clock.Now), boards: boards}
 }
 
 // Credit issues minutes or points from a community to a user inside tx, once

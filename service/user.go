@@ -19,8 +19,8 @@ type UserService struct {
 	// timeBank is told after a user's home community changed (it re-ranks
 	// them on the leaderboards).
 	timeBank *TimeBankService
-	// reports gives the 双报到 roles of GET /me.
-	reports *ReportService
+	// callers answers GET /me and is told of every change to a profile.
+	callers *CallerService
 }
 
 // MeView is the caller's own profile. Phone is masked even here: the full
@@ -38,45 +38,21 @@ type MeView struct {
 // Me returns the caller's profile with every role they hold. It returns 10005
 // when the user no longer exists.
 func (s *UserService) Me(ctx context.Context, userID int64) (*MeView, error) {
-	db := s.deps.DB.WithContext(ctx)
-	var u model.User
-	if err := db.First(&u, userID).Error; err != nil {
-		return nil, notFoundOr(err, "用户")
-	}
-	roles := []ScopedRole{}
-	if u.HomeCommunityID != nil {
-		roles = append(roles, ScopedRole{Role: "resident", OrgID: *u.HomeCommunityID})
-	}
-	staff, err := s.authz.StaffRoles(ctx, db, userID)
+	c, err := s.callers.Get(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	roles = append(roles, staff...)
-	var volunteer int64
-	if err := db.Model(&model.VolunteerProfile{}).Where("user_id = ?", userID).Count(&volunteer).Error; err != nil {
-		return nil, err
-	}
-	if volunteer > 0 { // a volunteer serves anywhere; orgId is the home community, 0 when none
-		var home int64
-		if u.HomeCommunityID != nil {
-			home = *u.HomeCommunityID
-		}
-		roles = append(roles, ScopedRole{Role: "volunteer", OrgID: home})
-	}
-	reported, err := s.reports.reportRoles(ctx, db, userID)
+	return c.Me(), nil
+}
+
+// fresh returns the caller's profile read from the database, for answers
+// that show a change this request made.
+func (s *UserService) fresh(ctx context.Context, userID int64) (*MeView, error) {
+	c, err := s.callers.Fresh(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	roles = append(roles, reported...)
-	return &MeView{
-		ID:              u.ID,
-		Nickname:        u.Nickname,
-		AvatarURL:       u.AvatarURL,
-		Phone:           MaskPhone(u.Phone),
-		HomeCommunityID: u.HomeCommunityID,
-		HomeGridID:      u.HomeGridID,
-		Roles:           roles,
-	}, nil
+	return c.Me(), nil
 }
 
 // ProfileUpdate holds the fields PUT /me may change; nil leaves a field alone.
@@ -104,11 +80,13 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, in Profil
 		updates["avatar_url"] = a
 	}
 	if len(updates) > 0 {
-		if err := s.deps.DB.WithContext(ctx).Model(&model.User{}).Where("id = ?", userID).Updates(updates).Error; err != nil {
+		db := s.deps.DB.WithContext(ctx)
+		if err := db.Model(&model.User{}).Where("id = ?", userID).Updates(updates).Error; err != nil {
 			return nil, err
 		}
+		s.callers.Changed(db, userID)
 	}
-	return s.Me(ctx, userID)
+	return s.fresh(ctx, userID)
 }
 
 // SetCommunity sets the caller's home community and, optionally, a grid of
@@ -146,6 +124,7 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 		if err != nil {
 			return err
 		}
+		s.callers.Changed(tx, userID)
 		if before.HomeCommunityID == nil || *before.HomeCommunityID != communityID {
 			from := before.HomeCommunityID
 			afterCommit(tx, func() { s.timeBank.HomeChanged(context.WithoutCancel(ctx), userID, from, &communityID) })
@@ -155,7 +134,7 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 	if err != nil {
 		return nil, err
 	}
-	return s.Me(ctx, userID)
+	return s.fresh(ctx, userID)
 }
 
 // BindPhone exchanges a getPhoneNumber code for the verified number and stores
@@ -176,10 +155,12 @@ func (s *UserService) BindPhone(ctx context.Context, userID int64, code string) 
 	if phone == "" {
 		return nil, unavailable("微信未返回手机号，请稍后再试", errors.New("empty phone"))
 	}
-	if err := s.deps.DB.WithContext(ctx).Model(&model.User{}).Where("id = ?", userID).Update("phone", phone).Error; err != nil {
+	db := s.deps.DB.WithContext(ctx)
+	if err := db.Model(&model.User{}).Where("id = ?", userID).Update("phone", phone).Error; err != nil {
 		return nil, err
 	}
-	return s.Me(ctx, userID)
+	s.callers.Changed(db, userID)
+	return s.fresh(ctx, userID)
 }
 
 // UserSummary is what admins see of a user when searching: never the full

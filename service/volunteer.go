@@ -17,6 +17,8 @@ import (
 // whether a volunteer is blocked for no-shows.
 type VolunteerService struct {
 	deps Deps
+	// callers is told when someone becomes a volunteer.
+	callers *CallerCache
 }
 
 // VolunteerSkills returns the skill tags a volunteer picks from; anything
@@ -95,6 +97,7 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 		SkillsNote: in.SkillsNote, Availability: in.Availability,
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		s.callers.Changed(tx, userID)
 		return tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "user_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"real_name", "phone", "skills", "skills_note", "availability", "updated_at"}),

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -58,6 +59,10 @@ type WishService struct {
 	uploads  *UploadService
 	reports  *ReportService
 	content  *ContentService
+	// callers and orgs answer the public feed without a query for the
+	// caller or the org names.
+	callers *CallerService
+	orgs    *OrgTree
 	// beforeClaimUpdate, when set (by tests only), runs in Claim between
 	// the checks on the loaded wish and the conditional UPDATE.
 	beforeClaimUpdate func(ctx context.Context, tx *gorm.DB)
@@ -457,13 +462,11 @@ func (s *WishService) views(ctx context.Context, db *gorm.DB, ws []model.Wish, a
 		for id := range communities {
 			ids = append(ids, id)
 		}
-		var orgs []model.OrgUnit
-		if err := db.WithContext(ctx).Select("id", "name").Where("id IN ?", ids).Find(&orgs).Error; err != nil {
+		names, err := s.orgs.Names(ctx, ids...)
+		if err != nil {
 			return nil, err
 		}
-		for _, o := range orgs {
-			communities[o.ID] = o.Name
-		}
+		maps.Copy(communities, names)
 	}
 	loc := s.deps.Config.Location
 	at := func(t *time.Time) *time.Time {
@@ -568,16 +571,23 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 		}
 		q = q.Where(cond)
 	case f.CommunityID != nil:
-		if _, err := loadOrg(ctx, db, *f.CommunityID); err != nil {
+		if _, err := s.orgs.Get(ctx, *f.CommunityID); err != nil {
 			return List[WishView]{}, err
 		}
 		q = q.Where("community_id = ?", *f.CommunityID)
 	default:
-		street, err := s.callerStreet(ctx, db, callerID)
+		caller, err := s.callers.Get(ctx, callerID)
+		if err != nil {
+			return List[WishView]{}, err
+		}
+		street, err := caller.Street()
 		if err != nil {
 			return List[WishView]{}, err
 		}
 		q = q.Where("street_id = ?", street)
+	}
+	if !staffView && p.ByCursor {
+		return s.feed(ctx, db, q, callerID, p)
 	}
 	var total int64
 	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
@@ -601,20 +611,88 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 	if err != nil {
 		return List[WishView]{}, err
 	}
-	views, err := s.views(ctx, db, ws, func(w *model.Wish) wishAccess {
-		return wishAccess{callerID: callerID, poster: w.PosterID != nil && *w.PosterID == callerID, staff: staffView}
-	})
+	var views []WishView
+	if staffView {
+		views, err = s.views(ctx, db, ws, func(w *model.Wish) wishAccess {
+			return wishAccess{callerID: callerID, poster: w.PosterID != nil && *w.PosterID == callerID, staff: true}
+		})
+	} else {
+		views, err = s.publicViews(ctx, db, ws, callerID)
+	}
 	if err != nil {
 		return List[WishView]{}, err
 	}
-	if !staffView {
-		// The public list never carries contact details, even the caller's own.
-		for i := range views {
-			views[i].Contact = nil
-			views[i].PosterName = MaskName(ws[i].PosterName)
-		}
-	}
 	return NewList(views, total, p), nil
+}
+
+// feed reads a page of the public list q by cursor, newest published first:
+// one indexed query of the page's rows and one more, nothing counted. It
+// returns 10001 for a cursor it did not make.
+func (s *WishService) feed(ctx context.Context, db *gorm.DB, q *gorm.DB, callerID int64, p Page) (List[WishView], error) {
+	if p.Cursor != "" {
+		c, err := parseTimeCursor(p.Cursor)
+		if err != nil {
+			return List[WishView]{}, err
+		}
+		q = q.Where("(published_at < ? OR (published_at = ? AND id < ?))", c.At, c.At, c.ID)
+	}
+	ws, err := scanPublicWishes(q.Order("published_at DESC").Order("id DESC").Limit(p.PageSize + 1))
+	if err != nil {
+		return List[WishView]{}, err
+	}
+	views, err := s.publicViews(ctx, db, ws, callerID)
+	if err != nil {
+		return List[WishView]{}, err
+	}
+	return NewFeed(views, p, func(i int) string {
+		var at time.Time
+		if ws[i].PublishedAt != nil {
+			at = *ws[i].PublishedAt
+		}
+		return timeCursor{At: at, ID: ws[i].ID}.String()
+	}), nil
+}
+
+// scanPublicWishes runs q and reads the columns a public view shows, and
+// no others, straight into the rows: the feed's page is the hottest read
+// there is, and gorm's reflective scan of every column was most of its CPU.
+// It returns the database's error, if any.
+func scanPublicWishes(q *gorm.DB) ([]model.Wish, error) {
+	rows, err := q.Select("id, community_id, title, content, category, budget_fen, images, poster_id, poster_name, " +
+		"status, reject_reason, published_at, claimer_id, claimed_at, claim_deadline, fulfilled_at, fulfil_note, " +
+		"fulfil_images, completed_at, auto_confirmed, rating, comment, created_at").Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ws []model.Wish
+	for rows.Next() {
+		var w model.Wish
+		if err := rows.Scan(&w.ID, &w.CommunityID, &w.Title, &w.Content, &w.Category, &w.BudgetFen, &w.Images,
+			&w.PosterID, &w.PosterName, &w.Status, &w.RejectReason, &w.PublishedAt, &w.ClaimerID, &w.ClaimedAt,
+			&w.ClaimDeadline, &w.FulfilledAt, &w.FulfilNote, &w.FulfilImages, &w.CompletedAt, &w.AutoConfirmed,
+			&w.Rating, &w.Comment, &w.CreatedAt); err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	return ws, rows.Err()
+}
+
+// publicViews returns the public views of ws: masked poster, no contact
+// details, even the caller's own.
+func (s *WishService) publicViews(ctx context.Context, db *gorm.DB, ws []model.Wish, callerID int64) ([]WishView, error) {
+	views, err := s.views(ctx, db, ws, func(w *model.Wish) wishAccess {
+		return wishAccess{callerID: callerID, poster: w.PosterID != nil && *w.PosterID == callerID}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range views {
+		views[i].Contact = nil
+		views[i].PosterName = MaskName(ws[i].PosterName)
+	}
+	return views, nil
 }
 
 // wishesByID loads wishes in the order of ids.
@@ -640,36 +718,6 @@ func joinStatuses() string {
 		s = append(s, string(st))
 	}
 	return strings.Join(s, "、")
-}
-
-// callerStreet returns the street of the caller's home community, else of
-// the community of their approved member report, else 10001.
-func (s *WishService) callerStreet(ctx context.Context, db *gorm.DB, callerID int64) (int64, error) {
-	u, err := loadUser(ctx, db, callerID)
-	if err != nil {
-		return 0, err
-	}
-	community := u.HomeCommunityID
-	if community == nil {
-		r, err := s.reports.partyMembership(ctx, db, callerID)
-		if err != nil {
-			return 0, err
-		}
-		if r != nil {
-			community = &r.CommunityID
-		}
-	}
-	if community == nil {
-		return 0, invalid("请先设置所在社区，或指定 communityId")
-	}
-	org, err := loadOrg(ctx, db, *community)
-	if err != nil {
-		return 0, err
-	}
-	if org.Level != model.LevelCommunity || org.ParentID == nil {
-		return 0, invalid("所在社区设置有误，请重新选择社区")
-	}
-	return *org.ParentID, nil
 }
 
 // staffPaths returns the materialised paths of the orgs the caller is staff

@@ -32,7 +32,11 @@ func SQLiteDSN(path string) string {
 }
 
 // MySQLParams are the DSN parameters linli needs; MySQLDSN adds missing ones.
-const MySQLParams = "parseTime=true&loc=Local&charset=utf8mb4&clientFoundRows=true"
+// interpolateParams makes every statement one round trip instead of three
+// (prepare, execute, close): the driver quotes the arguments itself, for the
+// utf8mb4 connection charset and the server's backslash-escape mode (see
+// TestHostileStringsStayInert). An operator's explicit value is kept.
+const MySQLParams = "parseTime=true&loc=Local&charset=utf8mb4&clientFoundRows=true&interpolateParams=true"
 
 // MySQLDSN adds linli's required parameters to a DSN that lacks them.
 func MySQLDSN(dsn string) string {

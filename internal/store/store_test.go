@@ -2,9 +2,14 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
 	"linli/config"
@@ -43,3 +48,65 @@ func TestEmbeddedRedisTakesLongPipelines(t *testing.T) {
 }
 
 func redisZ(score float64, member int) redis.Z { return redis.Z{Score: score, Member: member} }
+
+// TestHostileStringsStayInert stores strings that would break out of a
+// quoted literal if the arguments were spliced carelessly, through the same
+// DSN the server uses (on MySQL: client-side interpolation), and reads each
+// back unchanged, with the table and its neighbours intact. It runs on
+// SQLite, and on MySQL/MariaDB too when LINLI_TEST_MYSQL_DSN is set.
+func TestHostileStringsStayInert(t *testing.T) {
+	over := map[string]any{"dev": true, "data.dir": t.TempDir()}
+	if dsn := os.Getenv("LINLI_TEST_MYSQL_DSN"); dsn != "" {
+		cfg, err := mysqldrv.ParseDSN(store.MySQLDSN(dsn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cfg.InterpolateParams {
+			t.Fatal("MySQLDSN did not turn on interpolateParams")
+		}
+		if cfg.DBName == "" {
+			cfg.DBName = "test"
+		}
+		over["database.driver"], over["database.dsn"] = "mysql", cfg.FormatDSN()
+	}
+	cfg, err := config.LoadFromEnviron("", nil, over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _, err := store.OpenDB(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Skipf("database not reachable: %v", err)
+	}
+	table := fmt.Sprintf("hostile_%d", time.Now().UnixNano())
+	if err := db.Exec("CREATE TABLE " + table + " (id INT PRIMARY KEY, s VARCHAR(255))").Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP TABLE " + table) })
+	hostile := []string{
+		`'; DROP TABLE ` + table + `; --`,
+		`\'; DELETE FROM ` + table + `; #`,
+		`\\' OR '1'='1`,
+		"\x00\n\r\x1a\"`",
+		`%_\%\_`,
+		"张三' /* 注释 */ 😀",
+		`\`,
+	}
+	for i, s := range hostile {
+		if err := db.Exec("INSERT INTO "+table+" (id, s) VALUES (?, ?)", i+1, s).Error; err != nil {
+			t.Fatalf("insert %q: %v", s, err)
+		}
+	}
+	for i, s := range hostile {
+		var got []string
+		if err := db.Raw("SELECT s FROM "+table+" WHERE s = ?", s).Scan(&got).Error; err != nil {
+			t.Fatalf("select %q: %v", s, err)
+		}
+		if len(got) != 1 || got[0] != s {
+			t.Errorf("string %d: stored %q, read back %q", i, s, got)
+		}
+	}
+	var n int64
+	if err := db.Raw("SELECT COUNT(*) FROM " + table).Scan(&n).Error; err != nil || n != int64(len(hostile)) {
+		t.Fatalf("rows = %d, %v; want %d", n, err, len(hostile))
+	}
+}

@@ -21,6 +21,7 @@ func (h *Harness) MustPartyMember(userID, communityID int64) model.MemberReport 
 	if err := h.DB.Create(&r).Error; err != nil {
 		h.T.Fatalf("party member: %v", err)
 	}
+	h.Changed(userID)
 	return r
 }
 
@@ -37,6 +38,7 @@ func (h *Harness) MustUnitLiaison(userID, communityID int64) model.Unit {
 	if err := h.DB.Create(&model.UnitLiaison{UnitID: u.ID, UserID: userID}).Error; err != nil {
 		h.T.Fatalf("unit liaison: %v", err)
 	}
+	h.Changed(userID)
 	return u
 }
 

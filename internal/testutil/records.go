@@ -16,5 +16,6 @@ func (h *Harness) MustVolunteer(userID int64) model.VolunteerProfile {
 	if err := h.DB.Create(&p).Error; err != nil {
 		h.T.Fatalf("volunteer: %v", err)
 	}
+	h.Changed(userID)
 	return p
 }

@@ -544,6 +544,14 @@ func (h *Harness) MustMakeStaff(userID, orgID int64, role model.StaffRoleKind) {
 	if err := h.DB.Create(&model.StaffRole{UserID: userID, OrgID: orgID, Role: role}).Error; err != nil {
 		h.T.Fatalf("make staff: %v", err)
 	}
+	h.Changed(userID)
+}
+
+// Changed tells every instance that the given users' rows were changed
+// directly in the database, as the services do after their own changes
+// (the cached Caller of each is rebuilt on its next request).
+func (h *Harness) Changed(userIDs ...int64) {
+	h.Svc.Callers.Changed(h.DB, userIDs...)
 }
 
 // Tree is a small org tree made by MustTree.
@@ -591,6 +599,7 @@ func (h *Harness) MustSetHome(userID, communityID int64) {
 	if err := h.DB.Model(&model.User{}).Where("id = ?", userID).Update("home_community_id", communityID).Error; err != nil {
 		h.T.Fatalf("set home: %v", err)
 	}
+	h.Changed(userID)
 }
 
 // Count returns the number of rows of model matching where.

@@ -172,11 +172,23 @@ func (s *server) wishes(c *gin.Context) {
 		ORDER BY w.published_at DESC, w.id DESC LIMIT 20`, c.GetInt64("uid"))
 }
 
+// activities: the home community's list as linli serves it — those not yet
+// ended (soonest first), then the ended ones (latest first) — both halves
+// in one statement.
 func (s *server) activities(c *gin.Context) {
-	s.list(c, `SELECT a.id, a.title, a.category, a.address, a.start_at, a.end_at, a.capacity, a.signed, a.waitlisted,
-		a.status, a.audience FROM activities a WHERE a.community_id = (SELECT home_community_id FROM users WHERE id = ?)
-		AND a.status IN ('published', 'finished') AND a.end_at > ? ORDER BY a.start_at, a.id LIMIT 20`,
-		c.GetInt64("uid"), time.Now())
+	const cols = `a.id, a.title, a.category, a.address, a.start_at, a.end_at, a.capacity, a.signed, a.waitlisted,
+		a.status, a.audience`
+	const half = `SELECT ` + cols + ` FROM activities a WHERE a.community_id = (SELECT home_community_id FROM users WHERE id = ?)
+		AND a.status IN ('published', 'finished') AND a.end_at `
+	now := time.Now()
+	l, err := rows(c, s.db, `SELECT * FROM (`+half+`> ? ORDER BY a.start_at, a.id LIMIT 20) AS upcoming
+		UNION ALL SELECT * FROM (`+half+`<= ? ORDER BY a.start_at DESC, a.id DESC LIMIT 20) AS ended`,
+		c.GetInt64("uid"), now, c.GetInt64("uid"), now)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, 200, gin.H{"list": l[:min(len(l), 20)]})
 }
 
 func (s *server) me(c *gin.Context) {

@@ -813,6 +813,13 @@ func TestReportCertificate(t *testing.T) {
 	if !strings.Contains(first.VerifyURL, "/api/v1/certificates/verify?number="+first.Number+"&code="+first.VerifyCode) {
 		t.Fatalf("verify url %q", first.VerifyURL)
 	}
+	// The verify address never comes from the request's Host header
+	// (httptest's is example.com): in dev mode it is this server's local
+	// address from http.addr.
+	if strings.Contains(first.VerifyURL, "example.com") || !strings.HasPrefix(first.VerifyURL, "http://127.0.0.1:") ||
+		!strings.HasPrefix(first.VerifyURL, h.Config.Report.VerifyBaseURL+"?") {
+		t.Fatalf("verify url %q does not use %q", first.VerifyURL, h.Config.Report.VerifyBaseURL)
+	}
 	// A record approved later does not change the frozen certificate.
 	f.record(t, m, f.tree.CommunityA.ID, "public_activity", qStart.AddDate(0, -1, 5), nil)
 	h.Do("POST", "/me/certificates", map[string]any{"period": prev}, m.AccessToken).Expect(t, 200, 0).Decode(t, &again)

@@ -70,7 +70,7 @@ func domainStatus(code int) int {
 		service.CodeMinutesReasonMissing:
 		return http.StatusBadRequest
 	case service.CodeWishOwnWish, service.CodeWishNotEligible,
-		service.CodeNotReported, service.CodeNotLiaison:
+		service.CodeNotReported, service.CodeNotLiaison, service.CodeNeedOutOfArea:
 		return http.StatusForbidden
 	default:
 		return http.StatusConflict

@@ -642,7 +642,8 @@ type completeProjectRequest struct {
 }
 
 // CompleteProject serves POST /projects/{id}/complete {note, completedOn?}
-// [staff, unit_liaison].
+// [staff, unit_liaison]: the project then awaits the community's
+// confirmation.
 func (h *Handler) CompleteProject(c *gin.Context) {
 	id, ok := pathID(c, "id")
 	if !ok {
@@ -653,5 +654,44 @@ func (h *Handler) CompleteProject(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.CompleteProject(c.Request.Context(), userID(c), id, req.Note, req.CompletedOn)
+	reply(c, http.StatusOK, v, err)
+}
+
+type confirmProjectRequest struct {
+	CompletedOn string `json:"completedOn" binding:"max=10"`
+}
+
+// ConfirmProject serves POST /projects/{id}/confirm {completedOn?} [staff of
+// the project's community]: the project becomes done and counts.
+func (h *Handler) ConfirmProject(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var req confirmProjectRequest
+	if !bindOptionalJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Reports.ConfirmProject(c.Request.Context(), userID(c), id, req.CompletedOn)
+	reply(c, http.StatusOK, v, err)
+}
+
+type returnProjectRequest struct {
+	Reason string `json:"reason" binding:"required,max=255"`
+}
+
+// ReturnProject serves POST /projects/{id}/return {reason} [staff of the
+// project's community]: the completion is sent back, the project is ongoing
+// again.
+func (h *Handler) ReturnProject(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var req returnProjectRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Reports.ReturnProject(c.Request.Context(), userID(c), id, req.Reason)
 	reply(c, http.StatusOK, v, err)
 }

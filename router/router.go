@@ -197,6 +197,8 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/resources/:id/claim", h.ClaimResource)
 	authed.GET("/projects", h.ListProjects)
 	authed.POST("/projects/:id/complete", h.CompleteProject)
+	authed.POST("/projects/:id/confirm", h.ConfirmProject)
+	authed.POST("/projects/:id/return", h.ReturnProject)
 
 	return r, nil
 }

@@ -60,7 +60,7 @@ func httpStatus(code int) int {
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {
-	case service.CodeGoodsOtherCommunity:
+	case service.CodeGoodsOtherCommunity, service.CodeHomeNotVerified:
 		return http.StatusForbidden
 	case service.CodePickupCodeInvalid:
 		return http.StatusNotFound

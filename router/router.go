@@ -99,6 +99,7 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/admin/staff", h.AppointStaff)
 	authed.DELETE("/admin/staff/:id", h.RemoveStaff)
 	authed.GET("/admin/users", h.SearchUsers)
+	authed.POST("/admin/residents/:userId/verify-home", h.VerifyHome)
 
 	authed.GET("/volunteers/options", h.VolunteerOptions)
 	authed.GET("/volunteers/me", h.GetVolunteer)

@@ -44,6 +44,9 @@ type GoodsInput struct {
 	Stock        int64
 	PerUserLimit int64
 	OnSale       *bool
+	// ResidentsOnly goods need a home confirmed by staff (POST
+	// /admin/residents/{userId}/verify-home) to be redeemed.
+	ResidentsOnly bool
 }
 
 // GoodsUpdate holds the fields staff may change; nil leaves one alone. Stock
@@ -57,6 +60,8 @@ type GoodsUpdate struct {
 	Stock        *int64
 	PerUserLimit *int64
 	OnSale       *bool
+
+	ResidentsOnly *bool
 }
 
 // GoodsView is goods as the API shows them.
@@ -72,12 +77,15 @@ type GoodsView struct {
 	OnSale       bool      `json:"onSale"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
+
+	// ResidentsOnly: only residents with a home confirmed by staff redeem them.
+	ResidentsOnly bool `json:"residentsOnly"`
 }
 
 func (s *MallService) goodsView(g *model.MallGoods) GoodsView {
 	loc := s.deps.Config.Location
 	return GoodsView{ID: g.ID, CommunityID: g.CommunityID, Name: g.Name, Description: g.Description, Image: g.Image,
-		PointsPrice: g.PointsPrice, Stock: g.Stock, PerUserLimit: g.PerUserLimit, OnSale: g.OnSale,
+		PointsPrice: g.PointsPrice, Stock: g.Stock, PerUserLimit: g.PerUserLimit, OnSale: g.OnSale, ResidentsOnly: g.ResidentsOnly,
 		CreatedAt: g.CreatedAt.In(loc), UpdatedAt: g.UpdatedAt.In(loc)}
 }
 
@@ -111,7 +119,7 @@ func (s *MallService) CreateGoods(ctx context.Context, actorID int64, in GoodsIn
 	}
 	g := model.MallGoods{CommunityID: in.CommunityID, Name: in.Name, Description: in.Description, Image: in.Image,
 		PointsPrice: in.PointsPrice, Stock: in.Stock, PerUserLimit: in.PerUserLimit, OnSale: in.OnSale == nil || *in.OnSale,
-		CreatedBy: actorID}
+		ResidentsOnly: in.ResidentsOnly, CreatedBy: actorID}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		org, err := s.authz.RequireStaff(ctx, tx, actorID, in.CommunityID)
 		if err != nil {
@@ -173,11 +181,14 @@ func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in Goo
 		if in.OnSale != nil {
 			g.OnSale = *in.OnSale
 		}
+		if in.ResidentsOnly != nil {
+			g.ResidentsOnly = *in.ResidentsOnly
+		}
 		if err := checkGoods(g.Name, g.Description, g.Image, g.PointsPrice, g.Stock, g.PerUserLimit); err != nil {
 			return err
 		}
 		return tx.Model(g).Select("name", "description", "image", "points_price", "stock",
-			"per_user_limit", "on_sale").Updates(g).Error
+			"per_user_limit", "on_sale", "residents_only").Updates(g).Error
 	})
 	if err != nil {
 		return nil, err
@@ -329,7 +340,8 @@ func pickupCode() string {
 // rises within its per-user limit, the order gets a pickup code unique among
 // the community's open orders, and the points are debited. It returns 10001
 // for a bad quantity, 10005 for unknown goods, 30004 when the caller has no
-// home community, 30008 (403) for goods of another community, 30005 when
+// home community, 30008 (403) for goods of another community, 30021 (403)
+// for residentsOnly goods when staff have not confirmed the home, 30005 when
 // the goods are off sale, 30006 when the stock is short, 30007 when the
 // per-user limit would be passed and 30001 when the points are short. With
 // a requestId, a repeat (a retry after a lost answer, a double tap) returns
@@ -374,6 +386,9 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 		}
 		if *user.HomeCommunityID != goods.CommunityID {
 			return Errorf(CodeGoodsOtherCommunity, "只能兑换本社区爱心超市的商品")
+		}
+		if goods.ResidentsOnly && user.HomeVerifiedAt == nil { // residency: confirmed by staff, cleared on a move
+			return Errorf(CodeHomeNotVerified, "该商品仅限经社区确认的居民兑换，请联系社区工作人员确认居住信息")
 		}
 		if !goods.OnSale {
 			return Errorf(CodeGoodsOffSale, "该商品已下架")

@@ -273,7 +273,7 @@ type Project struct {
 	NeedID         *int64        `gorm:"uniqueIndex"`
 	ResourceID     *int64        `gorm:"uniqueIndex"`
 	Title          string        `gorm:"size:64;not null"`
-	Status         ProjectStatus `gorm:"size:16;not null"`
+	Status         ProjectStatus `gorm:"size:32;not null"`
 	ClaimedBy      int64         `gorm:"not null;default:0"`
 	CompletionNote string        `gorm:"size:1000;not null;default:''"`
 	CompletedAt    *time.Time    `gorm:"index:ix_project_unit_done,priority:2"`

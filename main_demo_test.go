@@ -33,6 +33,7 @@ func TestDemoSeedOnlyInDevMode(t *testing.T) {
 	t.Setenv("LINLI_DATABASE_DRIVER", "sqlite")
 	t.Setenv("LINLI_REDIS_ADDR", "")
 	t.Setenv("LINLI_JWT_SECRET", strings.Repeat("s", 32))
+	t.Setenv("LINLI_REPORT_VERIFY_BASE_URL", "https://linli.test/api/v1/certificates/verify") // required outside dev mode
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
 	start := func(dev bool) (*app, map[string]int64) {

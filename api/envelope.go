@@ -60,7 +60,7 @@ func httpStatus(code int) int {
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {
-	case service.CodeGoodsOtherCommunity, service.CodeSelfAction, service.CodeRecipientOutside:
+	case service.CodeGoodsOtherCommunity, service.CodeSelfAction, service.CodeRecipientOutside, service.CodeHomeNotVerified:
 		return http.StatusForbidden
 	case service.CodePickupCodeInvalid:
 		return http.StatusNotFound
@@ -70,7 +70,7 @@ func domainStatus(code int) int {
 		service.CodeMinutesReasonMissing:
 		return http.StatusBadRequest
 	case service.CodeWishOwnWish, service.CodeWishNotEligible,
-		service.CodeNotReported, service.CodeNotLiaison:
+		service.CodeNotReported, service.CodeNotLiaison, service.CodeNeedOutOfArea:
 		return http.StatusForbidden
 	default:
 		return http.StatusConflict

@@ -17,10 +17,12 @@ type createGoodsRequest struct {
 	Stock        *int64 `json:"stock" binding:"required,gte=0,max=1000000"`
 	PerUserLimit int64  `json:"perUserLimit" binding:"gte=0,max=1000000"`
 	OnSale       *bool  `json:"onSale"`
+	// ResidentsOnly goods need a home confirmed by staff.
+	ResidentsOnly bool `json:"residentsOnly"`
 }
 
 // CreateGoods serves POST /mall/goods {communityId, name, description?,
-// image?, pointsPrice, stock, perUserLimit?, onSale?} [staff].
+// image?, pointsPrice, stock, perUserLimit?, onSale?, residentsOnly?} [staff].
 func (h *Handler) CreateGoods(c *gin.Context) {
 	var req createGoodsRequest
 	if !bindJSON(c, &req) {
@@ -28,7 +30,8 @@ func (h *Handler) CreateGoods(c *gin.Context) {
 	}
 	v, err := h.svc.Mall.CreateGoods(c.Request.Context(), userID(c), service.GoodsInput{
 		CommunityID: req.CommunityID, Name: req.Name, Description: req.Description, Image: req.Image,
-		PointsPrice: req.PointsPrice, Stock: *req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale})
+		PointsPrice: req.PointsPrice, Stock: *req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale,
+		ResidentsOnly: req.ResidentsOnly})
 	reply(c, http.StatusCreated, v, err)
 }
 
@@ -65,6 +68,8 @@ type updateGoodsRequest struct {
 	Stock        *int64  `json:"stock" binding:"omitempty,gte=0,max=1000000"`
 	PerUserLimit *int64  `json:"perUserLimit" binding:"omitempty,gte=0,max=1000000"`
 	OnSale       *bool   `json:"onSale"`
+
+	ResidentsOnly *bool `json:"residentsOnly"`
 }
 
 // UpdateGoods serves PUT /mall/goods/{id} with any of the fields of
@@ -80,7 +85,7 @@ func (h *Handler) UpdateGoods(c *gin.Context) {
 	}
 	v, err := h.svc.Mall.UpdateGoods(c.Request.Context(), userID(c), id, service.GoodsUpdate{
 		Name: req.Name, Description: req.Description, Image: req.Image, PointsPrice: req.PointsPrice,
-		Stock: req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale})
+		Stock: req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale, ResidentsOnly: req.ResidentsOnly})
 	reply(c, http.StatusOK, v, err)
 }
 

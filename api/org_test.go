@@ -238,6 +238,7 @@ func TestAdminUsersSearch(t *testing.T) {
 	suffix := testutil.UniqueOpenID("n")
 	nick := "搜索_" + suffix
 	target := h.MustLogin(testutil.UniqueOpenID("tgt"))
+	h.MustSetHome(target.UserID, tree.CommunityA.ID) // admins find users of their subtree (TestAdminUserSearchScoped)
 	h.Do("PUT", "/me", map[string]string{"nickname": nick}, target.AccessToken).Expect(t, 200, 0)
 	h.Do("POST", "/me/phone", map[string]string{"code": "phone:13912345678"}, target.AccessToken).Expect(t, 200, 0)
 

@@ -474,16 +474,6 @@ func (h *Handler) AdminObligations(c *gin.Context) {
 
 // ---- Certificates ----
 
-// verifyBase is the address of GET /certificates/verify on this server, used
-// when report.verify_base_url is not configured.
-func verifyBase(c *gin.Context) string {
-	scheme := "http"
-	if c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + c.Request.Host + "/api/v1/certificates/verify"
-}
-
 type issueCertificateRequest struct {
 	Period string `json:"period" binding:"required,max=8"`
 }
@@ -495,7 +485,7 @@ func (h *Handler) IssueCertificate(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	v, created, err := h.svc.Reports.IssueCertificate(c.Request.Context(), userID(c), req.Period, verifyBase(c))
+	v, created, err := h.svc.Reports.IssueCertificate(c.Request.Context(), userID(c), req.Period)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -505,7 +495,7 @@ func (h *Handler) IssueCertificate(c *gin.Context) {
 
 // MyCertificates serves GET /me/certificates.
 func (h *Handler) MyCertificates(c *gin.Context) {
-	list, err := h.svc.Reports.MyCertificates(c.Request.Context(), userID(c), verifyBase(c))
+	list, err := h.svc.Reports.MyCertificates(c.Request.Context(), userID(c))
 	reply(c, http.StatusOK, gin.H{"list": list}, err)
 }
 
@@ -516,7 +506,7 @@ func (h *Handler) CertificateQRCode(c *gin.Context) {
 	if !ok {
 		return
 	}
-	png, err := h.svc.Reports.CertificateQRCode(c.Request.Context(), userID(c), id, verifyBase(c))
+	png, err := h.svc.Reports.CertificateQRCode(c.Request.Context(), userID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -652,7 +642,8 @@ type completeProjectRequest struct {
 }
 
 // CompleteProject serves POST /projects/{id}/complete {note, completedOn?}
-// [staff, unit_liaison].
+// [staff, unit_liaison]: the project then awaits the community's
+// confirmation.
 func (h *Handler) CompleteProject(c *gin.Context) {
 	id, ok := pathID(c, "id")
 	if !ok {
@@ -663,5 +654,44 @@ func (h *Handler) CompleteProject(c *gin.Context) {
 		return
 	}
 	v, err := h.svc.Reports.CompleteProject(c.Request.Context(), userID(c), id, req.Note, req.CompletedOn)
+	reply(c, http.StatusOK, v, err)
+}
+
+type confirmProjectRequest struct {
+	CompletedOn string `json:"completedOn" binding:"max=10"`
+}
+
+// ConfirmProject serves POST /projects/{id}/confirm {completedOn?} [staff of
+// the project's community]: the project becomes done and counts.
+func (h *Handler) ConfirmProject(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var req confirmProjectRequest
+	if !bindOptionalJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Reports.ConfirmProject(c.Request.Context(), userID(c), id, req.CompletedOn)
+	reply(c, http.StatusOK, v, err)
+}
+
+type returnProjectRequest struct {
+	Reason string `json:"reason" binding:"required,max=255"`
+}
+
+// ReturnProject serves POST /projects/{id}/return {reason} [staff of the
+// project's community]: the completion is sent back, the project is ongoing
+// again.
+func (h *Handler) ReturnProject(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var req returnProjectRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Reports.ReturnProject(c.Request.Context(), userID(c), id, req.Reason)
 	reply(c, http.StatusOK, v, err)
 }

@@ -663,7 +663,9 @@ func TestReportThreeListsAndUnitObligation(t *testing.T) {
 	f := newReportFixture(t)
 	h := f.h
 	unitID, liaison := f.unit(t, f.tree.CommunityA.ID, "区供电公司")
-	otherUnit, otherLiaison := f.unit(t, f.tree.CommunityB.ID, "区医院")
+	// Both units reported to community A: a unit claims only needs of the
+	// community it reported to (TestProjectClaimAreaAndConfirmation).
+	otherUnit, otherLiaison := f.unit(t, f.tree.CommunityA.ID, "区医院")
 	_, _, cur := quarters(h)
 
 	var need struct{ ID int64 }
@@ -734,10 +736,17 @@ func TestReportThreeListsAndUnitObligation(t *testing.T) {
 	h.Do("POST", fmt.Sprintf("/projects/%d/complete", project.ID), map[string]any{"note": ""}, liaison.AccessToken).Expect(t, 400, service.CodeInvalid)
 	h.Do("POST", fmt.Sprintf("/projects/%d/complete", project.ID), map[string]any{"note": "已完成", "completedOn": "2999-01-01"}, liaison.AccessToken).Expect(t, 400, service.CodeInvalid)
 	h.Do("POST", fmt.Sprintf("/projects/%d/complete", project.ID), map[string]any{"note": "已完成"}, otherLiaison.AccessToken).Expect(t, 403, service.CodeForbidden)
-	h.Do("POST", fmt.Sprintf("/projects/%d/complete", project.ID), map[string]any{"note": "检修完成", "completedOn": today}, liaison.AccessToken).Expect(t, 200, 0)
+	h.Do("POST", fmt.Sprintf("/projects/%d/complete", project.ID), map[string]any{"note": "检修完成", "completedOn": today}, liaison.AccessToken).Expect(t, 200, 0).Decode(t, &project)
+	if project.Status != "awaiting_confirmation" {
+		t.Fatalf("completed project = %+v", project)
+	}
 	h.Do("POST", fmt.Sprintf("/projects/%d/complete", project.ID), map[string]any{"note": "again"}, f.staffA.AccessToken).Expect(t, 409, service.CodeProjectDone)
+	if ok, done := unitsView(); ok || done != 0 {
+		t.Fatalf("completed, not confirmed: compliant %v done %d", ok, done)
+	}
+	h.Do("POST", fmt.Sprintf("/projects/%d/confirm", project.ID), nil, f.staffA.AccessToken).Expect(t, 200, 0)
 	if ok, done := unitsView(); !ok || done != 1 {
-		t.Fatalf("after completion: compliant %v done %d", ok, done)
+		t.Fatalf("after confirmation: compliant %v done %d", ok, done)
 	}
 	var back struct {
 		Obligation struct {
@@ -812,6 +821,13 @@ func TestReportCertificate(t *testing.T) {
 	}
 	if !strings.Contains(first.VerifyURL, "/api/v1/certificates/verify?number="+first.Number+"&code="+first.VerifyCode) {
 		t.Fatalf("verify url %q", first.VerifyURL)
+	}
+	// The verify address never comes from the request's Host header
+	// (httptest's is example.com): in dev mode it is this server's local
+	// address from http.addr.
+	if strings.Contains(first.VerifyURL, "example.com") || !strings.HasPrefix(first.VerifyURL, "http://127.0.0.1:") ||
+		!strings.HasPrefix(first.VerifyURL, h.Config.Report.VerifyBaseURL+"?") {
+		t.Fatalf("verify url %q does not use %q", first.VerifyURL, h.Config.Report.VerifyBaseURL)
 	}
 	// A record approved later does not change the frozen certificate.
 	f.record(t, m, f.tree.CommunityA.ID, "public_activity", qStart.AddDate(0, -1, 5), nil)
@@ -1045,5 +1061,174 @@ func TestReportUnitActivityCountsTowardObligation(t *testing.T) {
 	staff = late.AccessToken
 	if a, d, c := standing(); a != 1 || d != 1 || !c {
 		t.Fatalf("after it took place: activities %d done %d compliant %v", a, d, c)
+	}
+}
+
+// TestProjectClaimAreaAndConfirmation: a liaison alone cannot make a unit
+// compliant. A unit claims needs only in the community it reported to (or
+// its street, by report.unit_claim_scope); a completion, never dated before
+// the claim, awaits the community's staff; the liaison and whoever completed
+// it cannot confirm; only a confirmed project counts in the unit report.
+func TestProjectClaimAreaAndConfirmation(t *testing.T) {
+	f := newReportFixture(t)
+	h := f.h
+	_, _, cur := quarters(h)
+	unitID, liaison := f.unit(t, f.tree.CommunityA.ID, "区水务集团")
+	need := func(community int64, title string) int64 {
+		var n struct{ ID int64 }
+		h.Do("POST", "/needs", map[string]any{"communityId": community, "title": title}, f.staffOf(community).AccessToken).Expect(t, 201, 0).Decode(t, &n)
+		return n.ID
+	}
+	// Needs of community B (same street) and C (another street) are out of
+	// the unit's area by default: refused, nothing written.
+	for _, c := range []int64{f.tree.CommunityB.ID, f.tree.CommunityC.ID} {
+		id := need(c, "外社区需求")
+		rows := h.Rows()
+		h.Do("POST", fmt.Sprintf("/needs/%d/claim", id), map[string]any{"unitId": unitID}, liaison.AccessToken).Expect(t, 403, service.CodeNeedOutOfArea)
+		rows.WroteNothing(t, "a claim outside the unit's community")
+		if h.Count(&model.Need{}, "id = ? AND status = ?", id, "open") != 1 {
+			t.Fatalf("refused claim changed need %d", id)
+		}
+	}
+
+	var p struct {
+		ID          int64
+		Status      string
+		CompletedOn string
+	}
+	h.Do("POST", fmt.Sprintf("/needs/%d/claim", need(f.tree.CommunityA.ID, "河道清理")), map[string]any{"unitId": unitID}, liaison.AccessToken).
+		Expect(t, 201, 0).Decode(t, &p)
+	path := fmt.Sprintf("/projects/%d/", p.ID)
+	status := func() string {
+		var row model.Project
+		if err := h.DB.First(&row, p.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		return string(row.Status)
+	}
+	compliant := func() (bool, int) {
+		var r struct {
+			Obligation struct {
+				Projects  int
+				Compliant bool
+			}
+		}
+		h.Do("GET", fmt.Sprintf("/units/%d/report?period=%s", unitID, cur), nil, liaison.AccessToken).Expect(t, 200, 0).Decode(t, &r)
+		return r.Obligation.Compliant, r.Obligation.Projects
+	}
+	loc := h.Config.Location
+	yesterday := h.Clock.Now().In(loc).AddDate(0, 0, -1).Format("2006-01-02")
+	today := h.Clock.Now().In(loc).Format("2006-01-02")
+	// Backdated before the claim: refused, still ongoing.
+	h.Do("POST", path+"complete", map[string]any{"note": "已清理", "completedOn": yesterday}, liaison.AccessToken).Expect(t, 400, service.CodeInvalid)
+	if s := status(); s != "ongoing" {
+		t.Fatalf("after a backdated completion: %s", s)
+	}
+	// Nothing to confirm yet.
+	h.Do("POST", path+"confirm", nil, f.staffA.AccessToken).Expect(t, 409, service.CodeProjectNotAwaited)
+	h.Do("POST", path+"complete", map[string]any{"note": "已清理"}, liaison.AccessToken).Expect(t, 200, 0).Decode(t, &p)
+	if p.Status != "awaiting_confirmation" || p.CompletedOn != today {
+		t.Fatalf("completed project %+v", p)
+	}
+	if ok, n := compliant(); ok || n != 0 {
+		t.Fatalf("an unconfirmed project counted: compliant %v projects %d", ok, n)
+	}
+	// The liaison, staff of another community, a bad or backdated date: refused, still awaiting.
+	for _, tc := range []struct {
+		who    testutil.Login
+		body   map[string]any
+		status int
+		code   int
+	}{
+		{liaison, nil, 403, service.CodeForbidden},
+		{f.staffB, nil, 403, service.CodeForbidden},
+		{f.staffA, map[string]any{"completedOn": yesterday}, 400, service.CodeInvalid},
+		{f.staffA, map[string]any{"completedOn": "2999-01-01"}, 400, service.CodeInvalid},
+	} {
+		h.Do("POST", path+"confirm", tc.body, tc.who.AccessToken).Expect(t, tc.status, tc.code)
+		if s := status(); s != "awaiting_confirmation" {
+			t.Fatalf("refused confirmation moved the project to %s", s)
+		}
+	}
+	h.Do("POST", path+"return", map[string]any{"reason": ""}, f.staffA.AccessToken).Expect(t, 400, service.CodeInvalid)
+	h.Do("POST", path+"return", map[string]any{"reason": "缺少现场照片"}, liaison.AccessToken).Expect(t, 403, service.CodeForbidden)
+	var back struct{ Status, ReturnReason, CompletedOn string }
+	h.Do("POST", path+"return", map[string]any{"reason": "缺少现场照片"}, f.staffA.AccessToken).Expect(t, 200, 0).Decode(t, &back)
+	if back.Status != "ongoing" || back.ReturnReason != "缺少现场照片" || back.CompletedOn != "" {
+		t.Fatalf("returned project %+v", back)
+	}
+	h.Do("POST", path+"return", map[string]any{"reason": "again"}, f.staffA.AccessToken).Expect(t, 409, service.CodeProjectNotAwaited)
+
+	// Completed by staff A this time: staff A may not confirm their own
+	// report, another staff member of the community may.
+	h.Do("POST", path+"complete", map[string]any{"note": "已补充照片", "completedOn": today}, f.staffA.AccessToken).Expect(t, 200, 0)
+	h.Do("POST", path+"confirm", nil, f.staffA.AccessToken).Expect(t, 403, service.CodeForbidden)
+	staffA2 := f.w.Staff("staffA2", f.tree.CommunityA.ID)
+	var done struct {
+		Status      string
+		ConfirmedAt *time.Time
+	}
+	h.Do("POST", path+"confirm", map[string]any{"completedOn": today}, staffA2.AccessToken).Expect(t, 200, 0).Decode(t, &done)
+	if done.Status != "done" || done.ConfirmedAt == nil {
+		t.Fatalf("confirmed project %+v", done)
+	}
+	h.Do("POST", path+"confirm", nil, staffA2.AccessToken).Expect(t, 409, service.CodeProjectNotAwaited)
+	if ok, n := compliant(); !ok || n != 1 {
+		t.Fatalf("a confirmed project did not count: compliant %v projects %d", ok, n)
+	}
+}
+
+// TestProjectClaimStreetScope: with report.unit_claim_scope street a unit
+// claims needs of every community of its community's street, and still not
+// of another street's.
+func TestProjectClaimStreetScope(t *testing.T) {
+	f := newReportFixture(t, testutil.WithConfig(map[string]any{"report.unit_claim_scope": "street"}))
+	h := f.h
+	unitID, liaison := f.unit(t, f.tree.CommunityA.ID, "区燃气公司")
+	for _, tc := range []struct {
+		community    int64
+		status, code int
+	}{{f.tree.CommunityB.ID, 201, 0}, {f.tree.CommunityC.ID, 403, service.CodeNeedOutOfArea}} {
+		var n struct{ ID int64 }
+		h.Do("POST", "/needs", map[string]any{"communityId": tc.community, "title": "管线巡检"}, f.staffOf(tc.community).AccessToken).Expect(t, 201, 0).Decode(t, &n)
+		rows := h.Rows()
+		h.Do("POST", fmt.Sprintf("/needs/%d/claim", n.ID), map[string]any{"unitId": unitID}, liaison.AccessToken).Expect(t, tc.status, tc.code)
+		if tc.status != 201 {
+			rows.WroteNothing(t, "a claim in another street")
+		}
+	}
+}
+
+// TestMigrateDoneProjects: a project a liaison marked done before
+// confirmation existed goes back to awaiting_confirmation on migrate; one
+// community staff completed stays done, confirmed by them; running migrate
+// again changes nothing.
+func TestMigrateDoneProjects(t *testing.T) {
+	f := newReportFixture(t)
+	h := f.h
+	unitID, liaison := f.unit(t, f.tree.CommunityA.ID, "区邮政公司")
+	now := h.Clock.Now().UTC()
+	mk := func(by int64) int64 {
+		p := model.Project{UnitID: unitID, CommunityID: f.tree.CommunityA.ID, Title: "旧项目", Status: model.ProjectDone,
+			ClaimedBy: by, CompletedAt: &now, CompletedBy: &by}
+		if err := h.DB.Create(&p).Error; err != nil {
+			t.Fatal(err)
+		}
+		return p.ID
+	}
+	byLiaison, byStaff := mk(liaison.UserID), mk(f.staffA.UserID)
+	for range 2 {
+		if err := model.Migrate(h.DB); err != nil {
+			t.Fatal(err)
+		}
+		var a, b model.Project
+		h.DB.First(&a, byLiaison)
+		h.DB.First(&b, byStaff)
+		if a.Status != model.ProjectAwaitingConfirmation || a.ConfirmedAt != nil {
+			t.Fatalf("liaison-completed project after migrate: %+v", a)
+		}
+		if b.Status != model.ProjectDone || b.ConfirmedAt == nil || b.ConfirmedBy == nil || *b.ConfirmedBy != f.staffA.UserID {
+			t.Fatalf("staff-completed project after migrate: %+v", b)
+		}
 	}
 }

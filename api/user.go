@@ -68,3 +68,23 @@ func (h *Handler) SearchUsers(c *gin.Context) {
 	list, err := h.svc.Users.Search(c.Request.Context(), userID(c), c.Query("q"), p)
 	reply(c, http.StatusOK, list, err)
 }
+
+type verifyHomeRequest struct {
+	CommunityID int64 `json:"communityId" binding:"required,gt=0"`
+}
+
+// VerifyHome serves POST /admin/residents/{userId}/verify-home {communityId}
+// [staff of the user's home community]: the user's home is confirmed
+// (homeVerified) until they move.
+func (h *Handler) VerifyHome(c *gin.Context) {
+	id, ok := pathID(c, "userId")
+	if !ok {
+		return
+	}
+	var req verifyHomeRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.svc.Users.VerifyHome(c.Request.Context(), userID(c), id, req.CommunityID)
+	reply(c, http.StatusOK, v, err)
+}

@@ -6,6 +6,7 @@ import (
 
 	"linli/internal/testutil"
 	"linli/model"
+	"linli/service"
 )
 
 func TestUpdateMe(t *testing.T) {
@@ -51,7 +52,8 @@ func TestUpdateMe(t *testing.T) {
 func TestSetHomeCommunity(t *testing.T) {
 	h := testutil.New(t)
 	tree := h.MustTree()
-	u := h.MustLogin(testutil.UniqueOpenID("home"))
+	openid := testutil.UniqueOpenID("home")
+	u := h.MustLogin(openid)
 
 	var v meView
 	h.Do("PUT", "/me/community", map[string]any{"communityId": tree.CommunityA.ID, "gridId": tree.GridA.ID}, u.AccessToken).Expect(t, 200, 0).Decode(t, &v)
@@ -91,7 +93,11 @@ func TestSetHomeCommunity(t *testing.T) {
 		})
 	}
 
-	// Moving to B without a grid clears the grid.
+	// Moving to B without a grid clears the grid (once the residency
+	// interval has passed; see TestResidencyHomeChangeVerificationAndResidentsOnlyGoods).
+	h.Do("PUT", "/me/community", map[string]any{"communityId": tree.CommunityB.ID}, u.AccessToken).Expect(t, 409, service.CodeHomeChangeTooSoon)
+	h.Clock.Advance(h.Config.User.HomeChangeMinInterval)
+	u = h.MustLogin(openid) // the access token expired meanwhile
 	h.Do("PUT", "/me/community", map[string]any{"communityId": tree.CommunityB.ID}, u.AccessToken).Expect(t, 200, 0).Decode(t, &v)
 	if *v.HomeCommunityID != tree.CommunityB.ID || v.HomeGridID != nil {
 		t.Fatalf("me = %+v", v)

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,6 +38,7 @@ type Config struct {
 	Mall      MallConfig      `koanf:"mall"`
 	Report    ReportConfig    `koanf:"report"`
 	Debug     DebugConfig     `koanf:"debug"`
+	User      UserConfig      `koanf:"user"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -264,9 +266,27 @@ type ReportConfig struct {
 	// derives one from jwt.secret.
 	CertificateSecret string `koanf:"certificate_secret"`
 	// VerifyBaseURL is the public address of GET /certificates/verify put in
-	// certificates and their QR codes; empty uses the address the request
-	// came to.
+	// certificates and their QR codes. It is required outside dev mode; in
+	// dev mode an empty one is resolved by Validate to this server's local
+	// address (from http.addr). The request's Host header is never used.
 	VerifyBaseURL string `koanf:"verify_base_url"`
+	// UnitClaimScope is where a unit may claim needs: "community" (only the
+	// community it reported to) or "street" (any community of that street).
+	UnitClaimScope string `koanf:"unit_claim_scope"`
+}
+
+// Unit claim scopes (report.unit_claim_scope).
+const (
+	UnitClaimCommunity = "community"
+	UnitClaimStreet    = "street"
+)
+
+// UserConfig holds the rules of users' own profiles.
+type UserConfig struct {
+	// HomeChangeMinInterval is how long after a home community was set a
+	// user must wait before moving to another one; setting the first home is
+	// free, and 0 disables the limit.
+	HomeChangeMinInterval time.Duration `koanf:"home_change_min_interval"`
 }
 
 // ObligationConfig is the quarterly requirements table: how many approved
@@ -377,6 +397,8 @@ func defaults() map[string]any {
 		"report.obligations.unit_per_quarter": 1,
 		"report.certificate_secret":           "",
 		"report.verify_base_url":              "",
+		"report.unit_claim_scope":             "community",
+		"user.home_change_min_interval":       "720h",
 	}
 }
 
@@ -564,6 +586,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateReport(bad); err != nil {
 		return err
+	}
+	if c.User.HomeChangeMinInterval < 0 {
+		return bad("user.home_change_min_interval", "must not be negative (0 disables the limit)")
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
@@ -753,8 +778,31 @@ func (c *Config) validateReport(bad func(key, why string) error) error {
 	if c.Report.CertificateSecret != "" && len(c.Report.CertificateSecret) < MinJWTSecretLen {
 		return bad("report.certificate_secret", fmt.Sprintf("must be at least %d bytes when set", MinJWTSecretLen))
 	}
-	if u := c.Report.VerifyBaseURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+	switch u := c.Report.VerifyBaseURL; {
+	case u == "" && !c.Dev:
+		return bad("report.verify_base_url", "is required outside dev mode: the public https address of /api/v1/certificates/verify printed on certificates")
+	case u == "":
+		c.Report.VerifyBaseURL = localVerifyURL(c.HTTP.Addr)
+	case !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://"):
 		return bad("report.verify_base_url", "must be an http(s) URL")
 	}
+	switch c.Report.UnitClaimScope {
+	case UnitClaimCommunity, UnitClaimStreet:
+	default:
+		return bad("report.unit_claim_scope", "must be community or street")
+	}
 	return nil
+}
+
+// localVerifyURL is the dev-mode address of GET /certificates/verify on this
+// process, built from http.addr alone (":8080" → http://127.0.0.1:8080/…).
+func localVerifyURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, "8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/api/v1/certificates/verify"
 }

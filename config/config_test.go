@@ -49,6 +49,8 @@ ratelimit:
 jwt:
   secret: "`+goodSecret+`"
   access_ttl: 1h
+report:
+  verify_base_url: "https://linli.example.gov.cn/api/v1/certificates/verify"
 bootstrap:
   admins: [oa, ob]
 `)
@@ -142,6 +144,9 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"LINLI_HTTP_ADDR=", []string{"http.addr", "empty"}},
 		{"LINLI_WECHAT_APPID=wx123", []string{"wechat.secret", "together"}},
 		{"LINLI_LOG_LEVEL=loud", []string{"log.level", "LINLI_LOG_LEVEL"}},
+		{"LINLI_REPORT_VERIFY_BASE_URL=ftp://x", []string{"report.verify_base_url", "http(s)"}},
+		{"LINLI_REPORT_UNIT_CLAIM_SCOPE=district", []string{"report.unit_claim_scope", "community or street"}},
+		{"LINLI_USER_HOME_CHANGE_MIN_INTERVAL=-1h", []string{"user.home_change_min_interval", "negative"}},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			_, err := config.LoadFromEnviron("", []string{tc.env, "LINLI_DEV=true"}, nil)
@@ -187,7 +192,7 @@ func TestJWTSecretRequiredOutsideDev(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
 	}
-	if _, err := config.LoadFromEnviron("", []string{"LINLI_JWT_SECRET=" + goodSecret}, nil); err != nil {
+	if _, err := config.LoadFromEnviron("", []string{"LINLI_JWT_SECRET=" + goodSecret, "LINLI_REPORT_VERIFY_BASE_URL=https://x.example/v"}, nil); err != nil {
 		t.Fatalf("a 32-byte secret was refused: %v", err)
 	}
 	if _, err := config.LoadFromEnviron("", []string{"LINLI_DEV=true"}, nil); err != nil {
@@ -226,5 +231,36 @@ func TestEveryKeyDocumented(t *testing.T) {
 	}
 	if _, err := config.LoadFromEnviron("../config.example.yaml", []string{"LINLI_DEV=true"}, nil); err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
+	}
+}
+
+// TestVerifyBaseURLRequiredOutsideDev: the certificates' verify address never
+// comes from a request, so outside dev mode start refuses without
+// report.verify_base_url, naming the key and its variable; dev mode uses
+// this server's local address from http.addr.
+func TestVerifyBaseURLRequiredOutsideDev(t *testing.T) {
+	_, err := config.LoadFromEnviron("", []string{"LINLI_JWT_SECRET=" + goodSecret}, nil)
+	if err == nil {
+		t.Fatal("started without report.verify_base_url outside dev mode")
+	}
+	for _, w := range []string{"report.verify_base_url", "LINLI_REPORT_VERIFY_BASE_URL", "required outside dev mode"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	c, err := config.LoadFromEnviron("", []string{"LINLI_JWT_SECRET=" + goodSecret,
+		"LINLI_REPORT_VERIFY_BASE_URL=https://linli.example.gov.cn/api/v1/certificates/verify"}, nil)
+	if err != nil || c.Report.VerifyBaseURL != "https://linli.example.gov.cn/api/v1/certificates/verify" {
+		t.Fatalf("configured: %v %v", c, err)
+	}
+	for addr, want := range map[string]string{
+		":8080":          "http://127.0.0.1:8080/api/v1/certificates/verify",
+		"127.0.0.1:9001": "http://127.0.0.1:9001/api/v1/certificates/verify",
+		"[::]:7000":      "http://127.0.0.1:7000/api/v1/certificates/verify",
+	} {
+		c, err := config.LoadFromEnviron("", []string{"LINLI_DEV=true", "LINLI_HTTP_ADDR=" + addr}, nil)
+		if err != nil || c.Report.VerifyBaseURL != want {
+			t.Errorf("dev with http.addr %s: %q %v, want %s", addr, c.Report.VerifyBaseURL, err, want)
+		}
 	}
 }

@@ -24,6 +24,10 @@ type MallGoods struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	DeletedAt    gorm.DeletedAt `gorm:"index"`
+
+	// ResidentsOnly goods are redeemed only by residents whose home in the
+	// community staff confirmed.
+	ResidentsOnly bool `gorm:"not null;default:false"`
 }
 
 // TableName keeps the plural that inflection would not produce.

@@ -58,5 +58,27 @@ func Migrate(db *gorm.DB) error {
 			return fmt.Errorf("migrate %T: %w", t, err)
 		}
 	}
+	return migrateProjectConfirmation(db)
+}
+
+// migrateProjectConfirmation brings projects marked done before staff had to
+// confirm them under the rule that only confirmed projects count: a done
+// project completed by anyone but a liaison of its unit (community staff)
+// counts as confirmed by that person; one a liaison completed goes back to
+// awaiting_confirmation for the community's staff. Both statements touch
+// only done projects without a confirmation, so running them again (every
+// start, several instances) changes nothing.
+func migrateProjectConfirmation(db *gorm.DB) error {
+	liaisonDone := "status = ? AND confirmed_at IS NULL AND completed_by IN " +
+		"(SELECT l.user_id FROM unit_liaisons l WHERE l.unit_id = projects.unit_id)"
+	if err := db.Model(&Project{}).Where(liaisonDone, ProjectDone).
+		UpdateColumn("status", ProjectAwaitingConfirmation).Error; err != nil {
+		return fmt.Errorf("migrate project confirmation: %w", err)
+	}
+	err := db.Model(&Project{}).Where("status = ? AND confirmed_at IS NULL", ProjectDone).
+		UpdateColumns(map[string]any{"confirmed_at": gorm.Expr("updated_at"), "confirmed_by": gorm.Expr("completed_by")}).Error
+	if err != nil {
+		return fmt.Errorf("migrate project confirmation: %w", err)
+	}
 	return nil
 }

@@ -252,16 +252,20 @@ type Resource struct {
 // ProjectStatus is the state of a project (项目清单).
 type ProjectStatus string
 
-// Project states.
+// Project states: ongoing until the unit or the community reports it
+// completed, then awaiting_confirmation until staff of the community confirm
+// it (done) or return it (ongoing again). Only done projects count.
 const (
-	ProjectOngoing ProjectStatus = "ongoing"
-	ProjectDone    ProjectStatus = "done"
+	ProjectOngoing              ProjectStatus = "ongoing"
+	ProjectAwaitingConfirmation ProjectStatus = "awaiting_confirmation"
+	ProjectDone                 ProjectStatus = "done"
 )
 
 // Project is a matched need or resource (双向认领): a unit and a community
 // working on it. Exactly one of NeedID and ResourceID is set and unique, so
-// a list item becomes at most one project. A done project whose CompletedAt
-// falls in a quarter counts toward the unit's obligation of that quarter.
+// a list item becomes at most one project. A done (confirmed) project whose
+// CompletedAt falls in a quarter counts toward the unit's obligation of that
+// quarter; ConfirmedBy is the community staff member who confirmed it.
 type Project struct {
 	ID             int64         `gorm:"primaryKey"`
 	UnitID         int64         `gorm:"not null;index:ix_project_unit_done,priority:1"`
@@ -269,11 +273,15 @@ type Project struct {
 	NeedID         *int64        `gorm:"uniqueIndex"`
 	ResourceID     *int64        `gorm:"uniqueIndex"`
 	Title          string        `gorm:"size:64;not null"`
-	Status         ProjectStatus `gorm:"size:16;not null"`
+	Status         ProjectStatus `gorm:"size:32;not null"`
 	ClaimedBy      int64         `gorm:"not null;default:0"`
 	CompletionNote string        `gorm:"size:1000;not null;default:''"`
 	CompletedAt    *time.Time    `gorm:"index:ix_project_unit_done,priority:2"`
 	CompletedBy    *int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ConfirmedBy    *int64
+	ConfirmedAt    *time.Time
+	// ReturnReason is why staff last returned a completion (empty if never).
+	ReturnReason string `gorm:"size:255;not null;default:''"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }

@@ -13,6 +13,14 @@ type User struct {
 	RealName        string `gorm:"size:64;not null;default:''"`
 	HomeCommunityID *int64 `gorm:"index"`
 	HomeGridID      *int64
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// HomeSetAt is when the home community last changed (NULL: never through
+	// PUT /me/community, so the next setting is free).
+	HomeSetAt *time.Time
+	// HomeVerifiedAt and HomeVerifiedBy record the staff member of the home
+	// community who confirmed the user lives there; a home change clears
+	// them.
+	HomeVerifiedAt *time.Time
+	HomeVerifiedBy *int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }

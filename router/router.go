@@ -103,6 +103,7 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/admin/staff", h.AppointStaff)
 	authed.DELETE("/admin/staff/:id", h.RemoveStaff)
 	authed.GET("/admin/users", h.SearchUsers)
+	authed.POST("/admin/residents/:userId/verify-home", h.VerifyHome)
 
 	authed.GET("/volunteers/options", h.VolunteerOptions)
 	authed.GET("/volunteers/me", h.GetVolunteer)
@@ -204,6 +205,8 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/resources/:id/claim", h.ClaimResource)
 	authed.GET("/projects", h.ListProjects)
 	authed.POST("/projects/:id/complete", h.CompleteProject)
+	authed.POST("/projects/:id/confirm", h.ConfirmProject)
+	authed.POST("/projects/:id/return", h.ReturnProject)
 
 	return r, nil
 }

@@ -49,6 +49,9 @@ type GoodsInput struct {
 	Stock        int64
 	PerUserLimit int64
 	OnSale       *bool
+	// ResidentsOnly goods need a home confirmed by staff (POST
+	// /admin/residents/{userId}/verify-home) to be redeemed.
+	ResidentsOnly bool
 }
 
 // GoodsUpdate holds the fields staff may change; nil leaves one alone. Stock
@@ -62,6 +65,8 @@ type GoodsUpdate struct {
 	Stock        *int64
 	PerUserLimit *int64
 	OnSale       *bool
+
+	ResidentsOnly *bool
 }
 
 // GoodsView is goods as the API shows them.
@@ -77,12 +82,15 @@ type GoodsView struct {
 	OnSale       bool      `json:"onSale"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
+
+	// ResidentsOnly: only residents with a home confirmed by staff redeem them.
+	ResidentsOnly bool `json:"residentsOnly"`
 }
 
 func (s *MallService) goodsView(g *model.MallGoods) GoodsView {
 	loc := s.deps.Config.Location
 	return GoodsView{ID: g.ID, CommunityID: g.CommunityID, Name: g.Name, Description: g.Description, Image: g.Image,
-		PointsPrice: g.PointsPrice, Stock: g.Stock, PerUserLimit: g.PerUserLimit, OnSale: g.OnSale,
+		PointsPrice: g.PointsPrice, Stock: g.Stock, PerUserLimit: g.PerUserLimit, OnSale: g.OnSale, ResidentsOnly: g.ResidentsOnly,
 		CreatedAt: g.CreatedAt.In(loc), UpdatedAt: g.UpdatedAt.In(loc)}
 }
 
@@ -116,7 +124,7 @@ func (s *MallService) CreateGoods(ctx context.Context, actorID int64, in GoodsIn
 	}
 	g := model.MallGoods{CommunityID: in.CommunityID, Name: in.Name, Description: in.Description, Image: in.Image,
 		PointsPrice: in.PointsPrice, Stock: in.Stock, PerUserLimit: in.PerUserLimit, OnSale: in.OnSale == nil || *in.OnSale,
-		CreatedBy: actorID}
+		ResidentsOnly: in.ResidentsOnly, CreatedBy: actorID}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		org, err := s.authz.RequireStaff(ctx, tx, actorID, in.CommunityID)
 		if err != nil {
@@ -178,11 +186,14 @@ func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in Goo
 		if in.OnSale != nil {
 			g.OnSale = *in.OnSale
 		}
+		if in.ResidentsOnly != nil {
+			g.ResidentsOnly = *in.ResidentsOnly
+		}
 		if err := checkGoods(g.Name, g.Description, g.Image, g.PointsPrice, g.Stock, g.PerUserLimit); err != nil {
 			return err
 		}
 		return tx.Model(g).Select("name", "description", "image", "points_price", "stock",
-			"per_user_limit", "on_sale").Updates(g).Error
+			"per_user_limit", "on_sale", "residents_only").Updates(g).Error
 	})
 	if err != nil {
 		return nil, err
@@ -335,7 +346,8 @@ func pickupCode() string {
 // rises within its per-user limit, the order gets a pickup code unique among
 // the community's open orders, and the points are debited. It returns 10001
 // for a bad quantity, 10005 for unknown goods, 30004 when the caller has no
-// home community, 30008 (403) for goods of another community, 30005 when
+// home community, 30008 (403) for goods of another community, 30021 (403)
+// for residentsOnly goods when staff have not confirmed the home, 30005 when
 // the goods are off sale, 30006 when the stock is short, 30007 when the
 // per-user limit would be passed and 30001 when the points are short. With
 // a requestId, a repeat (a retry after a lost answer, a double tap) returns
@@ -367,16 +379,19 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 			}
 			order.RequestID = &requestID
 		}
-		var home *int64
+		var home *buyerHome
 		var err error
 		if goods, home, err = goodsForBuyer(ctx, tx, goodsID, userID); err != nil {
 			return err
 		}
-		if home == nil {
+		if home.ID == nil {
 			return Errorf(CodeNoHomeCommunity, "请先设置所在社区")
 		}
-		if *home != goods.CommunityID {
+		if *home.ID != goods.CommunityID {
 			return Errorf(CodeGoodsOtherCommunity, "只能兑换本社区爱心超市的商品")
+		}
+		if goods.ResidentsOnly && !home.Verified { // residency: confirmed by staff, cleared on a move
+			return Errorf(CodeHomeNotVerified, "该商品仅限经社区确认的居民兑换，请联系社区工作人员确认居住信息")
 		}
 		if !goods.OnSale {
 			return Errorf(CodeGoodsOffSale, "该商品已下架")
@@ -426,18 +441,27 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 // goodsForBuyer returns goods that are not deleted and the home community
 // of the buyer (nil when they have none), read by one statement. It returns
 // 10005 for unknown goods.
-func goodsForBuyer(ctx context.Context, db *gorm.DB, goodsID, userID int64) (*model.MallGoods, *int64, error) {
+func goodsForBuyer(ctx context.Context, db *gorm.DB, goodsID, userID int64) (*model.MallGoods, *buyerHome, error) {
 	var row struct {
 		model.MallGoods
-		BuyerHomeID *int64
+		BuyerHomeID         *int64
+		BuyerHomeVerifiedAt *time.Time
 	}
 	err := db.WithContext(ctx).Model(&model.MallGoods{}).
-		Select("mall_goods.*, (SELECT home_community_id FROM users WHERE users.id = ?) AS buyer_home_id", userID).
+		Select("mall_goods.*, (SELECT home_community_id FROM users WHERE users.id = ?) AS buyer_home_id, "+
+			"(SELECT home_verified_at FROM users WHERE users.id = ?) AS buyer_home_verified_at", userID, userID).
 		Where("mall_goods.id = ?", goodsID).Take(&row).Error
 	if err != nil {
 		return nil, nil, notFoundOr(err, "商品")
 	}
-	return &row.MallGoods, row.BuyerHomeID, nil
+	return &row.MallGoods, &buyerHome{ID: row.BuyerHomeID, Verified: row.BuyerHomeVerifiedAt != nil}, nil
+}
+
+// buyerHome is the buyer's home community (nil: none) and whether staff
+// confirmed it.
+type buyerHome struct {
+	ID       *int64
+	Verified bool
 }
 
 // takeStock takes quantity from the stock of the goods g, read without a

@@ -12,7 +12,7 @@ import (
 )
 
 // Domain codes of 双报到 (5xxxx). They are never renumbered; api/envelope.go
-// maps 50005 and 50007 to 403 and the others to 409.
+// maps 50005, 50007 and 50016 to 403 and the others to 409.
 const (
 	CodePostFull          = 50001 // the post has no free place
 	CodePostClaimed       = 50002 // the caller already holds the post
@@ -26,9 +26,11 @@ const (
 	CodePeriodNotEnded    = 50010 // a certificate for a quarter not yet over
 	CodeAgreementStep     = 50011 // agreement stages move one step forward only
 	CodeAlreadyReported   = 50012 // the caller is already reported to that community
-	CodeProjectDone       = 50013 // the project is done already
+	CodeProjectDone       = 50013 // the project was completed already (awaiting confirmation or done)
 	CodeUnitNotApproved   = 50014 // the unit is not approved
 	CodeReportNotWithdraw = 50015 // the report is neither pending nor approved
+	CodeNeedOutOfArea     = 50016 // the need is outside the communities the unit may serve (403)
+	CodeProjectNotAwaited = 50017 // the project is not awaiting confirmation
 )
 
 // ReportService runs 双报到: units and in-office Party members reporting to

@@ -100,12 +100,11 @@ func (s *ReportService) verifyCode(c *model.Certificate) string {
 	return base32.StdEncoding.EncodeToString(m.Sum(nil)[:10])
 }
 
-// verifyURL returns the address of the public check of a certificate; base
-// is used when report.verify_base_url is not set.
-func (s *ReportService) verifyURL(base string, c *model.Certificate) string {
-	if b := s.deps.Config.Report.VerifyBaseURL; b != "" {
-		base = b
-	}
+// verifyURL returns the address of the public check of a certificate, on
+// report.verify_base_url (required outside dev mode, resolved to a local
+// address in dev mode by config.Validate); nothing of the request is used.
+func (s *ReportService) verifyURL(c *model.Certificate) string {
+	base := s.deps.Config.Report.VerifyBaseURL
 	sep := "?"
 	if strings.Contains(base, "?") {
 		sep = "&"
@@ -113,9 +112,9 @@ func (s *ReportService) verifyURL(base string, c *model.Certificate) string {
 	return base + sep + "number=" + url.QueryEscape(c.Number) + "&code=" + s.verifyCode(c)
 }
 
-func (s *ReportService) certificateView(c *model.Certificate, base string) (*CertificateView, error) {
+func (s *ReportService) certificateView(c *model.Certificate) (*CertificateView, error) {
 	v := &CertificateView{ID: c.ID, Number: c.Number, Period: c.Period, VerifyCode: s.verifyCode(c),
-		VerifyURL: s.verifyURL(base, c), IssuedAt: c.CreatedAt}
+		VerifyURL: s.verifyURL(c), IssuedAt: c.CreatedAt}
 	if err := json.Unmarshal([]byte(c.Content), &v.Content); err != nil {
 		return nil, err
 	}
@@ -125,10 +124,9 @@ func (s *ReportService) certificateView(c *model.Certificate, base string) (*Cer
 // IssueCertificate issues the caller's numbered certificate for a quarter
 // that has ended, freezing their records, hours and obligation standing.
 // Issuing again for the same quarter returns the same certificate (created
-// false). base is the verify address used when report.verify_base_url is not
-// set. It returns 10001 for a bad period, 50010 for a quarter not yet over
+// false). It returns 10001 for a bad period, 50010 for a quarter not yet over
 // and 50005 unless the caller is a reported member.
-func (s *ReportService) IssueCertificate(ctx context.Context, actorID int64, period, base string) (*CertificateView, bool, error) {
+func (s *ReportService) IssueCertificate(ctx context.Context, actorID int64, period string) (*CertificateView, bool, error) {
 	q, err := parseQuarter(period, s.deps.Config.Location)
 	if err != nil {
 		return nil, false, err
@@ -166,7 +164,7 @@ func (s *ReportService) IssueCertificate(ctx context.Context, actorID int64, per
 	if err != nil {
 		return nil, false, err
 	}
-	v, err := s.certificateView(&cert, base)
+	v, err := s.certificateView(&cert)
 	return v, created, err
 }
 
@@ -210,14 +208,14 @@ func (s *ReportService) certificateContent(ctx context.Context, tx *gorm.DB, use
 }
 
 // MyCertificates lists the caller's certificates, newest period first.
-func (s *ReportService) MyCertificates(ctx context.Context, actorID int64, base string) ([]CertificateView, error) {
+func (s *ReportService) MyCertificates(ctx context.Context, actorID int64) ([]CertificateView, error) {
 	var rows []model.Certificate
 	if err := s.deps.DB.WithContext(ctx).Where("user_id = ?", actorID).Order("period DESC").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]CertificateView, 0, len(rows))
 	for i := range rows {
-		v, err := s.certificateView(&rows[i], base)
+		v, err := s.certificateView(&rows[i])
 		if err != nil {
 			return nil, err
 		}
@@ -229,12 +227,12 @@ func (s *ReportService) MyCertificates(ctx context.Context, actorID int64, base 
 // CertificateQRCode returns a PNG QR code (256×256) of the verify address of
 // one of the caller's certificates. It returns 10005 for an unknown
 // certificate or one of someone else.
-func (s *ReportService) CertificateQRCode(ctx context.Context, actorID, id int64, base string) ([]byte, error) {
+func (s *ReportService) CertificateQRCode(ctx context.Context, actorID, id int64) ([]byte, error) {
 	var c model.Certificate
 	if err := s.deps.DB.WithContext(ctx).Where("id = ? AND user_id = ?", id, actorID).First(&c).Error; err != nil {
 		return nil, notFoundOr(err, "证明")
 	}
-	return qrcode.Encode(s.verifyURL(base, &c), qrcode.Medium, 256)
+	return qrcode.Encode(s.verifyURL(&c), qrcode.Medium, 256)
 }
 
 // VerifyCertificate checks a certificate number and verification code

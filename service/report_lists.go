@@ -6,6 +6,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"linli/config"
 	"linli/model"
 )
 
@@ -37,12 +38,15 @@ type ProjectView struct {
 	Status         model.ProjectStatus `json:"status"`
 	CompletionNote string              `json:"completionNote"`
 	CompletedOn    string              `json:"completedOn"`
+	ConfirmedAt    *time.Time          `json:"confirmedAt"`
+	ReturnReason   string              `json:"returnReason"`
 	CreatedAt      time.Time           `json:"createdAt"`
 }
 
 func (s *ReportService) projectView(p *model.Project, unitName string) ProjectView {
 	v := ProjectView{ID: p.ID, UnitID: p.UnitID, UnitName: unitName, CommunityID: p.CommunityID, NeedID: p.NeedID,
-		ResourceID: p.ResourceID, Title: p.Title, Status: p.Status, CompletionNote: p.CompletionNote, CreatedAt: p.CreatedAt}
+		ResourceID: p.ResourceID, Title: p.Title, Status: p.Status, CompletionNote: p.CompletionNote,
+		ConfirmedAt: p.ConfirmedAt, ReturnReason: p.ReturnReason, CreatedAt: p.CreatedAt}
 	if p.CompletedAt != nil {
 		v.CompletedOn = p.CompletedAt.In(s.deps.Config.Location).Format("2006-01-02")
 	}
@@ -229,10 +233,12 @@ func (s *ReportService) ListResources(ctx context.Context, communityID, unitID *
 }
 
 // ClaimNeed lets a liaison claim a community's need for their approved unit;
-// exactly one claim wins and it creates an ongoing project. It returns 10005
-// for an unknown need or unit, 50007 unless the caller is a liaison of the
-// unit, 50014 when the unit is not approved and 50008 when the need was
-// claimed already.
+// exactly one claim wins and it creates an ongoing project. A unit claims
+// only needs of the community it reported to (or, with
+// report.unit_claim_scope street, of that community's street). It returns
+// 10005 for an unknown need or unit, 50007 unless the caller is a liaison of
+// the unit, 50014 when the unit is not approved, 50016 for a need outside
+// the unit's area and 50008 when the need was claimed already.
 func (s *ReportService) ClaimNeed(ctx context.Context, actorID, needID, unitID int64) (*ProjectView, error) {
 	var out ProjectView
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -253,6 +259,9 @@ func (s *ReportService) ClaimNeed(ctx context.Context, actorID, needID, unitID i
 				return Errorf(CodeUnitNotApproved, "单位尚未通过审核")
 			}
 			return Errorf(CodeNotLiaison, "您不是该单位的联络员")
+		}
+		if err := s.needInArea(ctx, tx, u, n.CommunityID); err != nil {
+			return err
 		}
 		if err := s.takeListItem(tx, &model.Need{}, needID); err != nil {
 			return err
@@ -328,29 +337,64 @@ func (s *ReportService) takeListItem(tx *gorm.DB, m any, id int64) error {
 	return nil
 }
 
-// CompleteProject marks an ongoing project done with a completion note and
-// date (today when empty; not in the future); a done project counts toward
-// its unit's obligation for the quarter of that date. Staff of the project's
-// community or a liaison of its unit may do it. It returns 10001 for a bad
-// note or date, 10005 for an unknown project, 10004 for anyone else and
-// 50013 when it is done already.
+// needInArea returns nil when unit u may claim a need of community: the
+// community it reported to, or with report.unit_claim_scope street any
+// community of the same street; otherwise 50016.
+func (s *ReportService) needInArea(ctx context.Context, tx *gorm.DB, u *model.Unit, community int64) error {
+	if community == u.CommunityID {
+		return nil
+	}
+	if s.deps.Config.Report.UnitClaimScope == config.UnitClaimStreet {
+		home, err := loadOrg(ctx, tx, u.CommunityID)
+		if err != nil {
+			return err
+		}
+		there, err := loadOrg(ctx, tx, community)
+		if err != nil {
+			return err
+		}
+		if home.ParentID != nil && there.ParentID != nil && *home.ParentID == *there.ParentID {
+			return nil
+		}
+		return Errorf(CodeNeedOutOfArea, "单位只能认领所在街道各社区的需求")
+	}
+	return Errorf(CodeNeedOutOfArea, "单位只能认领报到社区的需求")
+}
+
+// projectDate parses a completion date (today when empty): not in the
+// future and not before the day the project was claimed. It returns 10001
+// otherwise.
+func (s *ReportService) projectDate(p *model.Project, completedOn string) (time.Time, error) {
+	loc := s.deps.Config.Location
+	now := s.deps.Clock.Now().In(loc)
+	if completedOn == "" {
+		return now, nil
+	}
+	d, err := parseDate(completedOn, loc, "完成日期")
+	if err != nil {
+		return time.Time{}, err
+	}
+	if d.After(now) {
+		return time.Time{}, invalid("完成日期不能晚于今天")
+	}
+	c := p.CreatedAt.In(loc)
+	if d.Before(time.Date(c.Year(), c.Month(), c.Day(), 0, 0, 0, 0, loc)) {
+		return time.Time{}, invalid("完成日期不能早于认领日期 %s", c.Format("2006-01-02"))
+	}
+	return d, nil
+}
+
+// CompleteProject reports an ongoing project completed with a note and a
+// date (today when empty; not in the future, not before the claim): it then
+// awaits confirmation by the community's staff (ConfirmProject) and counts
+// toward nothing until confirmed. Staff of the project's community or a
+// liaison of its unit may do it. It returns 10001 for a bad note or date,
+// 10005 for an unknown project, 10004 for anyone else and 50013 when it was
+// completed already.
 func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, note, completedOn string) (*ProjectView, error) {
 	note, err := textField(note, 1, 1000, "完成情况")
 	if err != nil {
 		return nil, err
-	}
-	loc := s.deps.Config.Location
-	now := s.deps.Clock.Now().In(loc)
-	at := now
-	if completedOn != "" {
-		d, err := parseDate(completedOn, loc, "完成日期")
-		if err != nil {
-			return nil, err
-		}
-		if d.After(now) {
-			return nil, invalid("完成日期不能晚于今天")
-		}
-		at = d
 	}
 	var out ProjectView
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -367,24 +411,20 @@ func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, 
 				return err
 			}
 		}
+		at, err := s.projectDate(&p, completedOn)
+		if err != nil {
+			return err
+		}
 		res := tx.Model(&model.Project{}).Where("id = ? AND status = ?", id, model.ProjectOngoing).
-			Updates(map[string]any{"status": model.ProjectDone, "completion_note": note, "completed_at": at.UTC(),
+			Updates(map[string]any{"status": model.ProjectAwaitingConfirmation, "completion_note": note, "completed_at": at.UTC(),
 				"completed_by": actorID, "updated_at": s.deps.Clock.Now().UTC()})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return Errorf(CodeProjectDone, "项目已完成")
+			return Errorf(CodeProjectDone, "项目已提交完成")
 		}
-		if err := tx.First(&p, id).Error; err != nil {
-			return err
-		}
-		u, err := loadUnit(ctx, tx, p.UnitID)
-		if err != nil {
-			return err
-		}
-		out = s.projectView(&p, u.Name)
-		return nil
+		return s.reloadProject(ctx, tx, id, &out)
 	})
 	if err != nil {
 		return nil, err
@@ -392,14 +432,127 @@ func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, 
 	return &out, nil
 }
 
+// ConfirmProject lets staff of the project's community confirm a completed
+// project: it becomes done and counts toward its unit's obligation for the
+// quarter of its completion date, which staff may correct (completedOn; not
+// in the future, not before the claim). Whoever reported it completed, or a
+// liaison of its unit, may not confirm it. It returns 10001 for a bad date,
+// 10005 for an unknown project, 10004 unless the caller may confirm and
+// 50017 unless it awaits confirmation.
+func (s *ReportService) ConfirmProject(ctx context.Context, actorID, id int64, completedOn string) (*ProjectView, error) {
+	var out ProjectView
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		p, err := s.projectForReview(ctx, tx, actorID, id)
+		if err != nil {
+			return err
+		}
+		updates := map[string]any{"status": model.ProjectDone, "confirmed_by": actorID,
+			"confirmed_at": s.deps.Clock.Now().UTC(), "updated_at": s.deps.Clock.Now().UTC()}
+		if completedOn != "" {
+			at, err := s.projectDate(p, completedOn)
+			if err != nil {
+				return err
+			}
+			updates["completed_at"] = at.UTC()
+		}
+		if err := s.moveAwaiting(tx, id, updates); err != nil {
+			return err
+		}
+		return s.reloadProject(ctx, tx, id, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ReturnProject lets staff of the project's community send a completion
+// back (ongoing again, the reason kept) for the unit to complete it anew.
+// The same people as for ConfirmProject may do it. It returns 10001 for a
+// blank or over-long reason, 10005 for an unknown project, 10004 unless the
+// caller may review it and 50017 unless it awaits confirmation.
+func (s *ReportService) ReturnProject(ctx context.Context, actorID, id int64, reason string) (*ProjectView, error) {
+	reason, err := textField(reason, 1, 255, "退回原因")
+	if err != nil {
+		return nil, err
+	}
+	var out ProjectView
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := s.projectForReview(ctx, tx, actorID, id); err != nil {
+			return err
+		}
+		updates := map[string]any{"status": model.ProjectOngoing, "return_reason": reason, "completion_note": "",
+			"completed_at": nil, "completed_by": nil, "updated_at": s.deps.Clock.Now().UTC()}
+		if err := s.moveAwaiting(tx, id, updates); err != nil {
+			return err
+		}
+		return s.reloadProject(ctx, tx, id, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// projectForReview loads a project for confirmation or return by actorID:
+// staff of its community who neither reported it completed nor speak for
+// its unit. It returns 10005 for an unknown project and 10004 otherwise.
+func (s *ReportService) projectForReview(ctx context.Context, tx *gorm.DB, actorID, id int64) (*model.Project, error) {
+	var p model.Project
+	if err := tx.First(&p, id).Error; err != nil {
+		return nil, notFoundOr(err, "项目")
+	}
+	if _, err := s.authz.RequireStaff(ctx, tx, actorID, p.CommunityID); err != nil {
+		return nil, err
+	}
+	if p.CompletedBy != nil && *p.CompletedBy == actorID {
+		return nil, forbidden("不能确认自己提交的完成情况，请由社区其他工作人员确认")
+	}
+	liaison, err := isLiaison(ctx, tx, actorID, p.UnitID)
+	if err != nil {
+		return nil, err
+	}
+	if liaison {
+		return nil, forbidden("单位联络员不能确认本单位的项目")
+	}
+	return &p, nil
+}
+
+// moveAwaiting applies updates to a project awaiting confirmation by one
+// conditional UPDATE, or returns 50017.
+func (s *ReportService) moveAwaiting(tx *gorm.DB, id int64, updates map[string]any) error {
+	res := tx.Model(&model.Project{}).Where("id = ? AND status = ?", id, model.ProjectAwaitingConfirmation).Updates(updates)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return Errorf(CodeProjectNotAwaited, "项目不在待确认状态")
+	}
+	return nil
+}
+
+// reloadProject reads a project and its unit's name into out.
+func (s *ReportService) reloadProject(ctx context.Context, tx *gorm.DB, id int64, out *ProjectView) error {
+	var p model.Project
+	if err := tx.First(&p, id).Error; err != nil {
+		return err
+	}
+	u, err := loadUnit(ctx, tx, p.UnitID)
+	if err != nil {
+		return err
+	}
+	*out = s.projectView(&p, u.Name)
+	return nil
+}
+
 // ListProjects lists projects of a community and/or a unit (anyone signed
 // in), newest first, optionally by status. It returns 10001 for an unknown
 // status or when neither communityId nor unitId is given.
 func (s *ReportService) ListProjects(ctx context.Context, communityID, unitID *int64, status string, p Page) (List[ProjectView], error) {
 	switch model.ProjectStatus(status) {
-	case "", model.ProjectOngoing, model.ProjectDone:
+	case "", model.ProjectOngoing, model.ProjectAwaitingConfirmation, model.ProjectDone:
 	default:
-		return List[ProjectView]{}, invalid("status 需为 ongoing 或 done")
+		return List[ProjectView]{}, invalid("status 需为 ongoing、awaiting_confirmation 或 done")
 	}
 	db := s.deps.DB.WithContext(ctx)
 	q, err := listScope(db.Model(&model.Project{}), communityID, unitID, status)

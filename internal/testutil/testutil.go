@@ -168,6 +168,9 @@ func testConfig(overrides map[string]any) *config.Config {
 	for k, v := range overrides {
 		o[k] = v
 	}
+	if _, set := o["report.verify_base_url"]; o["dev"] == false && !set {
+		o["report.verify_base_url"] = "https://linli.test/api/v1/certificates/verify" // required outside dev mode
+	}
 	cfg, err := config.LoadFromEnviron("", nil, o)
 	if err != nil {
 		panic(err)

@@ -42,6 +42,7 @@ func tables() []any {
 		&Need{},
 		&Resource{},
 		&Project{},
+		&WishContactReveal{},
 	}
 }
 

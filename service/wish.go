@@ -412,6 +412,9 @@ func (s *WishService) view(ctx context.Context, db *gorm.DB, w *model.Wish, a wi
 	if err != nil {
 		return nil, err
 	}
+	if err := s.gateContacts(ctx, db, []model.Wish{*w}, vs, func(*model.Wish) wishAccess { return a }); err != nil {
+		return nil, err
+	}
 	v := vs[0]
 	if w.ClaimerID != nil {
 		c := &WishClaimerView{UnitID: w.ClaimUnitID}
@@ -720,6 +723,9 @@ func (s *WishService) ownList(ctx context.Context, q *gorm.DB, p Page, accessOf 
 	if err != nil {
 		return List[WishView]{}, err
 	}
+	if err := s.gateContacts(ctx, s.deps.DB, ws, views, accessOf); err != nil {
+		return List[WishView]{}, err
+	}
 	return NewList(views, total, p), nil
 }
 
@@ -910,7 +916,9 @@ func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetI
 // wins: the claim is one conditional UPDATE ... WHERE status = 'published'.
 // The claim must be fulfilled within wish.claim_deadline. It returns 20001
 // when the wish is already claimed, 20003 when the caller holds
-// wish.max_active_claims claims, 20004 for the caller's own wish, 20005 when
+// wish.max_active_claims claims, 20007 when the caller gave back
+// wish.release_limit claims within wish.release_window (checkReleaseLimit),
+// 20004 for the caller's own wish, 20005 when
 // the caller is neither a Party member reported in the wish's street nor a
 // liaison of a unit there, 10005 for an unknown wish and 10006 when the
 // wish is not published.
@@ -948,6 +956,9 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 			return Errorf(CodeWishTooManyClaims, "您最多同时认领 %d 个心愿，请先完成已认领的心愿", max)
 		}
 		now := s.deps.Clock.Now()
+		if err := s.checkReleaseLimit(ctx, tx, actorID, now); err != nil {
+			return err
+		}
 		deadline := now.Add(s.deps.Config.Wish.ClaimDeadline)
 		if s.beforeClaimUpdate != nil {
 			s.beforeClaimUpdate(ctx, tx)

@@ -319,7 +319,7 @@ func defaults() map[string]any {
 		"wish.completion_points":           10,
 		"wish.sweep_interval":              "1m",
 		"wish.release_limit":               3,
-		"wish.release_window":             "720h",
+		"wish.release_window":              "720h",
 		"upload.max_bytes":                 5 << 20,
 		"upload.dir":                       "",
 		"upload.daily_count":               100,

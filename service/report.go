@@ -39,6 +39,7 @@ type ReportService struct {
 	deps     Deps
 	authz    *Authz
 	timeBank *TimeBankService
+	uploads  *UploadService
 }
 
 // requireCommunity returns the org unit id when it is a community: 10005 for

@@ -88,7 +88,7 @@ func New(d Deps) *Service {
 	// The time bank credits points; 双报到 owns Party membership, unit
 	// liaisons and service records, which the other areas consult.
 	timeBank := newTimeBankService(d, authz)
-	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank}
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads}
 	users := &UserService{deps: d, authz: authz, timeBank: timeBank, reports: reports}
 	return &Service{
 		deps:       d,
@@ -97,7 +97,7 @@ func New(d Deps) *Service {
 		Users:      users,
 		Orgs:       &OrgService{deps: d, authz: authz},
 		TimeBank:   timeBank,
-		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank},
+		Mall:       &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads},
 		Uploads:    uploads,
 		Wishes:     &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content},
 		Volunteers: volunteers,

@@ -318,6 +318,9 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 		if err := tx.Create(&w).Error; err != nil {
 			return err
 		}
+		if err := s.uploads.attach(ctx, tx, images, model.UploadWish); err != nil {
+			return err
+		}
 		note := ""
 		if w.ProxyBy != nil {
 			note = "工作人员代居民发布"
@@ -1082,6 +1085,9 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 		}
 		imgs, err := s.uploads.ownImages(ctx, tx, actorID, images)
 		if err != nil {
+			return err
+		}
+		if err := s.uploads.attach(ctx, tx, imgs, model.UploadFulfil); err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now()

@@ -139,7 +139,7 @@ func (s *UploadService) Create(ctx context.Context, ownerID int64, data []byte) 
 		return nil, err
 	}
 	key := randomHex(16) + "." + ext
-	u := model.Upload{OwnerID: ownerID, Key: key, ContentType: ct, Size: int64(len(clean))}
+	u := model.Upload{OwnerID: ownerID, Key: key, ContentType: ct, Size: int64(len(clean)), CreatedAt: s.deps.Clock.Now()}
 	put := false
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
 		// The owner's row is locked first so that concurrent uploads count

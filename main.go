@@ -302,6 +302,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 			return []any{"expired", n}, err
 		}},
+		sweep{name: "uploads", interval: cfg.Upload.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			n, err := a.svc.Uploads.Sweep(ctx)
+			if n == 0 {
+				return nil, err
+			}
+			return []any{"removed_unused", n}, err
+		}},
 	)
 	defer stopSweeps() // the sweeps end before the stores close
 

@@ -9,10 +9,12 @@ import (
 )
 
 type createGoodsRequest struct {
-	CommunityID  int64  `json:"communityId" binding:"required,gt=0"`
-	Name         string `json:"name" binding:"required,max=64"`
-	Description  string `json:"description" binding:"max=500"`
-	Image        string `json:"image" binding:"max=512"`
+	CommunityID int64  `json:"communityId" binding:"required,gt=0"`
+	Name        string `json:"name" binding:"required,max=64"`
+	Description string `json:"description" binding:"max=500"`
+	ImageID     *int64 `json:"imageId" binding:"omitempty,gte=0"`
+	// Image is refused: images are uploads, named by imageId.
+	Image        any    `json:"image"`
 	PointsPrice  int64  `json:"pointsPrice" binding:"required,gt=0,max=1000000"`
 	Stock        *int64 `json:"stock" binding:"required,gte=0,max=1000000"`
 	PerUserLimit int64  `json:"perUserLimit" binding:"gte=0,max=1000000"`
@@ -22,14 +24,16 @@ type createGoodsRequest struct {
 }
 
 // CreateGoods serves POST /mall/goods {communityId, name, description?,
-// image?, pointsPrice, stock, perUserLimit?, onSale?, residentsOnly?} [staff].
+// imageId?, pointsPrice, stock, perUserLimit?, onSale?, residentsOnly?}
+// [staff]; the view shows the image's URL as image. A string image is 400
+// 10001.
 func (h *Handler) CreateGoods(c *gin.Context) {
 	var req createGoodsRequest
-	if !bindJSON(c, &req) {
+	if !bindJSON(c, &req) || !noImageString(c, req.Image) {
 		return
 	}
 	v, err := h.svc.Mall.CreateGoods(c.Request.Context(), userID(c), service.GoodsInput{
-		CommunityID: req.CommunityID, Name: req.Name, Description: req.Description, Image: req.Image,
+		CommunityID: req.CommunityID, Name: req.Name, Description: req.Description, ImageID: req.ImageID,
 		PointsPrice: req.PointsPrice, Stock: *req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale,
 		ResidentsOnly: req.ResidentsOnly})
 	reply(c, http.StatusCreated, v, err)
@@ -63,7 +67,8 @@ func (h *Handler) GetGoods(c *gin.Context) {
 type updateGoodsRequest struct {
 	Name         *string `json:"name" binding:"omitempty,max=64"`
 	Description  *string `json:"description" binding:"omitempty,max=500"`
-	Image        *string `json:"image" binding:"omitempty,max=512"`
+	ImageID      *int64  `json:"imageId" binding:"omitempty,gte=0"`
+	Image        any     `json:"image"`
 	PointsPrice  *int64  `json:"pointsPrice" binding:"omitempty,gt=0,max=1000000"`
 	Stock        *int64  `json:"stock" binding:"omitempty,gte=0,max=1000000"`
 	PerUserLimit *int64  `json:"perUserLimit" binding:"omitempty,gte=0,max=1000000"`
@@ -80,13 +85,24 @@ func (h *Handler) UpdateGoods(c *gin.Context) {
 		return
 	}
 	var req updateGoodsRequest
-	if !bindJSON(c, &req) {
+	if !bindJSON(c, &req) || !noImageString(c, req.Image) {
 		return
 	}
 	v, err := h.svc.Mall.UpdateGoods(c.Request.Context(), userID(c), id, service.GoodsUpdate{
-		Name: req.Name, Description: req.Description, Image: req.Image, PointsPrice: req.PointsPrice,
+		Name: req.Name, Description: req.Description, ImageID: req.ImageID, PointsPrice: req.PointsPrice,
 		Stock: req.Stock, PerUserLimit: req.PerUserLimit, OnSale: req.OnSale, ResidentsOnly: req.ResidentsOnly})
 	reply(c, http.StatusOK, v, err)
+}
+
+// noImageString refuses a request that names its image by anything but an
+// upload id (imageId): a URL or path in image is 400 10001. It reports
+// whether the request may go on.
+func noImageString(c *gin.Context, image any) bool {
+	if image == nil {
+		return true
+	}
+	abortWith(c, http.StatusBadRequest, service.CodeInvalid, "商品图片请先上传，再以 imageId 提交上传编号")
+	return false
 }
 
 // DeleteGoods serves DELETE /mall/goods/{id} [staff].

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 type goodsView struct {
 	ID, CommunityID                  int64
-	Name                             string
+	Name, Image                      string
 	PointsPrice, Stock, PerUserLimit int64
 	OnSale                           bool
 }
@@ -76,8 +77,11 @@ func TestMallGoodsCRUD(t *testing.T) {
 	staffB := e.h.MustLogin(testutil.UniqueOpenID("mall-staffb"))
 	e.h.MustMakeStaff(staffB.UserID, e.tree.CommunityB.ID, model.RoleStaff)
 
-	g := e.goods(t, map[string]any{"description": "东北大米", "image": "https://img.example/rice.jpg", "perUserLimit": 2})
-	if g.CommunityID != e.tree.CommunityA.ID || !g.OnSale || g.PerUserLimit != 2 || g.Stock != 10 {
+	var photo struct{ ID int64 }
+	e.h.Upload(e.staff.AccessToken, "rice.png", testutil.PNG()).Expect(t, 201, 0).Decode(t, &photo)
+	g := e.goods(t, map[string]any{"description": "东北大米", "imageId": photo.ID, "perUserLimit": 2})
+	if g.CommunityID != e.tree.CommunityA.ID || !g.OnSale || g.PerUserLimit != 2 || g.Stock != 10 ||
+		!strings.HasPrefix(g.Image, "/api/v1/files/") {
 		t.Fatalf("goods %+v", g)
 	}
 	off := e.goods(t, map[string]any{"name": "食用油", "onSale": false})

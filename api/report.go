@@ -367,7 +367,7 @@ type logServiceRequest struct {
 	OccurredAt *time.Time `json:"occurredAt"`
 	Minutes    int        `json:"minutes" binding:"required"`
 	Note       string     `json:"note" binding:"max=500"`
-	Images     []string   `json:"images" binding:"max=9"`
+	Images     []int64    `json:"images" binding:"max=9"`
 	PostID     *int64     `json:"postId" binding:"omitempty,gt=0"`
 }
 

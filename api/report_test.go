@@ -483,17 +483,21 @@ func TestReportServiceRecords(t *testing.T) {
 		ID     int64
 		Status string
 	}
+	var photos [2]struct{ ID int64 }
+	for i := range photos {
+		h.Upload(m.AccessToken, "duty.jpg", testutil.JPEG()).Expect(t, 201, 0).Decode(t, &photos[i])
+	}
 	h.Do("POST", "/services", map[string]any{"kind": "post_duty", "occurredOn": day(0), "minutes": 90, "note": "值守",
-		"images": []string{"u1", "u2"}, "postId": post.ID}, m.AccessToken).Expect(t, 201, 0).Decode(t, &rec)
+		"images": []int64{photos[0].ID, photos[1].ID}, "postId": post.ID}, m.AccessToken).Expect(t, 201, 0).Decode(t, &rec)
 	if rec.Status != "pending" {
 		t.Fatalf("new record %+v", rec)
 	}
 	var mine struct {
 		Total int64
-		List  []struct{ Images []string }
+		List  []struct{ Images []struct{ ID int64 } }
 	}
 	h.Do("GET", "/services/mine", nil, m.AccessToken).Expect(t, 200, 0).Decode(t, &mine)
-	if mine.Total != 2 || len(mine.List[0].Images) != 2 {
+	if mine.Total != 2 || len(mine.List[0].Images) != 2 || mine.List[0].Images[0].ID != photos[0].ID {
 		t.Fatalf("mine = %+v", mine)
 	}
 	var queue struct{ Total int64 }

@@ -21,8 +21,9 @@ const multipartOverhead = 64 << 10
 func UploadBodyLimit(maxFile int64) int64 { return maxFile + multipartOverhead }
 
 // Upload serves POST /uploads (multipart/form-data, field "file") → 201
-// {id, url}. The type is sniffed from the bytes; a file over upload.max_bytes
-// is 413 10001, anything but JPEG, PNG or WebP is 400 10001.
+// {id, url}. The type is sniffed from the bytes and the image re-encoded; a
+// file over upload.max_bytes is 413 10001, anything but a JPEG or PNG image
+// is 400 10001, and past the daily quota 429 10007.
 func (h *Handler) Upload(c *gin.Context) {
 	max := h.opts.UploadMaxBytes
 	tooBig := func(err error) {
@@ -76,12 +77,15 @@ func (h *Handler) Upload(c *gin.Context) {
 	}
 }
 
-// ServeFile serves GET /files/{name}: an uploaded image from the local
-// object store, without sign-in (the name is 128 random bits), cached for a
-// year since a name is never reused.
+// ServeFile serves GET /files/{name}?exp=&sig=: an uploaded image from the
+// local object store, without sign-in (the name is 128 random bits). Wish
+// and goods photos are public and cached for a year since a name is never
+// reused; fulfilment and service-record photos need the signature of the
+// URL a view handed out (403 10004 without a valid, unexpired one) and are
+// cached privately.
 func (h *Handler) ServeFile(c *gin.Context) {
 	name := c.Param("name")
-	f, _, err := h.svc.Uploads.Open(c.Request.Context(), name)
+	f, private, err := h.svc.Uploads.Open(c.Request.Context(), name, c.Query("exp"), c.Query("sig"))
 	if err != nil {
 		fail(c, err)
 		return
@@ -89,6 +93,10 @@ func (h *Handler) ServeFile(c *gin.Context) {
 	defer f.Close()
 	c.Header("Content-Type", service.ContentTypeOfKey(name))
 	c.Header("X-Content-Type-Options", "nosniff")
-	c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	if private {
+		c.Header("Cache-Control", "private, max-age=300")
+	} else {
+		c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	}
 	http.ServeContent(c.Writer, c.Request, name, time.Time{}, f)
 }

@@ -98,6 +98,18 @@ func (h *Handler) WishTimeline(c *gin.Context) {
 	reply(c, http.StatusOK, gin.H{"list": evs}, err)
 }
 
+// WishContactReveals serves GET /wishes/{id}/contact-reveals [staff] →
+// {list: [{userId, name, claimId, revealedAt}]}: which claimers were shown
+// the poster's contact details, and when.
+func (h *Handler) WishContactReveals(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	rs, err := h.svc.Wishes.ContactReveals(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, gin.H{"list": rs}, err)
+}
+
 // bindOptionalJSON is bindJSON for a body the client may leave out.
 func bindOptionalJSON(c *gin.Context, dst any) bool {
 	if c.Request.Body == nil || c.Request.ContentLength == 0 {

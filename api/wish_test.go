@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -143,7 +145,7 @@ func TestWishHappyPath(t *testing.T) {
 	}
 	up.Decode(t, &img)
 	file := testutil.Send(t, h.Router, testutil.Request{Method: "GET", Path: img.URL})
-	if file.Status != 200 || file.Header.Get("Content-Type") != "image/png" || string(file.Raw) != string(testutil.PNG()) {
+	if _, err := png.Decode(bytes.NewReader(file.Raw)); file.Status != 200 || file.Header.Get("Content-Type") != "image/png" || err != nil {
 		t.Fatalf("GET %s: %d %q", img.URL, file.Status, file.Header.Get("Content-Type"))
 	}
 
@@ -185,7 +187,7 @@ func TestWishHappyPath(t *testing.T) {
 		t.Fatalf("claimed: %+v", claimed)
 	}
 
-	proof := h.Upload(w.member.AccessToken, "done.webp", testutil.WebP()).Expect(t, 201, 0)
+	proof := h.Upload(w.member.AccessToken, "done.jpg", testutil.JPEG()).Expect(t, 201, 0)
 	var proofImg struct{ ID int64 }
 	proof.Decode(t, &proofImg)
 	w.act(t, w.member.AccessToken, id, "fulfil", map[string]any{"note": "已修好", "images": []int64{proofImg.ID}}, 200, 0)

@@ -141,6 +141,11 @@ type WishConfig struct {
 	CompletionPoints int64 `koanf:"completion_points"`
 	// SweepInterval is how often serve runs the wish sweeps; zero disables.
 	SweepInterval time.Duration `koanf:"sweep_interval"`
+	// ReleaseLimit is how many claims a claimer may give back (released or
+	// lapsed) within ReleaseWindow before they may claim no more until the
+	// oldest drops out of the window; zero means no limit.
+	ReleaseLimit  int           `koanf:"release_limit"`
+	ReleaseWindow time.Duration `koanf:"release_window"`
 }
 
 // UploadConfig holds image upload settings.
@@ -150,6 +155,22 @@ type UploadConfig struct {
 	// Dir is where the local object store keeps files; empty means
 	// <data.dir>/uploads.
 	Dir string `koanf:"dir"`
+	// DailyCount and DailyBytes cap what one user may upload per day (in
+	// Location); zero means no cap.
+	DailyCount int   `koanf:"daily_count"`
+	DailyBytes int64 `koanf:"daily_bytes"`
+	// MaxPixels is the largest image (width × height) accepted for decoding.
+	MaxPixels int64 `koanf:"max_pixels"`
+	// URLSecret keys the signed URLs of private photos (fulfilment and
+	// service-record photos); empty derives one from jwt.secret.
+	URLSecret string `koanf:"url_secret"`
+	// URLTTL is how long a signed URL stays valid.
+	URLTTL time.Duration `koanf:"url_ttl"`
+	// UnusedTTL is how long an upload attached to nothing is kept before
+	// the upload sweep removes it.
+	UnusedTTL time.Duration `koanf:"unused_ttl"`
+	// SweepInterval is how often serve runs the upload sweep; zero disables.
+	SweepInterval time.Duration `koanf:"sweep_interval"`
 }
 
 // ContentConfig holds the local content check used when WeChat is not
@@ -356,8 +377,17 @@ func defaults() map[string]any {
 		"wish.expire_after":                "720h",
 		"wish.completion_points":           10,
 		"wish.sweep_interval":              "1m",
+		"wish.release_limit":               3,
+		"wish.release_window":              "720h",
 		"upload.max_bytes":                 5 << 20,
 		"upload.dir":                       "",
+		"upload.daily_count":               100,
+		"upload.daily_bytes":               100 << 20,
+		"upload.max_pixels":                40_000_000,
+		"upload.url_secret":                "",
+		"upload.url_ttl":                   "1h",
+		"upload.unused_ttl":                "24h",
+		"upload.sweep_interval":            "10m",
 		"content.words_file":               "",
 
 		// Volunteer activities.
@@ -722,8 +752,24 @@ func (c *Config) validateWish(bad func(key, why string) error) error {
 		return bad("wish.completion_points", "must not be negative")
 	case w.SweepInterval < 0:
 		return bad("wish.sweep_interval", "must not be negative (0 disables)")
+	case w.ReleaseLimit < 0:
+		return bad("wish.release_limit", "must not be negative (0: no limit)")
+	case w.ReleaseLimit > 0 && w.ReleaseWindow < time.Minute:
+		return bad("wish.release_window", "must be at least 1m")
 	case c.Upload.MaxBytes < 1024:
 		return bad("upload.max_bytes", "must be at least 1024")
+	case c.Upload.DailyCount < 0:
+		return bad("upload.daily_count", "must not be negative (0: no cap)")
+	case c.Upload.DailyBytes < 0:
+		return bad("upload.daily_bytes", "must not be negative (0: no cap)")
+	case c.Upload.MaxPixels < 1:
+		return bad("upload.max_pixels", "must be at least 1")
+	case c.Upload.URLTTL < time.Minute:
+		return bad("upload.url_ttl", "must be at least 1m")
+	case c.Upload.UnusedTTL < time.Hour:
+		return bad("upload.unused_ttl", "must be at least 1h")
+	case c.Upload.SweepInterval < 0:
+		return bad("upload.sweep_interval", "must not be negative (0 disables)")
 	}
 	if f := c.Content.WordsFile; f != "" {
 		if _, err := os.Stat(f); err != nil {

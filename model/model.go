@@ -43,6 +43,7 @@ func tables() []any {
 		&Need{},
 		&Resource{},
 		&Project{},
+		&WishContactReveal{},
 	}
 }
 

@@ -142,3 +142,16 @@ type WishEvent struct {
 	Note      string `gorm:"size:500;not null;default:''"`
 	CreatedAt time.Time
 }
+
+// WishContactReveal records that a wish's contact details (the poster's
+// phone and address) were shown to a claimer: who, when, which wish and in
+// which claim. A claimer is shown them in one claim of a wish only; the
+// unique index keeps one row per wish and claimer. Staff of the wish's
+// community read these rows.
+type WishContactReveal struct {
+	ID        int64 `gorm:"primaryKey"`
+	WishID    int64 `gorm:"not null;uniqueIndex:ux_wish_contact_reveal,priority:1"`
+	ViewerID  int64 `gorm:"not null;uniqueIndex:ux_wish_contact_reveal,priority:2;index"`
+	ClaimID   int64 `gorm:"not null"`
+	CreatedAt time.Time
+}

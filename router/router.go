@@ -132,6 +132,7 @@ func New(o Options) (http.Handler, error) {
 	authed.GET("/wishes/claimed", h.ClaimedWishes)
 	authed.GET("/wishes/:id", h.GetWish)
 	authed.GET("/wishes/:id/timeline", h.WishTimeline)
+	authed.GET("/wishes/:id/contact-reveals", h.WishContactReveals)
 	authed.POST("/wishes/:id/approve", h.ApproveWish)
 	authed.POST("/wishes/:id/reject", h.RejectWish)
 	authed.POST("/wishes/:id/claim", h.ClaimWish)

@@ -29,6 +29,7 @@ type MallService struct {
 	// caller, their roles or the community.
 	callers *CallerService
 	orgs    *OrgTree
+	uploads *UploadService
 }
 
 // Limits of the mall.
@@ -41,10 +42,12 @@ const (
 
 // GoodsInput describes new goods. OnSale nil means on sale.
 type GoodsInput struct {
-	CommunityID  int64
-	Name         string
-	Description  string
-	Image        string
+	CommunityID int64
+	Name        string
+	Description string
+	// ImageID is an upload of the caller or of another staff member of the
+	// community; nil or 0 means no image.
+	ImageID      *int64
 	PointsPrice  int64
 	Stock        int64
 	PerUserLimit int64
@@ -58,9 +61,10 @@ type GoodsInput struct {
 // is set to the given count (staff counted the shelf), under the row lock
 // orders take, so no order is lost.
 type GoodsUpdate struct {
-	Name         *string
-	Description  *string
-	Image        *string
+	Name        *string
+	Description *string
+	// ImageID replaces the image (as GoodsInput.ImageID); 0 removes it.
+	ImageID      *int64
 	PointsPrice  *int64
 	Stock        *int64
 	PerUserLimit *int64
@@ -115,14 +119,15 @@ func checkGoods(name, description, image string, price, stock, limit int64) erro
 }
 
 // CreateGoods lists new goods in a community's mall. It returns 10001 for
-// bad fields or an org that is not a community, 10005 for an unknown
-// community and 10004 unless the caller is staff of it.
+// bad fields, an image id that is not an upload or an org that is not a
+// community, 10005 for an unknown community and 10004 unless the caller is
+// staff of it or for an image uploaded by someone who is not.
 func (s *MallService) CreateGoods(ctx context.Context, actorID int64, in GoodsInput) (*GoodsView, error) {
-	in.Name, in.Description, in.Image = strings.TrimSpace(in.Name), strings.TrimSpace(in.Description), strings.TrimSpace(in.Image)
-	if err := checkGoods(in.Name, in.Description, in.Image, in.PointsPrice, in.Stock, in.PerUserLimit); err != nil {
+	in.Name, in.Description = strings.TrimSpace(in.Name), strings.TrimSpace(in.Description)
+	if err := checkGoods(in.Name, in.Description, "", in.PointsPrice, in.Stock, in.PerUserLimit); err != nil {
 		return nil, err
 	}
-	g := model.MallGoods{CommunityID: in.CommunityID, Name: in.Name, Description: in.Description, Image: in.Image,
+	g := model.MallGoods{CommunityID: in.CommunityID, Name: in.Name, Description: in.Description,
 		PointsPrice: in.PointsPrice, Stock: in.Stock, PerUserLimit: in.PerUserLimit, OnSale: in.OnSale == nil || *in.OnSale,
 		ResidentsOnly: in.ResidentsOnly, CreatedBy: actorID}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -132,6 +137,11 @@ func (s *MallService) CreateGoods(ctx context.Context, actorID int64, in GoodsIn
 		}
 		if org.Level != model.LevelCommunity {
 			return invalid("商品需上架到具体社区")
+		}
+		if in.ImageID != nil && *in.ImageID != 0 {
+			if g.Image, err = s.uploads.goodsImage(ctx, tx, s.authz, actorID, org, *in.ImageID); err != nil {
+				return err
+			}
 		}
 		return tx.Create(&g).Error
 	})
@@ -155,8 +165,10 @@ func loadGoods(ctx context.Context, db *gorm.DB, id int64, lock bool) (*model.Ma
 	return &g, nil
 }
 
-// UpdateGoods changes goods. It returns 10001 for bad fields, 10005 for
-// unknown goods and 10004 unless the caller is staff of their community.
+// UpdateGoods changes goods. It returns 10001 for bad fields (an image id
+// that is not an upload among them), 10005 for unknown goods and 10004
+// unless the caller is staff of their community or for an image uploaded by
+// someone who is not.
 func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in GoodsUpdate) (*GoodsView, error) {
 	var g *model.MallGoods
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -164,7 +176,8 @@ func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in Goo
 		if g, err = loadGoods(ctx, tx, id, true); err != nil {
 			return err
 		}
-		if _, err := s.authz.RequireStaff(ctx, tx, actorID, g.CommunityID); err != nil {
+		org, err := s.authz.RequireStaff(ctx, tx, actorID, g.CommunityID)
+		if err != nil {
 			return err
 		}
 		set := func(dst *string, v *string) {
@@ -174,7 +187,15 @@ func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in Goo
 		}
 		set(&g.Name, in.Name)
 		set(&g.Description, in.Description)
-		set(&g.Image, in.Image)
+		switch {
+		case in.ImageID == nil:
+		case *in.ImageID == 0:
+			g.Image = ""
+		default:
+			if g.Image, err = s.uploads.goodsImage(ctx, tx, s.authz, actorID, org, *in.ImageID); err != nil {
+				return err
+			}
+		}
 		for _, f := range []struct {
 			dst *int64
 			v   *int64

@@ -43,6 +43,7 @@ type ReportService struct {
 	timeBank *TimeBankService
 	// callers is told when a report or a liaison changes someone's roles.
 	callers *CallerCache
+	uploads *UploadService
 }
 
 // requireCommunity returns the org unit id when it is a community: 10005 for

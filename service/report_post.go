@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -301,7 +300,7 @@ type RecordInput struct {
 	OccurredAt *time.Time
 	Minutes    int
 	Note       string
-	Images     []string
+	Images     []int64
 	PostID     *int64
 }
 
@@ -321,7 +320,7 @@ type RecordView struct {
 	OccurredAt   time.Time          `json:"occurredAt"`
 	Minutes      int                `json:"minutes"`
 	Note         string             `json:"note"`
-	Images       []string           `json:"images"`
+	Images       []UploadView       `json:"images"`
 	PostID       *int64             `json:"postId"`
 	UnitID       *int64             `json:"unitId"`
 	Status       model.RecordStatus `json:"status"`
@@ -347,10 +346,7 @@ func kindLabel(k model.ServiceKind) string {
 }
 
 func (s *ReportService) recordView(r *model.ServiceRecord) RecordView {
-	images := []string{}
-	if r.Images != "" {
-		_ = json.Unmarshal([]byte(r.Images), &images)
-	}
+	images := s.uploads.privateViews(r.Images)
 	source := "self"
 	if r.SourceKey != nil {
 		source, _, _ = strings.Cut(*r.SourceKey, ":")
@@ -398,9 +394,11 @@ func (s *ReportService) occurredAt(in RecordInput) (time.Time, error) {
 // LogService records a service the caller did; it awaits staff approval. A
 // post_duty record names a post the caller holds. It returns 10001 for a bad
 // field (kind, date in the future or too old, minutes outside 1–720, note
-// over 500 characters, more than 9 images, a post on another kind), 50005
-// unless the caller is a reported member and 50003 when they do not hold the
-// named post.
+// over 500 characters, more than 9 images, an image id that is not an
+// unattached upload, a post on another kind), 10004 for an image someone
+// else uploaded, 50005 unless the caller is a reported member and 50003 when
+// they do not hold the named post. The photos are private: views carry
+// signed URLs.
 func (s *ReportService) LogService(ctx context.Context, actorID int64, in RecordInput) (*RecordView, error) {
 	if !in.Kind.Valid() {
 		return nil, invalid("服务类型需为 contact_help、post_duty、public_activity 或 practical_deed")
@@ -418,19 +416,6 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 	}
 	if len(in.Images) > MaxRecordImages {
 		return nil, invalid("图片最多 %d 张", MaxRecordImages)
-	}
-	for _, img := range in.Images {
-		if img = strings.TrimSpace(img); img == "" || len(img) > 200 {
-			return nil, invalid("图片标识不正确")
-		}
-	}
-	images := ""
-	if len(in.Images) > 0 {
-		b, _ := json.Marshal(in.Images)
-		images = string(b)
-		if len(images) > 1024 {
-			return nil, invalid("图片标识过长")
-		}
 	}
 	if in.Kind == model.ServicePostDuty && in.PostID == nil {
 		return nil, invalid("服务认领岗位需选择所认领的岗位 postId")
@@ -456,9 +441,13 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 				return Errorf(CodePostNotClaimed, "您未认领该岗位，不能登记岗位服务")
 			}
 		}
+		imgs, err := s.uploads.attachOwn(ctx, tx, actorID, in.Images, MaxRecordImages, model.UploadRecord)
+		if err != nil {
+			return err
+		}
 		r := model.ServiceRecord{
 			UserID: actorID, CommunityID: member.CommunityID, Kind: in.Kind, OccurredAt: at,
-			Minutes: in.Minutes, Note: note, Images: images, PostID: in.PostID, UnitID: member.UnitID,
+			Minutes: in.Minutes, Note: note, Images: encodeStored(imgs), PostID: in.PostID, UnitID: member.UnitID,
 			Status: model.RecordPending,
 		}
 		if err := tx.Create(&r).Error; err != nil {

@@ -97,7 +97,7 @@ func New(d Deps) *Service {
 	// liaisons and service records, which the other areas consult.
 	boards := newLeaderboards(d)
 	timeBank := newTimeBankService(d, authz, boards)
-	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, callers: callerCache}
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache}
 	// Who the caller is (GET /me, and every read that depends on the
 	// caller's home or roles) comes from a cache every area above keeps true.
 	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
@@ -113,7 +113,7 @@ func New(d Deps) *Service {
 		Orgs:         &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
 		TimeBank:     timeBank,
 		Leaderboards: leaderboards,
-		Mall:         &MallService{deps: d, authz: authz, timeBank: timeBank, callers: callers, orgs: orgs},
+		Mall:         &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs},
 		Uploads:      uploads,
 		Wishes:       &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs},
 		Volunteers:   volunteers,

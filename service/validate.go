@@ -1,6 +1,10 @@
 package service
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // The rules for what users type, shared by every area.
 //
@@ -10,7 +14,13 @@ import "strings"
 // contact phone, a member's phone in 双报到) validPhone also takes a
 // landline with its area code. A volunteer's phone must be a mobile.
 //
-// Text: lengths count characters (runes), not bytes, after trimming.
+// Text: lengths count characters (runes), not bytes, after trimming. Every
+// display text goes through textFits (or textField), which also refuses what
+// would let a text hide or disguise itself (cleanText): control characters
+// other than tab and line breaks, format characters (bidi overrides and
+// isolates, zero-width spaces and joiners, the byte-order mark), line and
+// paragraph separators and invalid UTF-8. A zero-width joiner inside an
+// emoji sequence (👨‍👩‍👧) is the one format character kept.
 
 // validMobile reports whether s is a mainland mobile number: 1[3-9] and nine
 // more digits.
@@ -44,16 +54,49 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// textFits reports whether s has between min and max characters.
+// textFits reports whether s has between min and max characters and is
+// clean text (cleanText).
 func textFits(s string, min, max int) bool {
-	n := len([]rune(s))
-	return n >= min && n <= max
+	n := utf8.RuneCountInString(s)
+	return n >= min && n <= max && cleanText(s)
+}
+
+// zeroWidthJoiner is U+200D, which joins emoji into one picture.
+const zeroWidthJoiner = '\u200d'
+
+// cleanText reports whether s is valid UTF-8 without control characters
+// (tab, line feed and carriage return aside), format characters (Unicode
+// category Cf: U+200B–U+200F, U+202A–U+202E, U+2066–U+2069, U+FEFF, …) or
+// line and paragraph separators. A zero-width joiner is allowed between an
+// emoji (or its modifier or variation selector) and another emoji.
+func cleanText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	prev := rune(-1)
+	for i, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+		case r == zeroWidthJoiner:
+			next, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
+			if prev < 0 || !unicode.In(prev, unicode.So, unicode.Sk, unicode.Mn) || !unicode.Is(unicode.So, next) {
+				return false
+			}
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			return false
+		}
+		prev = r
+	}
+	return true
 }
 
 // textField trims s and checks it has between min and max characters. It
 // returns the trimmed text, or 10001 naming the field.
 func textField(s string, min, max int, name string) (string, error) {
 	s = strings.TrimSpace(s)
+	if !cleanText(s) {
+		return "", invalid("%s不能包含控制字符或不可见的格式字符", name)
+	}
 	if !textFits(s, min, max) {
 		if min > 0 {
 			return "", invalid("%s需为 %d 到 %d 个字符", name, min, max)

@@ -323,6 +323,9 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 		if err := tx.Create(&w).Error; err != nil {
 			return err
 		}
+		if err := s.uploads.attach(ctx, tx, images, model.UploadWish); err != nil {
+			return err
+		}
 		note := ""
 		if w.ProxyBy != nil {
 			note = "工作人员代居民发布"
@@ -415,6 +418,9 @@ func (s *WishService) Get(ctx context.Context, callerID, id int64) (*WishView, e
 func (s *WishService) view(ctx context.Context, db *gorm.DB, w *model.Wish, a wishAccess) (*WishView, error) {
 	vs, err := s.views(ctx, db, []model.Wish{*w}, func(*model.Wish) wishAccess { return a })
 	if err != nil {
+		return nil, err
+	}
+	if err := s.gateContacts(ctx, db, []model.Wish{*w}, vs, func(*model.Wish) wishAccess { return a }); err != nil {
 		return nil, err
 	}
 	v := vs[0]
@@ -768,6 +774,9 @@ func (s *WishService) ownList(ctx context.Context, q *gorm.DB, p Page, accessOf 
 	if err != nil {
 		return List[WishView]{}, err
 	}
+	if err := s.gateContacts(ctx, s.deps.DB, ws, views, accessOf); err != nil {
+		return List[WishView]{}, err
+	}
 	return NewList(views, total, p), nil
 }
 
@@ -958,7 +967,9 @@ func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetI
 // wins: the claim is one conditional UPDATE ... WHERE status = 'published'.
 // The claim must be fulfilled within wish.claim_deadline. It returns 20001
 // when the wish is already claimed, 20003 when the caller holds
-// wish.max_active_claims claims, 20004 for the caller's own wish, 20005 when
+// wish.max_active_claims claims, 20007 when the caller gave back
+// wish.release_limit claims within wish.release_window (checkReleaseLimit),
+// 20004 for the caller's own wish, 20005 when
 // the caller is neither a Party member reported in the wish's street nor a
 // liaison of a unit there, 10005 for an unknown wish and 10006 when the
 // wish is not published.
@@ -996,6 +1007,9 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 			return Errorf(CodeWishTooManyClaims, "您最多同时认领 %d 个心愿，请先完成已认领的心愿", max)
 		}
 		now := s.deps.Clock.Now()
+		if err := s.checkReleaseLimit(ctx, tx, actorID, now); err != nil {
+			return err
+		}
 		deadline := now.Add(s.deps.Config.Wish.ClaimDeadline)
 		if s.beforeClaimUpdate != nil {
 			s.beforeClaimUpdate(ctx, tx)
@@ -1119,6 +1133,9 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 		}
 		imgs, err := s.uploads.ownImages(ctx, tx, actorID, images)
 		if err != nil {
+			return err
+		}
+		if err := s.uploads.attach(ctx, tx, imgs, model.UploadFulfil); err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now()

@@ -2,6 +2,10 @@ package testutil
 
 import (
 	"bytes"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
 	"mime/multipart"
 	"net/textproto"
 	"time"
@@ -64,13 +68,37 @@ func (h *Harness) Upload(token, filename string, data []byte) *Response {
 		Header: map[string]string{"Content-Type": ct}})
 }
 
-// PNG returns a tiny valid PNG image.
+// PNG returns a tiny valid PNG image (8×8 pixels).
 func PNG() []byte {
-	return []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89" +
-		"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+	var b bytes.Buffer
+	if err := png.Encode(&b, tinyImage()); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
 }
 
-// WebP returns the first bytes of a WebP image (enough for type sniffing).
+// JPEG returns a tiny valid JPEG image (8×8 pixels).
+func JPEG() []byte {
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, tinyImage(), nil); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// tinyImage is an 8×8 picture with a colour gradient.
+func tinyImage() image.Image {
+	m := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for y := 0; y < 8; y++ {
+		for x := 0; x < 8; x++ {
+			m.Set(x, y, color.RGBA{R: uint8(x * 30), G: uint8(y * 30), B: 200, A: 255})
+		}
+	}
+	return m
+}
+
+// WebP returns a small WebP image (uploads refuse WebP: it cannot be
+// re-encoded with the standard library).
 func WebP() []byte {
 	return []byte("RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x000\x01\x00\x9d\x01\x2a\x01\x00\x01\x00\x02\x00\x34\x25\xa4\x00\x03\x70\x00\xfe\xfb\x94\x00\x00")
 }

@@ -342,7 +342,7 @@ func defaults() map[string]any {
 		"database.driver":            "sqlite",
 		"database.dsn":               "",
 		"database.max_open_conns":    50,
-		"database.max_idle_conns":    25,
+		"database.max_idle_conns":    50,
 		"database.conn_max_lifetime": "30m",
 		"database.slow_threshold":    "500ms",
 		"redis.addr":                 "",

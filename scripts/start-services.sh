@@ -78,8 +78,11 @@ CREATE USER IF NOT EXISTS 'linli'@'localhost' IDENTIFIED BY 'linli';
 GRANT ALL PRIVILEGES ON `linli`.* TO 'linli'@'127.0.0.1', 'linli'@'localhost';
 GRANT ALL PRIVILEGES ON `linli\_t\_%`.* TO 'linli'@'127.0.0.1', 'linli'@'localhost';
 FLUSH PRIVILEGES;
+-- Test packages run in parallel, each with two API instances and races of
+-- a hundred requests: the default 151 connections run out.
+SET GLOBAL max_connections = GREATEST(@@max_connections, 1000);
 SQL
-	say "user linli/linli may use database linli and create/drop linli_t_* databases"
+	say "user linli/linli may use database linli and create/drop linli_t_* databases; max_connections >= 1000"
 else
 	say "cannot log in as the MySQL root user; assuming user linli/linli exists"
 fi

@@ -58,12 +58,8 @@ func (h *Handler) PublishActivity(c *gin.Context) {
 
 // CancelActivity serves POST /activities/{id}/cancel {reason?} [staff].
 func (h *Handler) CancelActivity(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[reasonRequest](c, bindOptionalJSON)
 	if !ok {
-		return
-	}
-	var req reasonRequest
-	if !bindOptionalJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Activities.Cancel(c.Request.Context(), userID(c), id, req.Reason)
@@ -154,12 +150,8 @@ func (h *Handler) Checkout(c *gin.Context) {
 }
 
 func (h *Handler) scan(c *gin.Context, do func(ctx context.Context, userID, activityID int64, in service.CheckinInput) (*service.SignupView, error)) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[checkinRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req checkinRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := do(c.Request.Context(), userID(c), id, service.CheckinInput{Token: req.Token, Lat: req.Lat, Lng: req.Lng})
@@ -240,12 +232,8 @@ type approveBatchRequest struct {
 // ApproveAttendances serves POST /activities/{id}/attendances/approve
 // {items: [{userId, minutes, score, reason?}]} [staff]: all or none.
 func (h *Handler) ApproveAttendances(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[approveBatchRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req approveBatchRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	items := make([]service.ApprovalItem, 0, len(req.Items))

@@ -168,6 +168,16 @@ func pathID(c *gin.Context, name string) (int64, bool) {
 	return id, true
 }
 
+// idAndBody reads the path parameter id (pathID) and then binds the body
+// into a T with bind (bindJSON, or bindOptionalJSON for an optional body).
+// When either fails it has answered 400 and returns ok = false.
+func idAndBody[T any](c *gin.Context, bind func(*gin.Context, any) bool) (id int64, req T, ok bool) {
+	if id, ok = pathID(c, "id"); !ok || !bind(c, &req) {
+		return 0, req, false
+	}
+	return id, req, true
+}
+
 // queryID parses an optional positive integer query parameter: nil when
 // absent. On a malformed value it writes a 10001 envelope and returns false.
 func queryID(c *gin.Context, name string) (*int64, bool) {

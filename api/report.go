@@ -86,12 +86,8 @@ func (h *Handler) ApproveUnit(c *gin.Context) {
 
 // RejectUnit serves POST /units/{id}/reject {reason} [staff].
 func (h *Handler) RejectUnit(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[reviewReasonRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req reviewReasonRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewUnit(c.Request.Context(), userID(c), id, false, req.Reason)
@@ -104,12 +100,8 @@ type addLiaisonRequest struct {
 
 // AddLiaison serves POST /units/{id}/liaisons {userId} [unit_liaison, staff].
 func (h *Handler) AddLiaison(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[addLiaisonRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req addLiaisonRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.AddLiaison(c.Request.Context(), userID(c), id, req.UserID)
@@ -125,12 +117,8 @@ type createAgreementRequest struct {
 
 // CreateAgreement serves POST /units/{id}/agreements [staff].
 func (h *Handler) CreateAgreement(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[createAgreementRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req createAgreementRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.CreateAgreement(c.Request.Context(), userID(c), id, service.AgreementInput{
@@ -155,12 +143,8 @@ type advanceAgreementRequest struct {
 
 // AdvanceAgreement serves POST /agreements/{id}/advance {status} [staff].
 func (h *Handler) AdvanceAgreement(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[advanceAgreementRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req advanceAgreementRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.AdvanceAgreement(c.Request.Context(), userID(c), id, model.AgreementStatus(req.Status))
@@ -268,12 +252,8 @@ func (h *Handler) ApproveReport(c *gin.Context) {
 
 // RejectReport serves POST /member-reports/{id}/reject {reason} [staff].
 func (h *Handler) RejectReport(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[reviewReasonRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req reviewReasonRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewReport(c.Request.Context(), userID(c), id, false, req.Reason)
@@ -421,12 +401,8 @@ func (h *Handler) ApproveService(c *gin.Context) {
 
 // RejectService serves POST /services/{id}/reject {reason} [staff].
 func (h *Handler) RejectService(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[reviewReasonRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req reviewReasonRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.ReviewRecord(c.Request.Context(), userID(c), id, false, req.Reason)
@@ -561,12 +537,8 @@ type claimNeedRequest struct {
 // ClaimNeed serves POST /needs/{id}/claim {unitId} [unit_liaison]: 201 with
 // the new project.
 func (h *Handler) ClaimNeed(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[claimNeedRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req claimNeedRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.ClaimNeed(c.Request.Context(), userID(c), id, req.UnitID)
@@ -645,12 +617,8 @@ type completeProjectRequest struct {
 // [staff, unit_liaison]: the project then awaits the community's
 // confirmation.
 func (h *Handler) CompleteProject(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[completeProjectRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req completeProjectRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.CompleteProject(c.Request.Context(), userID(c), id, req.Note, req.CompletedOn)
@@ -664,12 +632,8 @@ type confirmProjectRequest struct {
 // ConfirmProject serves POST /projects/{id}/confirm {completedOn?} [staff of
 // the project's community]: the project becomes done and counts.
 func (h *Handler) ConfirmProject(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[confirmProjectRequest](c, bindOptionalJSON)
 	if !ok {
-		return
-	}
-	var req confirmProjectRequest
-	if !bindOptionalJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.ConfirmProject(c.Request.Context(), userID(c), id, req.CompletedOn)
@@ -684,12 +648,8 @@ type returnProjectRequest struct {
 // project's community]: the completion is sent back, the project is ongoing
 // again.
 func (h *Handler) ReturnProject(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[returnProjectRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req returnProjectRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Reports.ReturnProject(c.Request.Context(), userID(c), id, req.Reason)

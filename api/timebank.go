@@ -130,12 +130,8 @@ func (h *Handler) ApproveCreditRequest(c *gin.Context) {
 // RejectCreditRequest serves POST /admin/credit-requests/{id}/reject
 // {reason} [as approve; the requester may withdraw their own].
 func (h *Handler) RejectCreditRequest(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[requiredReasonRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req requiredReasonRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.TimeBank.RejectCreditRequest(c.Request.Context(), userID(c), id, req.Reason)

@@ -138,12 +138,8 @@ type requiredReasonRequest struct {
 
 // RejectWish serves POST /wishes/{id}/reject {reason} [staff].
 func (h *Handler) RejectWish(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[requiredReasonRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req requiredReasonRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Wishes.Reject(c.Request.Context(), userID(c), id, req.Reason)
@@ -156,12 +152,8 @@ type claimWishRequest struct {
 
 // ClaimWish serves POST /wishes/{id}/claim {unitId?} [party_member, unit_liaison].
 func (h *Handler) ClaimWish(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[claimWishRequest](c, bindOptionalJSON)
 	if !ok {
-		return
-	}
-	var req claimWishRequest
-	if !bindOptionalJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Wishes.Claim(c.Request.Context(), userID(c), id, req.UnitID)
@@ -170,12 +162,8 @@ func (h *Handler) ClaimWish(c *gin.Context) {
 
 // ReleaseWish serves POST /wishes/{id}/release {reason?} [claimer].
 func (h *Handler) ReleaseWish(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[reasonRequest](c, bindOptionalJSON)
 	if !ok {
-		return
-	}
-	var req reasonRequest
-	if !bindOptionalJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Wishes.Release(c.Request.Context(), userID(c), id, req.Reason)
@@ -189,12 +177,8 @@ type fulfilWishRequest struct {
 
 // FulfilWish serves POST /wishes/{id}/fulfil {note, images?} [claimer].
 func (h *Handler) FulfilWish(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[fulfilWishRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req fulfilWishRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Wishes.Fulfil(c.Request.Context(), userID(c), id, req.Note, req.Images)
@@ -208,12 +192,8 @@ type confirmWishRequest struct {
 
 // ConfirmWish serves POST /wishes/{id}/confirm {rating, comment?} [poster].
 func (h *Handler) ConfirmWish(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[confirmWishRequest](c, bindJSON)
 	if !ok {
-		return
-	}
-	var req confirmWishRequest
-	if !bindJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Wishes.Confirm(c.Request.Context(), userID(c), id, req.Rating, req.Comment)
@@ -222,12 +202,8 @@ func (h *Handler) ConfirmWish(c *gin.Context) {
 
 // CancelWish serves POST /wishes/{id}/cancel {reason?} [poster].
 func (h *Handler) CancelWish(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, req, ok := idAndBody[reasonRequest](c, bindOptionalJSON)
 	if !ok {
-		return
-	}
-	var req reasonRequest
-	if !bindOptionalJSON(c, &req) {
 		return
 	}
 	v, err := h.svc.Wishes.Cancel(c.Request.Context(), userID(c), id, req.Reason)

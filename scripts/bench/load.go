@@ -177,7 +177,6 @@ func (b *bench) burst(ctx context.Context, s *server, reqs []request) *result {
 	ok := make([]bool, len(reqs))
 	why := make([]string, len(reqs))
 	startGate := make(chan struct{})
-	t0 := time.Now()
 	for i, rq := range reqs {
 		wg.Add(1)
 		go func() {
@@ -188,7 +187,7 @@ func (b *bench) burst(ctx context.Context, s *server, reqs []request) *result {
 			lat[i] = time.Since(start)
 		}()
 	}
-	t0 = time.Now()
+	t0 := time.Now()
 	close(startGate)
 	wg.Wait()
 	r := &result{elapsed: time.Since(t0), n: len(reqs), lat: lat}

@@ -35,8 +35,13 @@ func (s *ReportService) addApprovedRecord(ctx context.Context, tx *gorm.DB, r Ap
 	if r.SourceKey == "" || !r.Kind.Valid() {
 		return nil, errors.New("addApprovedRecord: source key and a valid kind are required")
 	}
+	// A plain read, not a locking one: FOR UPDATE on a key that is not
+	// there takes a gap lock, and two approvals inserting keys into the
+	// same gap then deadlock on each other's gap (seen under the batch
+	// approval storm). The unique key decides instead: a concurrent insert
+	// of the same key makes ours fail, and the row it wrote is returned.
 	var existing model.ServiceRecord
-	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
+	err := tx.Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
 	if err != nil || existing.ID != 0 {
 		return &existing, err
 	}
@@ -55,7 +60,11 @@ func (s *ReportService) addApprovedRecord(ctx context.Context, tx *gorm.DB, r Ap
 		rec.UnitID = member.UnitID
 	}
 	if err := tx.Create(&rec).Error; err != nil {
-		return nil, err
+		if !isDuplicate(err) {
+			return nil, err
+		}
+		err = tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Take(&existing).Error
+		return &existing, err
 	}
 	return &rec, nil
 }

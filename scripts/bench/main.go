@@ -310,6 +310,7 @@ func (b *bench) startLinli(ctx context.Context, dir string, s *server) error {
 		"LINLI_RATELIMIT_WRITE_PER_MINUTE=0", "LINLI_RATELIMIT_LOGIN_PER_MINUTE=0",
 		"LINLI_WISH_MAX_ACTIVE_CLAIMS=1000000", "LINLI_WISH_SWEEP_INTERVAL=0", "LINLI_ACTIVITY_SWEEP_INTERVAL=0",
 		"LINLI_MALL_SWEEP_INTERVAL=0", fmt.Sprintf("LINLI_DEBUG_PPROF=%t", b.o.pprof),
+		"LINLI_REPORT_VERIFY_BASE_URL=https://bench.invalid/api/v1/certificates/verify",
 	}
 	fmt.Fprintf(os.Stderr, "bench: starting linli on %s (redis prefix %s)\n", b.o.linliAddr, b.o.prefix)
 	return start(ctx, s, dir, bin, "/readyz", env, "serve")

@@ -448,20 +448,26 @@ func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) 
 // takeGiftAllowance adds amount to the user's gifts of the day by one
 // conditional UPDATE, or returns 30002 when that would pass limit.
 func (s *TimeBankService) takeGiftAllowance(ctx context.Context, tx *gorm.DB, userID int64, day string, cur model.Currency, amount, limit int64) error {
-	row := model.GiftDailyTotal{UserID: userID, Day: day, Currency: cur}
-	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
-		return err
-	}
-	res := tx.Model(&model.GiftDailyTotal{}).
-		Where("user_id = ? AND day = ? AND currency = ? AND amount + ? <= ?", userID, day, cur, amount, limit).
-		Update("amount", gorm.Expr("amount + ?", amount))
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected != 1 {
+	fits, err := addWithinLimit(tx, &model.GiftDailyTotal{UserID: userID, Day: day, Currency: cur}, &model.GiftDailyTotal{},
+		map[string]any{"user_id": userID, "day": day, "currency": cur}, amount, limit)
+	if err == nil && !fits {
 		return Errorf(CodeGiftDailyLimit, "今日转赠已达上限（每日最多 %d）", limit)
 	}
-	return nil
+	return err
+}
+
+// addWithinLimit adds amount to the amount column of a running total: row
+// is a new total carrying its unique key (created at 0 when missing), zero a
+// zero value of its type, key the key's columns and values. One conditional
+// UPDATE keeps the total at most limit. It reports whether the amount fit,
+// or the database's error.
+func addWithinLimit(tx *gorm.DB, row, zero any, key map[string]any, amount, limit int64) (bool, error) {
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(row).Error; err != nil {
+		return false, err
+	}
+	res := tx.Model(zero).Where(key).Where("amount + ? <= ?", amount, limit).
+		Update("amount", gorm.Expr("amount + ?", amount))
+	return res.RowsAffected == 1, res.Error
 }
 
 // ManualCreditInput is a credit staff enter by hand. CommunityID names the

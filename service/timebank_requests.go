@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"linli/model"
 )
@@ -42,20 +41,12 @@ func (s *TimeBankService) requireMember(ctx context.Context, tx *gorm.DB, user *
 // month by one conditional UPDATE, or returns 30014 when that would pass
 // limit.
 func (s *TimeBankService) takeManualAllowance(ctx context.Context, tx *gorm.DB, communityID int64, month string, cur model.Currency, amount, limit int64) error {
-	row := model.ManualCreditMonthTotal{CommunityID: communityID, Month: month, Currency: cur}
-	if err := tx.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
-		return err
-	}
-	res := tx.WithContext(ctx).Model(&model.ManualCreditMonthTotal{}).
-		Where("community_id = ? AND month = ? AND currency = ? AND amount + ? <= ?", communityID, month, cur, amount, limit).
-		Update("amount", gorm.Expr("amount + ?", amount))
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected != 1 {
+	fits, err := addWithinLimit(tx, &model.ManualCreditMonthTotal{CommunityID: communityID, Month: month, Currency: cur},
+		&model.ManualCreditMonthTotal{}, map[string]any{"community_id": communityID, "month": month, "currency": cur}, amount, limit)
+	if err == nil && !fits {
 		return Errorf(CodeManualCreditMonthly, "本社区本月补录已达上限（每月最多 %d）", limit)
 	}
-	return nil
+	return err
 }
 
 // giveBackAllowance returns a refused request's amount to the month it was

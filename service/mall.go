@@ -459,9 +459,9 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 	return &v, nil
 }
 
-// goodsForBuyer returns goods that are not deleted and the home community
-// of the buyer (nil when they have none), read by one statement. It returns
-// 10005 for unknown goods.
+// goodsForBuyer returns goods that are not deleted and the buyer's home
+// (community nil when they have none, and whether staff confirmed it), read
+// by one statement. It returns 10005 for unknown goods.
 func goodsForBuyer(ctx context.Context, db *gorm.DB, goodsID, userID int64) (*model.MallGoods, *buyerHome, error) {
 	var row struct {
 		model.MallGoods
@@ -469,8 +469,8 @@ func goodsForBuyer(ctx context.Context, db *gorm.DB, goodsID, userID int64) (*mo
 		BuyerHomeVerifiedAt *time.Time
 	}
 	err := db.WithContext(ctx).Model(&model.MallGoods{}).
-		Select("mall_goods.*, (SELECT home_community_id FROM users WHERE users.id = ?) AS buyer_home_id, "+
-			"(SELECT home_verified_at FROM users WHERE users.id = ?) AS buyer_home_verified_at", userID, userID).
+		Select("mall_goods.*, users.home_community_id AS buyer_home_id, users.home_verified_at AS buyer_home_verified_at").
+		Joins("LEFT JOIN users ON users.id = ?", userID).
 		Where("mall_goods.id = ?", goodsID).Take(&row).Error
 	if err != nil {
 		return nil, nil, notFoundOr(err, "商品")

@@ -448,7 +448,7 @@ func (s *WishService) view(ctx context.Context, db *gorm.DB, w *model.Wish, a wi
 }
 
 // views builds the views of a page of wishes with one query for their
-// images and one for their community names.
+// images; community names come from the org tree.
 func (s *WishService) views(ctx context.Context, db *gorm.DB, ws []model.Wish, accessOf func(*model.Wish) wishAccess) ([]WishView, error) {
 	var imageIDs []int64
 	communities := map[int64]string{}

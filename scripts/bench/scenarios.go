@@ -31,6 +31,25 @@ func (b *bench) read(name string, path func(r resident) string) scenario {
 	}}
 }
 
+// pooled is a write storm in which each resident POSTs to path (a format
+// with the object's id) for one object after another from their queue of
+// the pools that pools prepares, one pool per target.
+func (b *bench) pooled(name string, pools func(context.Context) ([2]*pool, error), path string, body []byte) scenario {
+	return scenario{name: name, write: true, setup: func(ctx context.Context) ([2]nextFunc, error) {
+		ps, err := pools(ctx)
+		var out [2]nextFunc
+		for t := range ps {
+			p := ps[t]
+			out[t] = func(w int) (request, bool) {
+				ri := w % len(b.residents)
+				id, ok := p.take(ri)
+				return request{method: "POST", path: fmt.Sprintf(path, id), token: b.residents[ri].token, body: body}, ok
+			}
+		}
+		return out, err
+	}}
+}
+
 func (b *bench) scenarios() []scenario {
 	return []scenario{
 		b.read("GET /wishes?communityId=", func(r resident) string { return fmt.Sprintf("/api/v1/wishes?communityId=%d", r.community) }),
@@ -40,33 +59,8 @@ func (b *bench) scenarios() []scenario {
 		b.read("GET /me/account", func(resident) string { return "/api/v1/me/account" }),
 		b.read("GET /leaderboards", func(resident) string { return "/api/v1/leaderboards" }),
 		b.read("GET /mall/goods", func(resident) string { return "/api/v1/mall/goods" }),
-		{name: "POST /wishes/:id/claim", write: true, setup: func(ctx context.Context) ([2]nextFunc, error) {
-			pools, err := b.claimPools(ctx)
-			var out [2]nextFunc
-			for t := range pools {
-				p := pools[t]
-				out[t] = func(w int) (request, bool) {
-					ri := w % len(b.residents)
-					id, ok := p.take(ri)
-					return request{method: "POST", path: fmt.Sprintf("/api/v1/wishes/%d/claim", id), token: b.residents[ri].token,
-						body: []byte("{}")}, ok
-				}
-			}
-			return out, err
-		}},
-		{name: "POST /activities/:id/signup", write: true, setup: func(ctx context.Context) ([2]nextFunc, error) {
-			pools, err := b.signupPools(ctx)
-			var out [2]nextFunc
-			for t := range pools {
-				p := pools[t]
-				out[t] = func(w int) (request, bool) {
-					ri := w % len(b.residents)
-					id, ok := p.take(ri)
-					return request{method: "POST", path: fmt.Sprintf("/api/v1/activities/%d/signup", id), token: b.residents[ri].token}, ok
-				}
-			}
-			return out, err
-		}},
+		b.pooled("POST /wishes/:id/claim", b.claimPools, "/api/v1/wishes/%d/claim", []byte("{}")),
+		b.pooled("POST /activities/:id/signup", b.signupPools, "/api/v1/activities/%d/signup", nil),
 		{name: fmt.Sprintf("POST approve %d attendances", b.o.batch), write: true, setup: func(ctx context.Context) ([2]nextFunc, error) {
 			pools, err := b.approvePools(ctx)
 			var out [2]nextFunc

@@ -229,17 +229,13 @@ func (d *decodedCallers) put(userID int64, version, epoch string, c *Caller) {
 }
 
 // resolve returns the Caller from a cache read made in the request's
-// pipeline, or builds it and stores it at the version read. It returns 10002
+// pipeline, or builds it and stores it at the version read. It returns 10005
 // when the user no longer exists, and the database's or Redis's error.
 func (s *CallerService) resolve(ctx context.Context, userID int64, cmd *redis.SliceCmd, epoch string) (*Caller, error) {
-	if c, version := s.fromCache(userID, cmd, epoch); c != nil {
+	c, version := s.fromCache(userID, cmd, epoch)
+	if c != nil {
 		return c, nil
-	} else {
-		return s.buildAndStore(ctx, userID, version, epoch)
 	}
-}
-
-func (s *CallerService) buildAndStore(ctx context.Context, userID int64, version, epoch string) (*Caller, error) {
 	c, err := s.build(ctx, userID)
 	if err != nil {
 		return nil, err

@@ -215,6 +215,8 @@ type Harness struct {
 	Logger *slog.Logger
 	// RealStores reports whether MySQL and Redis servers are in use.
 	RealMySQL, RealRedis bool
+	// trips counts round trips for Trips.
+	trips tripCounter
 }
 
 // Option changes how New builds a harness.

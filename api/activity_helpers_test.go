@@ -134,11 +134,11 @@ func (e *actEnv) attendance(activityID, userID int64) model.Attendance {
 	return a
 }
 
-// activity reads one activity row.
+// activity reads one activity row, with its waitlist counted.
 func (e *actEnv) activity(id int64) model.Activity {
 	e.t.Helper()
 	var a model.Activity
-	if err := e.h.DB.First(&a, id).Error; err != nil {
+	if err := e.h.DB.Select("activities.*, "+model.WaitlistedColumn).First(&a, id).Error; err != nil {
 		e.t.Fatalf("activity %d: %v", id, err)
 	}
 	return a

@@ -51,9 +51,14 @@ const (
 // (community, status, end, start) covers the counted list queries and the
 // ended half of the feed; ix_activity_community_start serves the feed's
 // upcoming half in start order without sorting a community's many
-// activities (the feed reads pageSize + 1 of them). Signed and Waitlisted
-// count the current sign-ups and change only by conditional UPDATEs, so the
-// capacity is never exceeded; WaitSeq hands out waitlist tickets in order.
+// activities (the feed reads pageSize + 1 of them). Signed counts the seats
+// taken and changes only by conditional UPDATEs, so the capacity is never
+// exceeded. The waitlist is the waitlisted sign-ups themselves, in the
+// order they signed up (WaitlistOrder): joining it touches no shared
+// row, so a crowd signing up for a full activity does not queue on the
+// activity's row lock. Waitlisted is counted from them when read
+// (WaitlistedColumn); older databases may still hold the retired columns
+// waitlisted and wait_seq, which nothing reads.
 // UnitID is set when a unit organises it (a liaison's proposal, or staff on
 // the unit's behalf): 双报到 counts those for the unit's obligation.
 type Activity struct {
@@ -76,17 +81,25 @@ type Activity struct {
 	PointsPerHour  int            `gorm:"not null"`
 	Status         ActivityStatus `gorm:"size:16;not null;index:ix_activity_list,priority:2;index:ix_activity_status_end,priority:1"`
 	Signed         int            `gorm:"not null;default:0"`
-	Waitlisted     int            `gorm:"not null;default:0"`
-	WaitSeq        int64          `gorm:"not null;default:0"`
-	CreatedBy      int64          `gorm:"not null;index"`
-	PublishedBy    *int64
-	PublishedAt    *time.Time
-	CancelledBy    *int64
-	CancelledAt    *time.Time
-	CancelReason   string `gorm:"size:255;not null;default:''"`
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Waitlisted is read through WaitlistedColumn, never stored.
+	Waitlisted   int   `gorm:"column:waitlisted_now;->;-:migration"`
+	CreatedBy    int64 `gorm:"not null;index"`
+	PublishedBy  *int64
+	PublishedAt  *time.Time
+	CancelledBy  *int64
+	CancelledAt  *time.Time
+	CancelReason string `gorm:"size:255;not null;default:''"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
+
+// WaitlistedColumn selects an activity's waitlist length as the column
+// Waitlisted reads, next to the columns of `activities` in the FROM clause.
+// A waitlist exists only while every seat is taken, so the count runs
+// (over ix_attendance_wait) only for full activities with a waitlist.
+const WaitlistedColumn = "CASE WHEN activities.waitlist AND activities.capacity > 0 AND activities.signed >= activities.capacity " +
+	"THEN (SELECT COUNT(*) FROM attendances w WHERE w.activity_id = activities.id AND w.status = 'waitlisted') " +
+	"ELSE 0 END AS waitlisted_now"
 
 // SignupStatus is the state of a user's sign-up for an activity.
 type SignupStatus string
@@ -118,17 +131,23 @@ const (
 	SourceAuto   = "auto"
 )
 
+// WaitlistOrder is the order of an activity's waitlist: first come, first
+// served, by the sign-up row's id, which the database hands out in order (a
+// sign-up made again after a cancellation is a new row, at the end).
+const WaitlistOrder = "id"
+
 // Attendance is one user's sign-up for one activity and, once signed, their
 // attendance: check-in, check-out, approval. (ActivityID, UserID) is unique;
-// a cancelled sign-up is reused when the user signs up again.
+// a cancelled sign-up is replaced by a new row when the user signs up
+// again. ix_attendance_wait (activity, status, and the id every secondary
+// index carries) serves the waitlist in WaitlistOrder.
 // ApprovalVersion counts the approvals that changed the credited minutes;
 // MinutesTxnID and PointsTxnID name the ledger credits in force.
 type Attendance struct {
 	ID              int64        `gorm:"primaryKey"`
-	ActivityID      int64        `gorm:"not null;uniqueIndex:ux_attendance,priority:1;index:ix_attendance_queue,priority:1"`
+	ActivityID      int64        `gorm:"not null;uniqueIndex:ux_attendance,priority:1;index:ix_attendance_wait,priority:1"`
 	UserID          int64        `gorm:"not null;uniqueIndex:ux_attendance,priority:2;index:ix_attendance_user,priority:1"`
-	Status          SignupStatus `gorm:"size:16;not null;index:ix_attendance_queue,priority:2"`
-	WaitSeq         int64        `gorm:"not null;default:0;index:ix_attendance_queue,priority:3"`
+	Status          SignupStatus `gorm:"size:16;not null;index:ix_attendance_wait,priority:2"`
 	SignedUpAt      time.Time    `gorm:"not null"`
 	PromotedAt      *time.Time
 	CancelledAt     *time.Time

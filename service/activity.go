@@ -439,10 +439,15 @@ func (s *ActivityService) staffActivity(ctx context.Context, db *gorm.DB, actorI
 // loadActivity returns an activity or 10005.
 func loadActivity(ctx context.Context, db *gorm.DB, id int64) (*model.Activity, error) {
 	var a model.Activity
-	if err := db.WithContext(ctx).First(&a, id).Error; err != nil {
+	if err := withWaitlisted(db.WithContext(ctx)).First(&a, id).Error; err != nil {
 		return nil, notFoundOr(err, "活动")
 	}
 	return &a, nil
+}
+
+// withWaitlisted selects whole activities with their waitlist's length.
+func withWaitlisted(db *gorm.DB) *gorm.DB {
+	return db.Model(&model.Activity{}).Select("activities.*, " + model.WaitlistedColumn)
 }
 
 // visibleActivity loads an activity the caller may see: drafts and
@@ -502,7 +507,7 @@ func waitlistPosition(ctx context.Context, db *gorm.DB, a *model.Attendance) (*i
 	}
 	var ahead int64
 	err := db.WithContext(ctx).Model(&model.Attendance{}).
-		Where("activity_id = ? AND status = ? AND wait_seq < ?", a.ActivityID, model.SignupWaitlisted, a.WaitSeq).
+		Where("activity_id = ? AND status = ? AND id < ?", a.ActivityID, model.SignupWaitlisted, a.ID).
 		Count(&ahead).Error
 	if err != nil {
 		return nil, err
@@ -600,7 +605,7 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	}
 	rows := make([]model.Activity, 0, len(ids))
 	if len(ids) > 0 {
-		if err := db.Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		if err := withWaitlisted(db).Where("id IN ?", ids).Find(&rows).Error; err != nil {
 			return List[ActivityView]{}, err
 		}
 		pos := make(map[int64]int, len(ids))
@@ -687,8 +692,8 @@ func (s *ActivityService) feed(db *gorm.DB, base func() *gorm.DB, now time.Time,
 // activityListColumns are the columns activityView shows, in the order
 // scanListedActivities reads them.
 const activityListColumns = "id, community_id, unit_id, title, content, category, address, lat, lng, radius_m, " +
-	"start_at, end_at, signup_deadline, capacity, waitlist, audience, points_per_hour, status, signed, waitlisted, " +
-	"cancel_reason, created_by, created_at"
+	"start_at, end_at, signup_deadline, capacity, waitlist, audience, points_per_hour, status, signed, " +
+	model.WaitlistedColumn + ", cancel_reason, created_by, created_at"
 
 // scanListedActivities runs q, which selects activityListColumns, and reads
 // them straight into the rows (gorm's reflective scan of every column was
@@ -754,7 +759,7 @@ func (s *ActivityService) Mine(ctx context.Context, userID int64, status string,
 	acts := map[int64]*model.Activity{}
 	if len(ids) > 0 {
 		var rows []model.Activity
-		if err := db.Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		if err := withWaitlisted(db).Where("id IN ?", ids).Find(&rows).Error; err != nil {
 			return List[MyActivityView]{}, err
 		}
 		for i := range rows {

@@ -772,15 +772,15 @@ func (s *ActivityService) attendanceViews(ctx context.Context, db *gorm.DB, atts
 		if a.Status != model.SignupWaitlisted || ranks[a.ActivityID] != nil {
 			continue
 		}
-		var seqs []int64
+		var queue []int64
 		if err := db.WithContext(ctx).Model(&model.Attendance{}).
 			Where("activity_id = ? AND status = ?", a.ActivityID, model.SignupWaitlisted).
-			Order("wait_seq").Pluck("wait_seq", &seqs).Error; err != nil {
+			Order(model.WaitlistOrder).Pluck("id", &queue).Error; err != nil {
 			return nil, err
 		}
-		r := make(map[int64]int, len(seqs))
-		for i, q := range seqs {
-			r[q] = i + 1
+		r := make(map[int64]int, len(queue))
+		for i, id := range queue {
+			r[id] = i + 1
 		}
 		ranks[a.ActivityID] = r
 	}
@@ -789,7 +789,7 @@ func (s *ActivityService) attendanceViews(ctx context.Context, db *gorm.DB, atts
 		a := &atts[i]
 		var pos *int
 		if a.Status == model.SignupWaitlisted {
-			if p, ok := ranks[a.ActivityID][a.WaitSeq]; ok {
+			if p, ok := ranks[a.ActivityID][a.ID]; ok {
 				pos = &p
 			}
 		}
@@ -839,7 +839,7 @@ func (s *ActivityService) Attendances(ctx context.Context, actorID, activityID i
 	if f.Flagged != nil {
 		q = q.Where("flagged = ?", *f.Flagged)
 	}
-	atts, total, err := findPage[model.Attendance](q, "status, wait_seq, id", p)
+	atts, total, err := findPage[model.Attendance](q, "status, "+model.WaitlistOrder, p)
 	if err != nil {
 		return List[AttendanceView]{}, err
 	}

@@ -19,30 +19,36 @@ type SignupResult struct {
 // Signup signs the caller up for a published activity. Seats are taken by
 // one conditional UPDATE of the activity's counter, so the capacity is never
 // exceeded however many sign up at once on however many instances; when the
-// activity is full the caller is waitlisted with the next place, or refused
+// activity is full the caller is waitlisted, last in the queue, or refused
 // when it has no waitlist. It returns 10005 for an unknown activity, 40002
 // when the caller has not registered as a volunteer, 40003 when sign-up is
 // not open (not published, or past the deadline), 40004 when the activity is
 // for Party members only, 40006 while blocked for no-shows, 40007 when
 // already signed up or waitlisted, 40005 when it overlaps another activity
 // of the caller, and 40001 when full without a waitlist.
+//
+// The transaction runs at READ COMMITTED on MySQL so that a crowd signing
+// up at once does not queue on the activity's row: a seat UPDATE that finds
+// the activity full leaves the row unlocked, and joining the waitlist only
+// inserts the caller's own row under a shared lock of the activity (shared
+// with every other newcomer; see joinWaitlist).
 func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) (*SignupResult, error) {
 	var out SignupResult
-	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+	err := s.deps.txReadCommitted(ctx, func(tx *gorm.DB) error {
 		// Locking the registration first serialises the caller's own
-		// sign-ups, so the overlap check below cannot race, and (on MySQL)
-		// makes the reads below see what those committed.
+		// sign-ups, so the overlap check below cannot race.
 		var profile model.VolunteerProfile
-		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("user_id = ?", userID).Limit(1).Find(&profile).Error; err != nil {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("user_id = ?", userID).Limit(1).Find(&profile).Error; err != nil {
 			return err
 		}
 		if profile.ID == 0 {
 			return Errorf(CodeVolunteerRequired, "请先完成志愿者注册")
 		}
-		a, err := s.visibleActivity(ctx, tx, userID, activityID)
+		f, err := s.signupFacts(ctx, tx, userID, activityID)
 		if err != nil {
 			return err
 		}
+		a := &f.Activity
 		if err := s.checkSignupOpen(a); err != nil {
 			return err
 		}
@@ -55,45 +61,21 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 				return Errorf(CodeAudienceRestricted, "该活动仅限已报到的党员参加")
 			}
 		}
-		block, err := s.volunteers.noShowBlock(ctx, tx, userID)
-		if err != nil {
-			return err
+		if limit := s.deps.Config.Activity.NoShowLimit; limit > 0 && f.Absences >= limit {
+			block, err := s.volunteers.noShowBlock(ctx, tx, userID)
+			if err != nil {
+				return err
+			}
+			if block.until != nil {
+				return Errorf(CodeNoShowBlocked, "您近期多次报名后未到场，%s 前暂停报名", block.until.Format("2006-01-02 15:04"))
+			}
 		}
-		if block.until != nil {
-			return Errorf(CodeNoShowBlocked, "您近期多次报名后未到场，%s 前暂停报名", block.until.Format("2006-01-02 15:04"))
-		}
-		var existing model.Attendance
-		if err := tx.Where("activity_id = ? AND user_id = ?", a.ID, userID).Limit(1).Find(&existing).Error; err != nil {
-			return err
-		}
-		if existing.ID != 0 && existing.Status != model.SignupCancelled {
+		if f.ExistingID != nil && f.ExistingStatus != model.SignupCancelled {
 			return Errorf(CodeAlreadySignedUp, "您已报名该活动")
 		}
-		var clash model.Activity
-		err = tx.Model(&model.Activity{}).
-			Joins("JOIN attendances ON attendances.activity_id = activities.id").
-			Where("attendances.user_id = ? AND attendances.status IN ? AND activities.status IN ? AND activities.id <> ?",
-				userID, []model.SignupStatus{model.SignupSigned, model.SignupWaitlisted},
-				[]model.ActivityStatus{model.ActivityPublished, model.ActivityFinished}, a.ID).
-			Where("activities.start_at < ? AND activities.end_at > ?", a.EndAt, a.StartAt).
-			Select("activities.*").Limit(1).Find(&clash).Error
-		if err != nil {
-			return err
+		if f.Clash != nil {
+			return Errorf(CodeScheduleOverlap, "您已报名同一时段的活动“%s”", *f.Clash)
 		}
-		if clash.ID != 0 {
-			return Errorf(CodeScheduleOverlap, "您已报名同一时段的活动“%s”", clash.Title)
-		}
-
-		// Take a seat, or a waitlist place, by conditional UPDATEs of the
-		// activity's counters. The two conditions are complementary and the
-		// first UPDATE locks the row, so when one matches nothing the other
-		// matches (unless the activity stopped being published). The
-		// snapshot read above only picks the likelier one first and turns
-		// away the full-without-waitlist case without touching the hot row.
-		// Every sign-up of the activity queues on that row lock until commit,
-		// so it is taken last: after the UPDATE only the write of the sign-up
-		// follows, and a waitlist ticket is copied from the locked row by that
-		// same statement; the place in the queue is counted after commit.
 		full := a.Capacity > 0 && a.Signed >= a.Capacity
 		if full && !a.Waitlist {
 			return Errorf(CodeActivityFull, "活动名额已满")
@@ -101,65 +83,36 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		if s.beforeTakeSeat != nil {
 			s.beforeTakeSeat(ctx, tx)
 		}
-		takeSeat := func() (bool, error) {
-			res := tx.Model(&model.Activity{}).
-				Where("id = ? AND status = ? AND (capacity = 0 OR signed < capacity)", a.ID, model.ActivityPublished).
-				Update("signed", gorm.Expr("signed + 1"))
-			return res.RowsAffected == 1, res.Error
-		}
-		takeWaitlist := func() (bool, error) {
-			if !a.Waitlist {
-				return false, nil
-			}
-			res := tx.Model(&model.Activity{}).
-				Where("id = ? AND status = ? AND capacity > 0 AND signed >= capacity", a.ID, model.ActivityPublished).
-				Updates(map[string]any{"waitlisted": gorm.Expr("waitlisted + 1"), "wait_seq": gorm.Expr("wait_seq + 1")})
-			return res.RowsAffected == 1, res.Error
-		}
-		seated, waiting := false, false
-		for _, seat := range []bool{!full, full} {
-			take := takeWaitlist
-			if seat {
-				take = takeSeat
-			}
-			ok, err := take()
-			if err != nil {
+		seated := false
+		if !full {
+			if seated, err = s.takeSeat(tx, a.ID); err != nil {
 				return err
 			}
-			if ok {
-				seated, waiting = seat, !seat
-				break
+		}
+		if !seated {
+			if seated, err = s.joinWaitlist(tx, a); err != nil {
+				return err
 			}
 		}
-		var seq any = int64(0)
-		switch {
-		case seated:
+		out.Status = model.SignupWaitlisted
+		if seated {
 			out.Status = model.SignupSigned
-		case waiting:
-			// The row is locked by the UPDATE until commit: the ticket read by
-			// the write below is ours alone, and the caller is last in the queue.
-			out.Status = model.SignupWaitlisted
-			seq = gorm.Expr("(SELECT wait_seq FROM activities WHERE id = ?)", a.ID)
-		case !a.Waitlist:
-			return Errorf(CodeActivityFull, "活动名额已满")
-		default:
-			return Errorf(CodeSignupClosed, "活动已不在报名中")
 		}
-		now := s.deps.Clock.Now().UTC()
-		if existing.ID != 0 {
-			res := tx.Model(&model.Attendance{}).Where("id = ? AND status = ?", existing.ID, model.SignupCancelled).
-				Updates(map[string]any{"status": out.Status, "wait_seq": seq, "signed_up_at": now, "promoted_at": nil,
-					"cancelled_at": nil, "state": model.AttendNone})
+		if f.ExistingID != nil {
+			// A sign-up made again is a new row, so that it queues at the end
+			// of the waitlist (model.WaitlistOrder); the cancelled one held
+			// nothing (cancelling is refused once checked in).
+			res := tx.Where("id = ? AND status = ?", *f.ExistingID, model.SignupCancelled).Delete(&model.Attendance{})
 			if res.Error != nil {
 				return res.Error
 			}
 			if res.RowsAffected != 1 {
 				return Errorf(CodeAlreadySignedUp, "您已报名该活动")
 			}
-			return nil
 		}
+		now := s.deps.Clock.Now().UTC()
 		err = tx.Model(&model.Attendance{}).Create(map[string]any{"activity_id": a.ID, "user_id": userID,
-			"status": out.Status, "wait_seq": seq, "signed_up_at": now, "state": model.AttendNone,
+			"status": out.Status, "signed_up_at": now, "state": model.AttendNone,
 			"created_at": now, "updated_at": now}).Error
 		if isDuplicate(err) {
 			return Errorf(CodeAlreadySignedUp, "您已报名该活动")
@@ -175,28 +128,119 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 	return &out, nil
 }
 
-// queuePlace sets out to the caller's sign-up as it stands now: the place in
-// the waitlist counted from the rows (waitlisted with a ticket not after the
-// caller's), or signed when a freed seat has promoted the caller meanwhile.
-// Tickets are handed out under the activity's row lock, so once the caller's
-// sign-up has committed every earlier ticket has too and the count is exact.
-// It returns the database's error on failure.
-func (s *ActivityService) queuePlace(ctx context.Context, activityID, userID int64, out *SignupResult) error {
-	var row struct {
-		Status model.SignupStatus
-		Place  int
-	}
-	err := s.deps.DB.WithContext(ctx).Raw(`SELECT me.status AS status, COUNT(w.id) AS place FROM attendances me
-		LEFT JOIN attendances w ON w.activity_id = me.activity_id AND w.status = me.status AND w.wait_seq <= me.wait_seq
-		WHERE me.activity_id = ? AND me.user_id = ? GROUP BY me.status`, activityID, userID).Scan(&row).Error
+// signupFacts is what a sign-up decides on, read in one statement: the
+// activity; the caller's earlier sign-up for it; the title of another
+// activity the caller is signed up or waitlisted for at an overlapping time;
+// and how many absences the caller has within reach of a no-show block.
+type signupFacts struct {
+	model.Activity
+	ExistingID     *int64
+	ExistingStatus model.SignupStatus
+	Clash          *string
+	Absences       int
+}
+
+// signupFacts reads the facts of userID signing up for activityID. It
+// returns 10005 for an unknown activity, or for a draft or proposal the
+// caller may not see (see visibleActivity).
+func (s *ActivityService) signupFacts(ctx context.Context, tx *gorm.DB, userID, activityID int64) (*signupFacts, error) {
+	cfg := s.deps.Config.Activity
+	since := s.deps.Clock.Now().UTC().Add(-cfg.NoShowWindow - cfg.NoShowBlock)
+	active := []model.SignupStatus{model.SignupSigned, model.SignupWaitlisted}
+	held := []model.ActivityStatus{model.ActivityPublished, model.ActivityFinished}
+	var f signupFacts
+	err := tx.WithContext(ctx).Raw(`SELECT activities.*,
+		(SELECT e.id FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = ?) AS existing_id,
+		(SELECT e.status FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = ?) AS existing_status,
+		(SELECT c.title FROM attendances x JOIN activities c ON c.id = x.activity_id
+			WHERE x.user_id = ? AND x.status IN ? AND c.status IN ? AND c.id <> activities.id
+			AND c.start_at < activities.end_at AND c.end_at > activities.start_at LIMIT 1) AS clash,
+		(SELECT COUNT(*) FROM attendances b WHERE b.user_id = ? AND b.state = ? AND b.absent_at >= ?) AS absences
+		FROM activities WHERE activities.id = ?`,
+		userID, userID, userID, active, held, userID, model.AttendAbsent, since, activityID).Scan(&f).Error
 	if err != nil {
-		return err
+		return nil, err
 	}
-	out.Status, out.Position = row.Status, nil
-	if row.Status == model.SignupWaitlisted {
-		out.Position = &row.Place
+	if f.ID == 0 {
+		return nil, notFound("活动")
 	}
-	return nil
+	if (f.Status == model.ActivityDraft || f.Status == model.ActivityProposed) && f.CreatedBy != userID {
+		if _, err := s.visibleActivity(ctx, tx, userID, activityID); err != nil {
+			return nil, err
+		}
+	}
+	return &f, nil
+}
+
+// takeSeat takes a seat of a published activity by the conditional UPDATE
+// of its counter and reports whether there was one.
+func (s *ActivityService) takeSeat(tx *gorm.DB, activityID int64) (bool, error) {
+	res := tx.Model(&model.Activity{}).
+		Where("id = ? AND status = ? AND (capacity = 0 OR signed < capacity)", activityID, model.ActivityPublished).
+		Update("signed", gorm.Expr("signed + 1"))
+	return res.RowsAffected == 1, res.Error
+}
+
+// joinWaitlist decides, for a sign-up that found no seat, between a seat
+// freed meanwhile (true) and the waitlist (false). It reads the activity
+// under a shared lock, held to commit: newcomers share it and do not wait
+// for each other, while a cancellation or a freed seat's promotion (which
+// lock the row exclusively) waits for the newcomers before it looks for the
+// head of the waitlist, so a seat is never left free while someone waits,
+// and a cancelled activity keeps no waitlist. It returns 40001 when the
+// activity is full and has no waitlist, 40003 when it is no longer
+// published, or the database's error.
+func (s *ActivityService) joinWaitlist(tx *gorm.DB, a *model.Activity) (bool, error) {
+	var now model.Activity
+	if err := tx.Clauses(clause.Locking{Strength: "SHARE"}).Select("id", "status", "capacity", "signed", "waitlist").
+		Where("id = ?", a.ID).Limit(1).Find(&now).Error; err != nil {
+		return false, err
+	}
+	if now.Status != model.ActivityPublished {
+		return false, Errorf(CodeSignupClosed, "活动已不在报名中")
+	}
+	if now.Capacity == 0 || now.Signed < now.Capacity {
+		seated, err := s.takeSeat(tx, a.ID)
+		if err != nil || seated {
+			return seated, err
+		}
+	}
+	if !now.Waitlist {
+		return false, Errorf(CodeActivityFull, "活动名额已满")
+	}
+	return false, nil
+}
+
+// queuePlace sets out to the caller's sign-up as it stands now: the place in
+// the waitlist, or signed when a freed seat has promoted the caller
+// meanwhile. Every sign-up joins the waitlist under a shared lock of the
+// activity's row (joinWaitlist), taken before its row (and id) exists and
+// held to its commit; queuePlace takes the row exclusively, in a read-only
+// transaction that has no log to flush, so it waits for every sign-up
+// still committing that may hold an earlier id, and the count of the
+// waitlisted rows up to the caller's is exact: two sign-ups never learn the
+// same place. It returns the database's error on failure.
+func (s *ActivityService) queuePlace(ctx context.Context, activityID, userID int64, out *SignupResult) error {
+	return s.deps.txReadCommitted(ctx, func(tx *gorm.DB) error {
+		if err := lockRow(tx, &model.Activity{}, activityID); err != nil {
+			return err
+		}
+		var row struct {
+			Status model.SignupStatus
+			Place  int
+		}
+		err := tx.Raw(`SELECT me.status AS status, COUNT(w.id) AS place FROM attendances me
+			LEFT JOIN attendances w ON w.activity_id = me.activity_id AND w.status = me.status AND w.id <= me.id
+			WHERE me.activity_id = ? AND me.user_id = ? GROUP BY me.status`, activityID, userID).Scan(&row).Error
+		if err != nil {
+			return err
+		}
+		out.Status, out.Position = row.Status, nil
+		if row.Status == model.SignupWaitlisted {
+			out.Position = &row.Place
+		}
+		return nil
+	})
 }
 
 // checkSignupOpen returns 40003 unless the activity is published and its
@@ -256,8 +300,7 @@ func (s *ActivityService) CancelSignup(ctx context.Context, userID, activityID i
 			return Errorf(CodeNotSignedUp, "您未报名该活动")
 		}
 		if att.Status == model.SignupWaitlisted {
-			return tx.Model(&model.Activity{}).Where("id = ? AND waitlisted > 0", a.ID).
-				Update("waitlisted", gorm.Expr("waitlisted - 1")).Error
+			return nil
 		}
 		res = tx.Model(&model.Activity{}).Where("id = ? AND signed > 0", a.ID).Update("signed", gorm.Expr("signed - 1"))
 		if res.Error != nil {
@@ -268,21 +311,23 @@ func (s *ActivityService) CancelSignup(ctx context.Context, userID, activityID i
 }
 
 // promote gives a free seat of a published activity to the first waitlisted
-// user, if any. The caller holds the activity row (it has just updated it),
-// so promotions of one activity happen one at a time and in order.
+// user, if any. The caller holds the activity row exclusively (it has just
+// updated it), so promotions of one activity happen one at a time and in
+// order, and only after every newcomer joining the waitlist under the
+// shared lock has committed (see joinWaitlist).
 func (s *ActivityService) promote(ctx context.Context, db *gorm.DB, activityID int64) error {
 	var next model.Attendance
 	if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).
 		Where("activity_id = ? AND status = ?", activityID, model.SignupWaitlisted).
-		Order("wait_seq").Limit(1).Find(&next).Error; err != nil {
+		Order(model.WaitlistOrder).Limit(1).Find(&next).Error; err != nil {
 		return err
 	}
 	if next.ID == 0 {
 		return nil
 	}
 	res := db.Model(&model.Activity{}).
-		Where("id = ? AND status = ? AND waitlisted > 0 AND (capacity = 0 OR signed < capacity)", activityID, model.ActivityPublished).
-		Updates(map[string]any{"signed": gorm.Expr("signed + 1"), "waitlisted": gorm.Expr("waitlisted - 1")})
+		Where("id = ? AND status = ? AND (capacity = 0 OR signed < capacity)", activityID, model.ActivityPublished).
+		Update("signed", gorm.Expr("signed + 1"))
 	if res.Error != nil || res.RowsAffected != 1 {
 		return res.Error
 	}

@@ -119,7 +119,7 @@ func TestSignupForASeatTakenAfterTheRead(t *testing.T) {
 				t.Fatalf("hook: %d calls, %v", calls, hookErr)
 			}
 			var got model.Activity
-			if err := w.DB.First(&got, act.ID).Error; err != nil {
+			if err := w.DB.Select("activities.*, "+model.WaitlistedColumn).First(&got, act.ID).Error; err != nil {
 				t.Fatal(err)
 			}
 			// On SQLite the rival's seat was taken in the refused transaction

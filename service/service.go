@@ -6,6 +6,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"log/slog"
 	"strings"
@@ -136,13 +137,32 @@ const afterCommitKey = "linli:after_commit"
 // the database only through tx. Functions registered with afterCommit run
 // once, after the commit that succeeded.
 func (d Deps) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return d.txWith(ctx, nil, fn)
+}
+
+// txReadCommitted is tx at READ COMMITTED on MySQL: every read sees what
+// has committed by then, and an UPDATE whose WHERE does not match a row
+// leaves that row unlocked instead of holding it until commit. (SQLite runs
+// one writer at a time and has nothing to choose.)
+func (d Deps) txReadCommitted(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if d.DB.Dialector.Name() != "mysql" {
+		return d.tx(ctx, fn)
+	}
+	return d.txWith(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)
+}
+
+func (d Deps) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
 	var hooks []func()
+	var options []*sql.TxOptions
+	if opts != nil {
+		options = append(options, opts)
+	}
 	err := dbtx.Run(ctx, d.DB, func(tx *gorm.DB) error {
 		hooks = hooks[:0]
 		// Set returns a statement that chained calls would mutate; Session
 		// makes every later call start from a clean copy again.
 		return fn(tx.Set(afterCommitKey, &hooks).Session(&gorm.Session{}))
-	})
+	}, options...)
 	if err != nil {
 		return err
 	}

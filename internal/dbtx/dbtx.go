@@ -6,6 +6,7 @@ package dbtx
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -21,11 +22,12 @@ const MaxAttempts = 8
 // Run runs fn in a transaction of db bound to ctx, and runs it again (up to
 // MaxAttempts in all) when the database aborted it as a deadlock victim or a
 // lock wait. fn must therefore be safe to run more than once: it may only
-// change the database through tx. It returns fn's error, or the commit's.
-func Run(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
+// change the database through tx. opts, when given, are the transaction's
+// options (its isolation level). It returns fn's error, or the commit's.
+func Run(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = db.WithContext(ctx).Transaction(fn)
+		err = db.WithContext(ctx).Transaction(fn, opts...)
 		if err == nil || attempt >= MaxAttempts || !Retryable(err) {
 			return err
 		}

@@ -344,9 +344,9 @@ type accountKey struct {
 func (g *gen) activities(ctx context.Context) error {
 	acts := g.table("activities", "id", "community_id", "unit_id", "title", "content", "category", "address", "lat",
 		"lng", "radius_m", "start_at", "end_at", "signup_deadline", "capacity", "waitlist", "audience",
-		"points_per_hour", "status", "signed", "waitlisted", "wait_seq", "created_by", "published_by",
+		"points_per_hour", "status", "signed", "created_by", "published_by",
 		"published_at", "cancelled_by", "cancelled_at", "cancel_reason", "created_at", "updated_at")
-	atts := g.table("attendances", "id", "activity_id", "user_id", "status", "wait_seq", "signed_up_at",
+	atts := g.table("attendances", "id", "activity_id", "user_id", "status", "signed_up_at",
 		"promoted_at", "cancelled_at", "state", "checkin_at", "checkin_source", "checkin_by", "checkout_at",
 		"checkout_source", "checkout_by", "flagged", "computed_minutes", "minutes", "points", "score", "reason",
 		"absent_at", "reviewed_by", "reviewed_at", "approval_version", "minutes_txn_id", "points_txn_id",
@@ -503,7 +503,7 @@ func (g *gen) activities(ctx context.Context) error {
 			if st == model.SignupSigned {
 				signed++
 			}
-			if err := atts.add(ctx, attID, a, u, st, 0, signedUp, nil, cancelled, state, checkin, inSrc, inBy,
+			if err := atts.add(ctx, attID, a, u, st, signedUp, nil, cancelled, state, checkin, inSrc, inBy,
 				checkout, outSrc, outBy, false, computed, minutes, points, score, "", absent, reviewedBy, reviewedAt,
 				version, mTxn, pTxn, signedUp, signedUp); err != nil {
 				return err
@@ -511,7 +511,7 @@ func (g *gen) activities(ctx context.Context) error {
 		}
 		if err := acts.add(ctx, a, cid, nil, title, "一起为社区出份力。", cats[a%5], fmt.Sprintf("第%d社区活动室", k+1),
 			nil, nil, 500, start, end, start.Add(-2*time.Hour), capacity, a%4 == 0, audience, pph, status, signed,
-			0, 0, staff, publishedBy, publishedAt, cancelledBy, cancelledAt, cancelReason, created, created); err != nil {
+			staff, publishedBy, publishedAt, cancelledBy, cancelledAt, cancelReason, created, created); err != nil {
 			return err
 		}
 	}

@@ -176,7 +176,7 @@ func (s *server) wishes(c *gin.Context) {
 // ended (soonest first), then the ended ones (latest first) — both halves
 // in one statement.
 func (s *server) activities(c *gin.Context) {
-	const cols = `a.id, a.title, a.category, a.address, a.start_at, a.end_at, a.capacity, a.signed, a.waitlisted,
+	const cols = `a.id, a.title, a.category, a.address, a.start_at, a.end_at, a.capacity, a.signed,
 		a.status, a.audience`
 	const half = `SELECT ` + cols + ` FROM activities a WHERE a.community_id = (SELECT home_community_id FROM users WHERE id = ?)
 		AND a.status IN ('published', 'finished') AND a.end_at `
@@ -244,8 +244,13 @@ func (s *server) goods(c *gin.Context) {
 // inTx runs fn in one transaction and answers it; like linli it retries the
 // whole transaction (up to 3 times) after a deadlock.
 func (s *server) inTx(c *gin.Context, status int, fn func(tx *sql.Tx) (any, int, error)) {
+	s.inTxWith(c, status, nil, fn)
+}
+
+// inTxWith is inTx with the transaction's options (its isolation level).
+func (s *server) inTxWith(c *gin.Context, status int, opts *sql.TxOptions, fn func(tx *sql.Tx) (any, int, error)) {
 	for attempt := 1; ; attempt++ {
-		out, code, err := s.tryTx(c, fn)
+		out, code, err := s.tryTx(c, opts, fn)
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) && attempt < 3 {
 			continue
@@ -262,8 +267,8 @@ func (s *server) inTx(c *gin.Context, status int, fn func(tx *sql.Tx) (any, int,
 	}
 }
 
-func (s *server) tryTx(c *gin.Context, fn func(tx *sql.Tx) (any, int, error)) (any, int, error) {
-	tx, err := s.db.BeginTx(c, nil)
+func (s *server) tryTx(c *gin.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) (any, int, error)) (any, int, error) {
+	tx, err := s.db.BeginTx(c, opts)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -299,36 +304,26 @@ func (s *server) claim(c *gin.Context) {
 	})
 }
 
-// signup: a seat by the conditional counter UPDATE, and the sign-up row.
+// signup: a seat by the conditional counter UPDATE, and the sign-up row; when
+// full, the waitlisted row alone (the waitlist is its rows, in sign-up order).
+// READ COMMITTED, as linli: an UPDATE that finds the activity full leaves its
+// row unlocked.
 func (s *server) signup(c *gin.Context) {
 	uid, id := c.GetInt64("uid"), c.Param("id")
 	now := time.Now()
-	s.inTx(c, 200, func(tx *sql.Tx) (any, int, error) {
+	s.inTxWith(c, 200, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, func(tx *sql.Tx) (any, int, error) {
 		res, err := tx.ExecContext(c, `UPDATE activities SET signed = signed + 1 WHERE id = ? AND status = 'published'
 			AND (capacity = 0 OR signed < capacity)`, id)
 		if err != nil {
 			return nil, 0, err
 		}
 		status := "signed"
-		var seq int64
 		if n, _ := res.RowsAffected(); n != 1 {
-			// Full: a waitlist place (the row is ours until commit).
-			res, err = tx.ExecContext(c, `UPDATE activities SET waitlisted = waitlisted + 1, wait_seq = wait_seq + 1
-				WHERE id = ? AND status = 'published' AND waitlist = 1 AND capacity > 0 AND signed >= capacity`, id)
-			if err != nil {
-				return nil, 0, err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil, 40001, nil
-			}
-			if err := tx.QueryRowContext(c, `SELECT wait_seq FROM activities WHERE id = ?`, id).Scan(&seq); err != nil {
-				return nil, 0, err
-			}
 			status = "waitlisted"
 		}
-		_, err = tx.ExecContext(c, `INSERT INTO attendances (activity_id, user_id, status, wait_seq, signed_up_at, state,
-			created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'none', ?, ?)`, id, uid, status, seq, now, now, now)
-		return gin.H{"status": status, "waitSeq": seq}, 0, err
+		_, err = tx.ExecContext(c, `INSERT INTO attendances (activity_id, user_id, status, signed_up_at, state,
+			created_at, updated_at) VALUES (?, ?, ?, ?, 'none', ?, ?)`, id, uid, status, now, now, now)
+		return gin.H{"status": status}, 0, err
 	})
 }
 

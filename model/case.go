@@ -91,10 +91,10 @@ func CaseSteps() []string {
 // the step it read, so a step is escalated once however many instances
 // sweep. DispatchRound numbers the dispatches; CaseDept rows belong to one.
 type Case struct {
-	ID            int64      `gorm:"primaryKey;index:ix_case_community_list,priority:4;index:ix_case_street_list,priority:4;index:ix_case_district_list,priority:4"`
-	CommunityID   int64      `gorm:"not null;index:ix_case_community_list,priority:1"`
-	StreetID      int64      `gorm:"not null;index:ix_case_street_list,priority:1;index:ix_case_dup,priority:1"`
-	DistrictID    int64      `gorm:"not null;index:ix_case_district_list,priority:1"`
+	ID            int64      `gorm:"primaryKey;index:ix_case_community_list,priority:4;index:ix_case_street_list,priority:4;index:ix_case_district_list,priority:4;index:ix_case_community_recent,priority:3;index:ix_case_street_recent,priority:3;index:ix_case_district_recent,priority:3"`
+	CommunityID   int64      `gorm:"not null;index:ix_case_community_list,priority:1;index:ix_case_community_recent,priority:1"`
+	StreetID      int64      `gorm:"not null;index:ix_case_street_list,priority:1;index:ix_case_street_recent,priority:1;index:ix_case_dup,priority:1"`
+	DistrictID    int64      `gorm:"not null;index:ix_case_district_list,priority:1;index:ix_case_district_recent,priority:1"`
 	CommunityPath string     `gorm:"size:255;not null"`
 	Category      string     `gorm:"size:16;not null;index:ix_case_dup,priority:2"`
 	Content       string     `gorm:"size:500;not null"`
@@ -139,7 +139,7 @@ type Case struct {
 	AutoClosed    bool   `gorm:"not null;default:false"`
 	ClosedAt      *time.Time
 	MergedInto    *int64    `gorm:"index"`
-	CreatedAt     time.Time `gorm:"index:ix_case_community_list,priority:3;index:ix_case_street_list,priority:3;index:ix_case_district_list,priority:3;index:ix_case_dup,priority:3"`
+	CreatedAt     time.Time `gorm:"index:ix_case_community_list,priority:3;index:ix_case_street_list,priority:3;index:ix_case_district_list,priority:3;index:ix_case_dup,priority:3;index:ix_case_community_recent,priority:2;index:ix_case_street_recent,priority:2;index:ix_case_district_recent,priority:2"`
 	UpdatedAt     time.Time
 }
 
@@ -186,19 +186,23 @@ type CaseFollower struct {
 // a rating; DeptID on a department's steps (and on a rating of a
 // department's resolution).
 type CaseEvent struct {
-	ID          int64      `gorm:"primaryKey"`
-	CaseID      int64      `gorm:"not null;index:ix_case_event_case,priority:1"`
-	CommunityID int64      `gorm:"not null;index:ix_case_event_community,priority:1"`
-	StreetID    int64      `gorm:"not null;index:ix_case_event_street,priority:1"`
-	DistrictID  int64      `gorm:"not null;index:ix_case_event_district,priority:1"`
-	DeptID      *int64     `gorm:"index:ix_case_event_dept,priority:1"`
-	ActorID     *int64     `gorm:"index"`
-	ActorRole   string     `gorm:"size:16;not null;default:''"`
-	Action      string     `gorm:"size:24;not null"`
-	FromStatus  CaseStatus `gorm:"size:16;not null;default:''"`
-	ToStatus    CaseStatus `gorm:"size:16;not null;default:''"`
-	OnTime      *bool
-	Rating      *int
-	Note        string    `gorm:"size:500;not null;default:''"`
-	CreatedAt   time.Time `gorm:"index:ix_case_event_community,priority:2;index:ix_case_event_street,priority:2;index:ix_case_event_district,priority:2;index:ix_case_event_dept,priority:2"`
+	ID          int64  `gorm:"primaryKey"`
+	CaseID      int64  `gorm:"not null;index:ix_case_event_case,priority:1"`
+	CommunityID int64  `gorm:"not null;index:ix_case_event_community,priority:1"`
+	StreetID    int64  `gorm:"not null;index:ix_case_event_street,priority:1"`
+	DistrictID  int64  `gorm:"not null;index:ix_case_event_district,priority:1"`
+	DeptID      *int64 `gorm:"index:ix_case_event_dept,priority:1"`
+	ActorID     *int64 `gorm:"index"`
+	ActorRole   string `gorm:"size:16;not null;default:''"`
+	Action      string `gorm:"size:24;not null"`
+	// Step is the deadline step this event completed, if any (accept,
+	// resolve, dispatch, report_in, dept_resolve); OnTime says whether it
+	// met its deadline.
+	Step       string     `gorm:"size:16;not null;default:''"`
+	FromStatus CaseStatus `gorm:"size:16;not null;default:''"`
+	ToStatus   CaseStatus `gorm:"size:16;not null;default:''"`
+	OnTime     *bool
+	Rating     *int
+	Note       string    `gorm:"size:500;not null;default:''"`
+	CreatedAt  time.Time `gorm:"index:ix_case_event_community,priority:2;index:ix_case_event_street,priority:2;index:ix_case_event_district,priority:2;index:ix_case_event_dept,priority:2"`
 }

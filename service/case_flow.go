@@ -106,7 +106,7 @@ func (s *CaseService) transition(ctx context.Context, actorID, id int64,
 			return err
 		}
 		if !a.visible() {
-			return notFound("案件")
+			return s.invisible(ctx, tx, actorID)
 		}
 		st, err := check(tx, c, a)
 		if err != nil {
@@ -140,7 +140,21 @@ func (s *CaseService) transition(ctx context.Context, actorID, id int64,
 	return s.Get(ctx, actorID, id)
 }
 
-// requireStaff returns 10004 unless a says the caller is staff of the
+// invisible is the refusal of an action on a case the caller may not see:
+// 70001 for dept_staff (a department acting on a case not dispatched to
+// it), else 10005 as if it did not exist.
+func (s *CaseService) invisible(ctx context.Context, tx *gorm.DB, actorID int64) error {
+	mine, err := deptIDsOf(ctx, tx, actorID)
+	if err != nil {
+		return err
+	}
+	if len(mine) > 0 {
+		return Errorf(CodeCaseNotDispatched, "该案件未派给您所在的部门")
+	}
+	return notFound("案件")
+}
+
+// requireCaseStaff returns 10004 unless a says the caller is staff of the
 // case's community or above.
 func requireCaseStaff(a caseAccess) error {
 	if !a.staff {
@@ -372,6 +386,9 @@ func (s *CaseService) Dispatch(ctx context.Context, actorID, id int64, in Dispat
 		if err := s.requireOfficer(ctx, tx, actorID, c); err != nil {
 			return caseStep{}, err
 		}
+		if c.Status == model.CaseDispatched || c.Status == model.CaseReportedIn {
+			return caseStep{}, Errorf(CodeCaseAlreadyDispatched, "该案件已由其他人派单")
+		}
 		area := model.PathIDs(c.CommunityPath)
 		for _, d := range depts {
 			org, err := loadOrg(ctx, tx, d)
@@ -531,15 +548,15 @@ func (s *CaseService) deptCase(ctx context.Context, tx *gorm.DB, actorID, id int
 	if len(a.depts) > 0 {
 		return c, a, nil
 	}
+	if !a.visible() {
+		return nil, a, s.invisible(ctx, tx, actorID)
+	}
 	mine, err := deptIDsOf(ctx, tx, actorID)
 	if err != nil {
 		return nil, a, err
 	}
 	if len(mine) > 0 {
 		return nil, a, Errorf(CodeCaseNotDispatched, "该案件未派给您所在的部门")
-	}
-	if !a.visible() {
-		return nil, a, notFound("案件")
 	}
 	return nil, a, s.notDispatched()
 }

@@ -19,6 +19,9 @@ type DeptStaff struct {
 	CreatedAt time.Time
 }
 
+// TableName names the table dept_staff.
+func (DeptStaff) TableName() string { return "dept_staff" }
+
 // CaseStatus is the state of a case (随手拍 / 吹哨报到).
 type CaseStatus string
 

@@ -70,6 +70,8 @@ func main() {
 	a.GET("/me/account", s.account)
 	a.GET("/leaderboards", s.leaderboard)
 	a.GET("/mall/goods", s.goods)
+	a.GET("/cases", s.cases)
+	a.GET("/admin/case-stats", s.caseStats)
 	a.POST("/wishes/:id/claim", s.claim)
 	a.POST("/activities/:id/signup", s.signup)
 	a.POST("/activities/:id/attendances/approve", s.approve)
@@ -483,4 +485,43 @@ func (s *server) order(c *gin.Context) {
 			ON DUPLICATE KEY UPDATE quantity = quantity + 1`, uid, req.GoodsID)
 		return gin.H{"id": orderID, "pickupCode": code}, 0, err
 	})
+}
+
+// cases: a street's cases, newest first, counted (as linli's staff list):
+// the count and the page from the street's list index.
+func (s *server) cases(c *gin.Context) {
+	street := c.Query("orgId")
+	var total int64
+	if err := s.db.QueryRowContext(c, `SELECT COUNT(*) FROM cases WHERE street_id = ?`, street).Scan(&total); err != nil {
+		fail(c, err)
+		return
+	}
+	l, err := rows(c, s.db, `SELECT id, community_id, category, content, images, lat, lng, address, reporter_id, status,
+		level, step, step_deadline, overdue, created_at FROM cases WHERE street_id = ?
+		ORDER BY created_at DESC, id DESC LIMIT 20`, street)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, 200, gin.H{"list": l, "total": total, "page": 1, "pageSize": 20})
+}
+
+// caseStats: a district's cases by category and status, and its events
+// grouped by community, department, action and step.
+func (s *server) caseStats(c *gin.Context) {
+	district := c.Query("orgId")
+	counts, err := rows(c, s.db, `SELECT category, status, COUNT(*) AS n FROM cases WHERE district_id = ?
+		GROUP BY category, status`, district)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	groups, err := rows(c, s.db, `SELECT community_id, dept_id, action, step, COUNT(*) AS n,
+		SUM(CASE WHEN on_time THEN 1 ELSE 0 END) AS on_time, COALESCE(SUM(rating), 0) AS rating_sum,
+		COUNT(rating) AS rated FROM case_events WHERE district_id = ? GROUP BY community_id, dept_id, action, step`, district)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, 200, gin.H{"counts": counts, "groups": groups})
 }

@@ -222,15 +222,7 @@ func (h *Handler) ReopenCase(c *gin.Context) {
 // CaseStats serves GET /admin/case-stats?orgId=&from=&to= [staff of orgId].
 // from and to are dates (YYYY-MM-DD, to inclusive) or RFC 3339 times.
 func (h *Handler) CaseStats(c *gin.Context) {
-	org, ok := requiredQueryID(c, "orgId")
-	if !ok {
-		return
-	}
-	from, ok := h.queryTime(c, "from", false)
-	if !ok {
-		return
-	}
-	to, ok := h.queryTime(c, "to", true)
+	org, from, to, ok := h.orgSpan(c)
 	if !ok {
 		return
 	}

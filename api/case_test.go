@@ -226,11 +226,11 @@ func TestCaseWholePath(t *testing.T) {
 		Total int64
 		List  []caseView
 	}
-	h.Do("GET", fmt.Sprintf("/cases?orgId=%d", f.tree.Street.ID), nil, f.officer.AccessToken).Expect(t, 200, 0).Decode(t, &page)
+	h.Do("GET", fmt.Sprintf("/cases?orgId=%d&page=1", f.tree.Street.ID), nil, f.officer.AccessToken).Expect(t, 200, 0).Decode(t, &page)
 	if page.Total != 1 || page.List[0].ID != c.ID {
 		t.Fatalf("street list: %+v", page)
 	}
-	h.Do("GET", fmt.Sprintf("/cases?orgId=%d", f.dept2), nil, f.d2.AccessToken).Expect(t, 200, 0).Decode(t, &page)
+	h.Do("GET", fmt.Sprintf("/cases?orgId=%d&page=1", f.dept2), nil, f.d2.AccessToken).Expect(t, 200, 0).Decode(t, &page)
 	if page.Total != 1 {
 		t.Fatalf("department list: %+v", page)
 	}
@@ -395,7 +395,7 @@ func TestCaseOverdueSweep(t *testing.T) {
 	sweepBoth()
 	expect(model.CaseWhistled, "street", 1)
 	var page struct{ Total int64 }
-	f.h.Do("GET", fmt.Sprintf("/cases?orgId=%d&overdue=true", f.tree.Street.ID), nil, f.officer.AccessToken).Expect(t, 200, 0).Decode(t, &page)
+	f.h.Do("GET", fmt.Sprintf("/cases?orgId=%d&overdue=true&page=1", f.tree.Street.ID), nil, f.officer.AccessToken).Expect(t, 200, 0).Decode(t, &page)
 	if page.Total != 3 {
 		t.Fatalf("overdue list: %+v", page)
 	}
@@ -551,4 +551,41 @@ func TestCaseCreditOnce(t *testing.T) {
 	if err != nil || rep.Mismatches != 0 {
 		t.Fatalf("reconcile: %+v %v", rep, err)
 	}
+}
+
+// TestCaseListFeed: without a page number GET /cases is a feed read by
+// cursor: every case once, newest first, nothing counted.
+func TestCaseListFeed(t *testing.T) {
+	f := newCaseFixture(t)
+	var want []int64
+	for range 5 {
+		want = append([]int64{f.report(t, f.reporter, nil).ID}, want...)
+		f.h.Clock.Advance(time.Second)
+	}
+	var got []int64
+	cursor := ""
+	for range 5 {
+		var page struct {
+			List       []caseView
+			Total      *int64
+			HasMore    bool
+			NextCursor string
+		}
+		f.h.Do("GET", fmt.Sprintf("/cases?orgId=%d&pageSize=2&cursor=%s", f.tree.CommunityA.ID, cursor), nil, f.staffA.AccessToken).
+			Expect(t, 200, 0).Decode(t, &page)
+		if page.Total != nil {
+			t.Fatal("a feed page counted the cases")
+		}
+		for _, c := range page.List {
+			got = append(got, c.ID)
+		}
+		if !page.HasMore {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("feed %v, want %v", got, want)
+	}
+	f.h.Do("GET", fmt.Sprintf("/cases?orgId=%d&cursor=bogus", f.tree.CommunityA.ID), nil, f.staffA.AccessToken).Expect(t, 400, 10001)
 }

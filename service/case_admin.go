@@ -42,10 +42,11 @@ type CaseFilter struct {
 }
 
 // List returns the cases of an org unit for those handling them, newest
-// first, with the reporter: a community, street or district for its staff
+// first, with the reporter, as a feed read by cursor (p.ByCursor) or a
+// counted page: a community, street or district for its staff
 // (or staff above), a department for its dept_staff (the cases dispatched
 // to it in any round). It returns 10001 for an unknown status or category
-// or a grid, 10004 unless the caller may see the unit's cases and 10005 for
+// or a grid or a cursor it did not make, 10004 unless the caller may see the unit's cases and 10005 for
 // an unknown unit.
 func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p Page) (List[CaseView], error) {
 	db := s.deps.DB.WithContext(ctx)
@@ -86,13 +87,29 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 	if err := s.requireListAccess(ctx, db, callerID, org, dept); err != nil {
 		return List[CaseView]{}, err
 	}
+	// Without a page number the list is a feed read by cursor: one query
+	// of pageSize+1 ids from the list index, nothing counted (a street may
+	// have 100,000 cases); with one it is counted.
 	var total int64
-	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
-		return List[CaseView]{}, err
+	limit := p.PageSize
+	if p.ByCursor {
+		limit++
+		if p.Cursor != "" {
+			cur, err := parseTimeCursor(p.Cursor)
+			if err != nil {
+				return List[CaseView]{}, err
+			}
+			q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", cur.At, cur.At, cur.ID)
+		}
+	} else {
+		if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+			return List[CaseView]{}, err
+		}
+		q = q.Offset(p.Offset())
 	}
 	// The page's ids come from the list index alone; only those rows are read.
 	var ids []int64
-	if err := q.Order("created_at DESC").Order("id DESC").Offset(p.Offset()).Limit(p.PageSize).Pluck("id", &ids).Error; err != nil {
+	if err := q.Order("created_at DESC").Order("id DESC").Limit(limit).Pluck("id", &ids).Error; err != nil {
 		return List[CaseView]{}, err
 	}
 	var cs []model.Case
@@ -111,6 +128,9 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 	})
 	if err != nil {
 		return List[CaseView]{}, err
+	}
+	if p.ByCursor {
+		return NewFeed(views, p, func(i int) string { return timeCursor{At: cs[i].CreatedAt, ID: cs[i].ID}.String() }), nil
 	}
 	return NewList(views, total, p), nil
 }

@@ -487,23 +487,12 @@ func (s *server) order(c *gin.Context) {
 	})
 }
 
-// cases: a street's cases, newest first, counted (as linli's staff list):
-// the count and the page from the street's list index.
+// cases: the first page of a street's cases as linli's feed reads it
+// (pageSize+1 rows, newest first, nothing counted).
 func (s *server) cases(c *gin.Context) {
-	street := c.Query("orgId")
-	var total int64
-	if err := s.db.QueryRowContext(c, `SELECT COUNT(*) FROM cases WHERE street_id = ?`, street).Scan(&total); err != nil {
-		fail(c, err)
-		return
-	}
-	l, err := rows(c, s.db, `SELECT id, community_id, category, content, images, lat, lng, address, reporter_id, status,
+	s.list(c, `SELECT id, community_id, category, content, images, lat, lng, address, reporter_id, status,
 		level, step, step_deadline, overdue, created_at FROM cases WHERE street_id = ?
-		ORDER BY created_at DESC, id DESC LIMIT 20`, street)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	ok(c, 200, gin.H{"list": l, "total": total, "page": 1, "pageSize": 20})
+		ORDER BY created_at DESC, id DESC LIMIT 21`, c.Query("orgId"))
 }
 
 // caseStats: a district's cases by category and status, and its events

@@ -309,6 +309,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 			return []any{"removed_unused", n}, err
 		}},
+		sweep{name: "cases", interval: cfg.Case.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Cases.Sweep(ctx)
+			if err != nil || res.Escalated+res.Supervised+res.AutoClosed == 0 {
+				return nil, err
+			}
+			return []any{"escalated", res.Escalated, "supervised", res.Supervised, "auto_closed", res.AutoClosed}, nil
+		}},
 	)
 	defer stopSweeps() // the sweeps end before the stores close
 

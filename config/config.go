@@ -39,6 +39,7 @@ type Config struct {
 	Report    ReportConfig    `koanf:"report"`
 	Debug     DebugConfig     `koanf:"debug"`
 	User      UserConfig      `koanf:"user"`
+	Case      CaseConfig      `koanf:"case"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -329,7 +330,7 @@ const MinJWTSecretLen = 32
 // defaults returns every key with its default value; a key missing here is
 // not a key (environment variables are mapped through this list).
 func defaults() map[string]any {
-	return map[string]any{
+	d := map[string]any{
 		"dev":                        false,
 		"timezone":                   "Asia/Shanghai",
 		"http.addr":                  ":8080",
@@ -430,6 +431,10 @@ func defaults() map[string]any {
 		"report.unit_claim_scope":             "community",
 		"user.home_change_min_interval":       "720h",
 	}
+	for k, v := range caseDefaults() {
+		d[k] = v
+	}
+	return d
 }
 
 // EnvName returns the environment variable that overrides a key path.
@@ -615,6 +620,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateReport(bad); err != nil {
+		return err
+	}
+	if err := c.validateCase(bad); err != nil {
 		return err
 	}
 	if c.User.HomeChangeMinInterval < 0 {

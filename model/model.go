@@ -44,6 +44,11 @@ func tables() []any {
 		&Resource{},
 		&Project{},
 		&WishContactReveal{},
+		&DeptStaff{},
+		&Case{},
+		&CaseDept{},
+		&CaseFollower{},
+		&CaseEvent{},
 	}
 }
 

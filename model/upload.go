@@ -4,8 +4,9 @@ import "time"
 
 // UploadPurpose says what an upload is attached to: nothing yet (the sweep
 // removes it after upload.unused_ttl), a wish, a wish's fulfilment, a
-// service record or mall goods. Fulfilment and record photos are private:
-// served only through signed URLs handed to those who may see the object.
+// service record, mall goods or a case (随手拍). Fulfilment, record and case
+// photos are private: served only through signed URLs handed to those who
+// may see the object.
 type UploadPurpose string
 
 // Upload purposes.
@@ -15,11 +16,14 @@ const (
 	UploadFulfil UploadPurpose = "fulfil"
 	UploadRecord UploadPurpose = "record"
 	UploadGoods  UploadPurpose = "goods"
+	UploadCase   UploadPurpose = "case"
 )
 
 // Private reports whether uploads of purpose p are served only through
 // signed URLs.
-func (p UploadPurpose) Private() bool { return p == UploadFulfil || p == UploadRecord }
+func (p UploadPurpose) Private() bool {
+	return p == UploadFulfil || p == UploadRecord || p == UploadCase
+}
 
 // Upload is an image a user uploaded, decoded and re-encoded. Key names the
 // object in the object store; only the owner may attach it (for goods, staff

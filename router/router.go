@@ -209,6 +209,26 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/projects/:id/confirm", h.ConfirmProject)
 	authed.POST("/projects/:id/return", h.ReturnProject)
 
+	// 随手拍 / 吹哨报到: cases, departments and their staff.
+	authed.POST("/cases", h.CreateCase)
+	authed.GET("/cases", h.ListCases)
+	authed.GET("/cases/mine", h.MyCases)
+	authed.GET("/cases/:id", h.GetCase)
+	authed.POST("/cases/:id/accept", h.AcceptCase)
+	authed.POST("/cases/:id/assign", h.AssignCase)
+	authed.POST("/cases/:id/resolve", h.ResolveCase)
+	authed.POST("/cases/:id/whistle", h.WhistleCase)
+	authed.POST("/cases/:id/merge", h.MergeCase)
+	authed.POST("/cases/:id/dispatch", h.DispatchCase)
+	authed.POST("/cases/:id/escalate", h.EscalateCase)
+	authed.POST("/cases/:id/report-in", h.ReportInCase)
+	authed.POST("/cases/:id/return", h.ReturnCase)
+	authed.POST("/cases/:id/rate", h.RateCase)
+	authed.POST("/cases/:id/reopen", h.ReopenCase)
+	authed.GET("/admin/case-stats", h.CaseStats)
+	authed.POST("/admin/departments", h.CreateDepartment)
+	authed.POST("/admin/departments/:id/staff", h.AddDeptStaff)
+
 	return r, nil
 }
 

@@ -594,7 +594,7 @@ func boardRead(res []any) ([]LeaderView, int, int64) {
 // how many orgs were rebuilt.
 func (s *TimeBankService) RebuildLeaderboards(ctx context.Context) (int, error) {
 	var orgs []model.OrgUnit
-	err := s.deps.DB.WithContext(ctx).Where("level <> ?", model.LevelGrid).Order("id").Find(&orgs).Error
+	err := s.deps.DB.WithContext(ctx).Where("level NOT IN ?", []model.OrgLevel{model.LevelGrid, model.LevelDepartment}).Order("id").Find(&orgs).Error
 	if err != nil {
 		return 0, err
 	}

@@ -89,7 +89,8 @@ func (s *OrgService) CreateOrg(ctx context.Context, actorID int64, parentID *int
 // ListOrgs returns a page of the children of parentID, or of the roots when
 // it is nil, in creation order.
 func (s *OrgService) ListOrgs(ctx context.Context, parentID *int64, p Page) (List[OrgView], error) {
-	q := s.deps.DB.WithContext(ctx).Model(&model.OrgUnit{})
+	// Departments (职能部门) are not places people live in: not listed here.
+	q := s.deps.DB.WithContext(ctx).Model(&model.OrgUnit{}).Where("level <> ?", model.LevelDepartment)
 	if parentID == nil {
 		q = q.Where("parent_id IS NULL")
 	} else {

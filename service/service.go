@@ -71,6 +71,8 @@ type Service struct {
 	Mall       *MallService
 	// Reports runs 双报到.
 	Reports *ReportService
+	// Cases runs 随手拍 / 吹哨报到 and the departments.
+	Cases *CaseService
 }
 
 // New builds every area service over the same dependencies.
@@ -120,6 +122,7 @@ func New(d Deps) *Service {
 		Volunteers:   volunteers,
 		Activities:   &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs},
 		Reports:      reports,
+		Cases:        &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs},
 	}
 }
 

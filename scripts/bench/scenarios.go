@@ -31,6 +31,16 @@ func (b *bench) read(name string, path func(r resident) string) scenario {
 	}}
 }
 
+// asAdmin returns a read scenario sent by the district admin to the path
+// that path finds in the data set.
+func (b *bench) asAdmin(name string, path func(context.Context) (string, error)) scenario {
+	return scenario{name: name, setup: func(ctx context.Context) ([2]nextFunc, error) {
+		p, err := path(ctx)
+		f := func(int) (request, bool) { return request{method: "GET", path: p, token: b.admin}, true }
+		return [2]nextFunc{f, f}, err
+	}}
+}
+
 // pooled is a write storm in which each resident POSTs to path (a format
 // with the object's id) for one object after another from their queue of
 // the pools that pools prepares, one pool per target.
@@ -59,6 +69,16 @@ func (b *bench) scenarios() []scenario {
 		b.read("GET /me/account", func(resident) string { return "/api/v1/me/account" }),
 		b.read("GET /leaderboards", func(resident) string { return "/api/v1/leaderboards" }),
 		b.read("GET /mall/goods", func(resident) string { return "/api/v1/mall/goods" }),
+		b.asAdmin("GET /cases (street)", func(ctx context.Context) (string, error) {
+			var street int64
+			err := b.db.WithContext(ctx).Raw("SELECT street_id FROM cases ORDER BY id LIMIT 1").Scan(&street).Error
+			return fmt.Sprintf("/api/v1/cases?orgId=%d", street), err
+		}),
+		b.asAdmin("GET /admin/case-stats (district)", func(ctx context.Context) (string, error) {
+			var district int64
+			err := b.db.WithContext(ctx).Raw("SELECT district_id FROM cases ORDER BY id LIMIT 1").Scan(&district).Error
+			return fmt.Sprintf("/api/v1/admin/case-stats?orgId=%d", district), err
+		}),
 		b.pooled("POST /wishes/:id/claim", b.claimPools, "/api/v1/wishes/%d/claim", []byte("{}")),
 		b.pooled("POST /activities/:id/signup", b.signupPools, "/api/v1/activities/%d/signup", nil),
 		{name: fmt.Sprintf("POST approve %d attendances", b.o.batch), write: true, setup: func(ctx context.Context) ([2]nextFunc, error) {

@@ -16,8 +16,10 @@
 // district: 1 district, 10 streets, 100 communities (5 grids each),
 // 1,000,000 users (5 % approved Party members, 20 % volunteers), 200,000
 // wishes in every state, 50,000 activities with 2,000,000 sign-ups, about
-// 5,000,000 ledger entries, 10 mall goods per community. small: the same
-// org tree and 1 % of every row count.
+// 5,000,000 ledger entries, 10 mall goods per community, 2 departments per
+// street and 100,000 cases (with about 300,000 timeline events), all in the
+// first street. small: the same org tree and 1 % of every row count.
+// --cases overrides the number of cases (e.g. small with 100,000 cases).
 //
 // Times are offsets from --now (default: the current hour), so claim
 // deadlines, expiries and sign-up windows fit the clock of the run; every
@@ -45,12 +47,14 @@ import (
 // Scale is the size of a data set.
 type Scale struct {
 	Users, Wishes, Activities, Signups, Entries int
+	// Cases are all reported in one street (CaseStreet).
+	Cases int
 }
 
 // Scales are the data sets by name.
 var Scales = map[string]Scale{
-	"district": {Users: 1_000_000, Wishes: 200_000, Activities: 50_000, Signups: 2_000_000, Entries: 5_000_000},
-	"small":    {Users: 10_000, Wishes: 2_000, Activities: 500, Signups: 20_000, Entries: 50_000},
+	"district": {Users: 1_000_000, Wishes: 200_000, Activities: 50_000, Signups: 2_000_000, Entries: 5_000_000, Cases: 100_000},
+	"small":    {Users: 10_000, Wishes: 2_000, Activities: 500, Signups: 20_000, Entries: 50_000, Cases: 1_000},
 }
 
 // Org tree: ids are fixed (the database is fresh).
@@ -110,12 +114,16 @@ func run(args []string) error {
 	force := fs.Bool("force", false, "allow a database name without \"bench\" in it")
 	nowFlag := fs.String("now", "", "RFC 3339 time the data is relative to (default: the current hour)")
 	batch := fs.Int("batch", 2000, "rows per INSERT")
+	cases := fs.Int("cases", -1, "cases to write (in one street); default: the scale's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	sc, ok := Scales[*scaleName]
 	if !ok {
 		return fmt.Errorf("unknown --scale %q (small or district)", *scaleName)
+	}
+	if *cases >= 0 {
+		sc.Cases = *cases
 	}
 	now := time.Now().UTC().Truncate(time.Hour)
 	if *nowFlag != "" {
@@ -170,6 +178,7 @@ func run(args []string) error {
 		{"wishes", g.wishes},
 		{"activities, sign-ups, ledger", g.activities},
 		{"mall goods", g.goods},
+		{"departments, cases, case events", g.cases},
 	}
 	ctx := context.Background()
 	for _, st := range steps {
@@ -179,8 +188,8 @@ func run(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "seed: %-36s %8.1fs\n", st.name, time.Since(t0).Seconds())
 	}
-	fmt.Fprintf(os.Stderr, "seed: %s data set in %s (database %s) in %.1fs: %d users, %d wishes, %d activities, %d sign-ups, %d ledger entries (%d accounts)\n",
-		*scaleName, cfg.Addr, cfg.DBName, time.Since(start).Seconds(), sc.Users, sc.Wishes, sc.Activities, g.signups, g.entries, g.accounts)
+	fmt.Fprintf(os.Stderr, "seed: %s data set in %s (database %s) in %.1fs: %d users, %d wishes, %d activities, %d sign-ups, %d ledger entries (%d accounts), %d cases\n",
+		*scaleName, cfg.Addr, cfg.DBName, time.Since(start).Seconds(), sc.Users, sc.Wishes, sc.Activities, g.signups, g.entries, g.accounts, sc.Cases)
 	return nil
 }
 

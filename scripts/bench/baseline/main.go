@@ -70,6 +70,8 @@ func main() {
 	a.GET("/me/account", s.account)
 	a.GET("/leaderboards", s.leaderboard)
 	a.GET("/mall/goods", s.goods)
+	a.GET("/cases", s.cases)
+	a.GET("/admin/case-stats", s.caseStats)
 	a.POST("/wishes/:id/claim", s.claim)
 	a.POST("/activities/:id/signup", s.signup)
 	a.POST("/activities/:id/attendances/approve", s.approve)
@@ -478,4 +480,32 @@ func (s *server) order(c *gin.Context) {
 			ON DUPLICATE KEY UPDATE quantity = quantity + 1`, uid, req.GoodsID)
 		return gin.H{"id": orderID, "pickupCode": code}, 0, err
 	})
+}
+
+// cases: the first page of a street's cases as linli's feed reads it
+// (pageSize+1 rows, newest first, nothing counted).
+func (s *server) cases(c *gin.Context) {
+	s.list(c, `SELECT id, community_id, category, content, images, lat, lng, address, reporter_id, status,
+		level, step, step_deadline, overdue, created_at FROM cases WHERE street_id = ?
+		ORDER BY created_at DESC, id DESC LIMIT 21`, c.Query("orgId"))
+}
+
+// caseStats: a district's cases by category and status, and its events
+// grouped by community, department, action and step.
+func (s *server) caseStats(c *gin.Context) {
+	district := c.Query("orgId")
+	counts, err := rows(c, s.db, `SELECT category, status, COUNT(*) AS n FROM cases WHERE district_id = ?
+		GROUP BY category, status`, district)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	groups, err := rows(c, s.db, `SELECT community_id, dept_id, action, step, COUNT(*) AS n,
+		SUM(CASE WHEN on_time THEN 1 ELSE 0 END) AS on_time, COALESCE(SUM(rating), 0) AS rating_sum,
+		COUNT(rating) AS rated FROM case_events WHERE district_id = ? GROUP BY community_id, dept_id, action, step`, district)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, 200, gin.H{"counts": counts, "groups": groups})
 }

@@ -1,0 +1,403 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"linli/model"
+)
+
+// Mine returns the caller's cases and the cases they follow (merged
+// reports), newest first. It returns only database errors.
+func (s *CaseService) Mine(ctx context.Context, callerID int64, p Page) (List[CaseView], error) {
+	db := s.deps.DB.WithContext(ctx)
+	q := db.Model(&model.Case{}).Where("reporter_id = ? OR id IN (?)", callerID,
+		db.Session(&gorm.Session{NewDB: true}).Model(&model.CaseFollower{}).Select("case_id").Where("user_id = ?", callerID))
+	cs, total, err := findPage[model.Case](q, "created_at DESC, id DESC", p)
+	if err != nil {
+		return List[CaseView]{}, err
+	}
+	views, err := s.views(ctx, db, cs, func(c *model.Case) caseAccess {
+		return caseAccess{callerID: callerID, reporter: c.ReporterID == callerID, follower: c.ReporterID != callerID}
+	})
+	if err != nil {
+		return List[CaseView]{}, err
+	}
+	return NewList(views, total, p), nil
+}
+
+// CaseFilter narrows GET /cases.
+type CaseFilter struct {
+	OrgID    int64
+	Status   string
+	Category string
+	// Overdue: nil for all, true for cases that ran past a deadline (督办),
+	// false for the others.
+	Overdue *bool
+}
+
+// List returns the cases of an org unit for those handling them, newest
+// first, with the reporter, as a feed read by cursor (p.ByCursor) or a
+// counted page: a community, street or district for its staff
+// (or staff above), a department for its dept_staff (the cases dispatched
+// to it in any round). It returns 10001 for an unknown status or category
+// or a grid or a cursor it did not make, 10004 unless the caller may see the unit's cases and 10005 for
+// an unknown unit.
+func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p Page) (List[CaseView], error) {
+	db := s.deps.DB.WithContext(ctx)
+	org, err := loadOrg(ctx, db, f.OrgID)
+	if err != nil {
+		return List[CaseView]{}, err
+	}
+	q := db.Model(&model.Case{})
+	if f.Status != "" {
+		if !model.CaseStatus(f.Status).Valid() {
+			return List[CaseView]{}, invalid("状态需为 %s 之一", joinCaseStatuses())
+		}
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Category != "" {
+		if !slices.Contains(s.deps.Config.Case.CategoryList, f.Category) {
+			return List[CaseView]{}, invalid("类别需为 %s 之一", strings.Join(s.deps.Config.Case.CategoryList, "、"))
+		}
+		q = q.Where("category = ?", f.Category)
+	}
+	if f.Overdue != nil {
+		q = q.Where("overdue = ?", *f.Overdue)
+	}
+	dept := false
+	switch org.Level {
+	case model.LevelCommunity:
+		q = q.Where("community_id = ?", org.ID)
+	case model.LevelStreet:
+		q = q.Where("street_id = ?", org.ID)
+	case model.LevelDistrict:
+		q = q.Where("district_id = ?", org.ID)
+	case model.LevelDepartment:
+		dept = true
+		q = q.Where("id IN (?)", db.Session(&gorm.Session{NewDB: true}).Model(&model.CaseDept{}).Select("case_id").Where("dept_id = ?", org.ID))
+	default:
+		return List[CaseView]{}, invalid("请选择社区、街道、区或职能部门")
+	}
+	if err := s.requireListAccess(ctx, db, callerID, org, dept); err != nil {
+		return List[CaseView]{}, err
+	}
+	// Without a page number the list is a feed read by cursor: one query
+	// of pageSize+1 ids from the list index, nothing counted (a street may
+	// have 100,000 cases); with one it is counted.
+	var total int64
+	limit := p.PageSize
+	if p.ByCursor {
+		limit++
+		if p.Cursor != "" {
+			cur, err := parseTimeCursor(p.Cursor)
+			if err != nil {
+				return List[CaseView]{}, err
+			}
+			q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", cur.At, cur.At, cur.ID)
+		}
+	} else {
+		if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+			return List[CaseView]{}, err
+		}
+		q = q.Offset(p.Offset())
+	}
+	// The page's ids come from the list index alone; only those rows are read.
+	var ids []int64
+	if err := q.Order("created_at DESC").Order("id DESC").Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return List[CaseView]{}, err
+	}
+	var cs []model.Case
+	if len(ids) > 0 {
+		if err := db.Where("id IN ?", ids).Find(&cs).Error; err != nil {
+			return List[CaseView]{}, err
+		}
+		slices.SortFunc(cs, func(a, b model.Case) int { return slices.Index(ids, a.ID) - slices.Index(ids, b.ID) })
+	}
+	views, err := s.views(ctx, db, cs, func(c *model.Case) caseAccess {
+		a := caseAccess{callerID: callerID, reporter: c.ReporterID == callerID, staff: !dept}
+		if dept {
+			a.depts = []int64{org.ID}
+		}
+		return a
+	})
+	if err != nil {
+		return List[CaseView]{}, err
+	}
+	if p.ByCursor {
+		return NewFeed(views, p, func(i int) string { return timeCursor{At: cs[i].CreatedAt, ID: cs[i].ID}.String() }), nil
+	}
+	return NewList(views, total, p), nil
+}
+
+// requireListAccess returns nil when the caller may list the cases of org:
+// staff of it or above, or for a department its dept_staff. It returns
+// 10004 otherwise.
+func (s *CaseService) requireListAccess(ctx context.Context, db *gorm.DB, callerID int64, org *model.OrgUnit, dept bool) error {
+	if dept {
+		var n int64
+		if err := db.Model(&model.DeptStaff{}).Where("dept_id = ? AND user_id = ?", org.ID, callerID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	ok, err := s.authz.IsStaff(ctx, db, callerID, org)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return forbidden("您无权查看该单位的案件")
+	}
+	return nil
+}
+
+func joinCaseStatuses() string {
+	var out []string
+	for _, st := range model.CaseStatuses() {
+		out = append(out, string(st))
+	}
+	return strings.Join(out, "、")
+}
+
+// CaseSweepResult counts what one sweep did.
+type CaseSweepResult struct {
+	Escalated  int `json:"escalated"`
+	Supervised int `json:"supervised"`
+	AutoClosed int `json:"autoClosed"`
+}
+
+// Sweep escalates every step past its deadline by one level (community →
+// the street's whistle office → the district's; at the district the case
+// is marked for supervision, 督办) and counts it overdue, and closes
+// resolved cases left unrated for case.rating_window, crediting as Rate
+// does. Each case moves by a conditional UPDATE on the step it was read
+// at, so several instances sweeping at once escalate a step once.
+func (s *CaseService) Sweep(ctx context.Context) (CaseSweepResult, error) {
+	var res CaseSweepResult
+	now := s.deps.Clock.Now()
+	for {
+		var cs []model.Case
+		err := s.deps.DB.WithContext(ctx).Where("step_deadline < ?", now).
+			Order("step_deadline").Order("id").Limit(sweepBatch).Find(&cs).Error
+		if err != nil {
+			return res, err
+		}
+		changed := 0
+		for i := range cs {
+			kind, err := s.overdue(ctx, &cs[i], now)
+			if err != nil {
+				return res, err
+			}
+			switch kind {
+			case caseActEscalate:
+				res.Escalated++
+			case caseActOverdue:
+				res.Supervised++
+			}
+			if kind != "" {
+				changed++
+			}
+		}
+		if len(cs) < sweepBatch || changed == 0 {
+			break
+		}
+	}
+	cutoff := now.Add(-s.deps.Config.Case.RatingWindow)
+	for {
+		var ids []int64
+		err := s.deps.DB.WithContext(ctx).Model(&model.Case{}).Where("status = ? AND resolved_at < ?", model.CaseResolved, cutoff).
+			Order("resolved_at").Order("id").Limit(sweepBatch).Pluck("id", &ids).Error
+		if err != nil {
+			return res, err
+		}
+		changed := 0
+		for _, id := range ids {
+			ok, err := s.autoClose(ctx, id, cutoff)
+			if err != nil {
+				return res, err
+			}
+			if ok {
+				changed++
+			}
+		}
+		res.AutoClosed += changed
+		if len(ids) < sweepBatch || changed == 0 {
+			break
+		}
+	}
+	return res, nil
+}
+
+// overdue escalates one overdue step of c (as read by the sweep); it
+// returns what it did: caseActEscalate, caseActOverdue (supervised at the
+// district, no level above) or "" when another instance (or a request)
+// moved the case first.
+func (s *CaseService) overdue(ctx context.Context, c *model.Case, now time.Time) (string, error) {
+	kind := ""
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		kind = ""
+		before := *c
+		cur := *c
+		set := map[string]any{"overdue": true, "overdue_count": gorm.Expr("overdue_count + 1")}
+		st := caseStep{from: []model.CaseStatus{c.Status}, to: c.Status, set: set}
+		var dept *int64
+		if c.Step == model.StepReportIn || c.Step == model.StepDeptResolve {
+			dept = c.LeadDeptID
+		}
+		note := "超过办理期限"
+		switch {
+		case c.Level == model.CaseLevelCommunity && slices.Contains([]model.CaseStatus{model.CaseSubmitted, model.CaseAccepted, model.CaseInProgress}, c.Status):
+			st.to = model.CaseWhistled
+			set["level"], set["whistle_org_id"] = model.CaseLevelStreet, c.StreetID
+			set["step"], set["step_deadline"] = model.StepDispatch, s.deadline(c.Category, model.StepDispatch, now)
+			kind, note = caseActEscalate, "社区超过办理期限，自动上报街道吹哨办（督办）"
+		case c.Level == model.CaseLevelStreet && c.Status.Open():
+			st.to = model.CaseEscalated
+			for k, v := range escalation(c, s.deadline(c.Category, model.StepDispatch, now)) {
+				set[k] = v
+			}
+			kind, note = caseActEscalate, "超过办理期限，自动上报区级吹哨办（督办）"
+		default:
+			// No level above: the step stays with its handler, marked
+			// overdue for supervision, and is not swept again.
+			set["step_deadline"] = nil
+			kind, note = caseActOverdue, "超过办理期限，区级督办"
+		}
+		ok, err := s.move(tx, &cur, st)
+		if err != nil || !ok {
+			kind = ""
+			return err
+		}
+		// Only a step still overdue is moved: the conditional UPDATE named
+		// the StepSeq read above, and the deadline read then had passed.
+		if err := s.event(tx, &cur, nil, roleSystem, caseActOverdue, before.Status, before.Status,
+			eventOpt{dept: dept, step: before.Step, onTime: new(false), note: note}); err != nil {
+			return err
+		}
+		if kind == caseActEscalate {
+			return s.event(tx, &cur, nil, roleSystem, caseActEscalate, before.Status, cur.Status, eventOpt{note: note})
+		}
+		return nil
+	})
+	return kind, err
+}
+
+// autoClose closes one case resolved before cutoff and never rated.
+func (s *CaseService) autoClose(ctx context.Context, id int64, cutoff time.Time) (bool, error) {
+	changed := false
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		changed = false
+		now := s.deps.Clock.Now()
+		res := tx.Model(&model.Case{}).Where("id = ? AND status = ? AND resolved_at < ?", id, model.CaseResolved, cutoff).
+			Updates(map[string]any{"status": model.CaseClosed, "auto_closed": true, "closed_at": now,
+				"step_seq": gorm.Expr("step_seq + 1"), "updated_at": now})
+		if res.Error != nil || res.RowsAffected != 1 {
+			return res.Error
+		}
+		changed = true
+		c, err := loadCase(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.event(tx, c, nil, roleSystem, caseActClose, model.CaseResolved, model.CaseClosed,
+			eventOpt{dept: c.ResolvedDept, note: "反映人未在期限内评价，系统自动结案"}); err != nil {
+			return err
+		}
+		return s.credit(ctx, tx, c)
+	})
+	return changed, err
+}
+
+// DepartmentView is a department (职能部门).
+type DepartmentView struct {
+	ID       int64  `json:"id"`
+	ParentID int64  `json:"parentId"`
+	Name     string `json:"name"`
+	Path     string `json:"path"`
+}
+
+// CreateDepartment adds a department under a street or the district. It
+// returns 10001 for a bad name or a parent that is neither, 10004 unless
+// the caller is admin of the parent (or above) and 10005 for an unknown
+// parent.
+func (s *CaseService) CreateDepartment(ctx context.Context, actorID, parentID int64, name string) (*DepartmentView, error) {
+	name = strings.TrimSpace(name)
+	if !textFits(name, 1, 64) {
+		return nil, invalid("名称需为 1 到 64 个字符")
+	}
+	var out model.OrgUnit
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		parent, err := s.authz.RequireAdmin(ctx, tx, actorID, parentID)
+		if err != nil {
+			return err
+		}
+		if parent.Level != model.LevelStreet && parent.Level != model.LevelDistrict {
+			return invalid("职能部门只能设在街道或区之下")
+		}
+		out = model.OrgUnit{ParentID: &parent.ID, Level: model.LevelDepartment, Name: name}
+		if err := tx.Create(&out).Error; err != nil {
+			return err
+		}
+		out.Path = parent.Path + strconv.FormatInt(out.ID, 10) + "/"
+		s.orgs.Changed(tx)
+		return tx.Model(&out).Update("path", out.Path).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DepartmentView{ID: out.ID, ParentID: parentID, Name: out.Name, Path: out.Path}, nil
+}
+
+// DeptStaffView is a dept_staff appointment.
+type DeptStaffView struct {
+	ID           int64 `json:"id"`
+	DepartmentID int64 `json:"departmentId"`
+	UserID       int64 `json:"userId"`
+}
+
+// AddDeptStaff makes userID staff of a department (dept_staff); doing it
+// twice returns the first appointment. It returns 10004 unless the caller
+// is admin of the department's street or district (or above) and 10005
+// for an unknown department or user.
+func (s *CaseService) AddDeptStaff(ctx context.Context, actorID, deptID, userID int64) (*DeptStaffView, error) {
+	var out model.DeptStaff
+	exists := false
+	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+		dept, err := loadOrg(ctx, tx, deptID)
+		if err != nil {
+			return err
+		}
+		if dept.Level != model.LevelDepartment {
+			return notFound("职能部门")
+		}
+		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, deptID); err != nil {
+			return err
+		}
+		if _, err := loadUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		out = model.DeptStaff{DeptID: deptID, UserID: userID, CreatedBy: actorID, CreatedAt: s.deps.Clock.Now()}
+		err = tx.Create(&out).Error
+		if exists = isDuplicate(err); exists {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		out = model.DeptStaff{}
+		if err := s.deps.DB.WithContext(ctx).Where("dept_id = ? AND user_id = ?", deptID, userID).First(&out).Error; err != nil {
+			return nil, err
+		}
+	}
+	return &DeptStaffView{ID: out.ID, DepartmentID: out.DeptID, UserID: out.UserID}, nil
+}

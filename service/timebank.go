@@ -87,6 +87,25 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 	return rec, nil
 }
 
+// lockCreditAccounts creates where missing and locks, inside tx, the
+// accounts that credits from the community to the users touch: minutes, and
+// points when withPoints. Credits given the result (ledger.Credit.Locked)
+// read and lock none of them again.
+func (s *TimeBankService) lockCreditAccounts(ctx context.Context, tx *gorm.DB, communityID int64, withPoints bool, users []int64) (*ledger.Accounts, error) {
+	currencies := []model.Currency{model.CurrencyMinutes}
+	if withPoints {
+		currencies = append(currencies, model.CurrencyPoints)
+	}
+	keys := make([]ledger.AccountKey, 0, (len(users)+1)*len(currencies))
+	for _, c := range currencies {
+		keys = append(keys, ledger.AccountKey{Owner: model.OwnerCommunity, OwnerID: communityID, Currency: c})
+		for _, u := range users {
+			keys = append(keys, ledger.AccountKey{Owner: model.OwnerUser, OwnerID: u, Currency: c})
+		}
+	}
+	return s.ledger.Lock(ctx, tx, keys...)
+}
+
 // Debit moves minutes or points from a user to a community inside tx, once
 // per source. It returns 30001 when the balance is short and 10001 for a
 // non-positive amount.

@@ -79,10 +79,7 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 		return nil, ledgerError(err)
 	}
 	if !rec.Replayed {
-		at := s.postedAt(rec)
-		afterCommit(tx, func() {
-			s.boards.bump(context.WithoutCancel(ctx), c.UserID, c.Currency, c.Amount, at)
-		})
+		s.bumpAfterCommit(ctx, tx, boardBump{c.UserID, c.Currency, c.Amount, s.postedAt(rec)})
 	}
 	return rec, nil
 }
@@ -152,14 +149,17 @@ func (s *TimeBankService) afterReversal(ctx context.Context, tx *gorm.DB, origID
 	for _, a := range accounts {
 		for _, e := range rec.Entries {
 			if e.AccountID == a.ID {
-				userID, currency, amount := a.OwnerID, e.Currency, e.Amount
-				afterCommit(tx, func() {
-					s.boards.bump(context.WithoutCancel(ctx), userID, currency, amount, at)
-				})
+				s.bumpAfterCommit(ctx, tx, boardBump{a.OwnerID, e.Currency, e.Amount, at})
 			}
 		}
 	}
 	return nil
+}
+
+// bumpAfterCommit moves a user's leaderboards once tx commits: all the
+// moves of one transaction together (bumpAll).
+func (s *TimeBankService) bumpAfterCommit(ctx context.Context, tx *gorm.DB, b boardBump) {
+	afterCommitBatch(tx, "leaderboards", b, func(bs []boardBump) { s.boards.bumpAll(context.WithoutCancel(ctx), bs) })
 }
 
 // postedAt is when a receipt's entries were written.

@@ -420,7 +420,7 @@ func (s *ActivityService) Approve(ctx context.Context, actorID, activityID int64
 		if err != nil {
 			return err
 		}
-		return s.approveOne(ctx, tx, a, actorID, item, atts[item.UserID])
+		return s.approveOne(ctx, tx, a, actorID, item, atts[item.UserID], nil)
 	})
 	if err != nil {
 		return nil, err
@@ -469,8 +469,14 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 		if err != nil {
 			return err
 		}
+		// Then the ledger accounts of the batch, all at once in id order:
+		// the credits below read and lock none of them again.
+		accounts, err := s.timeBank.lockCreditAccounts(ctx, tx, a.CommunityID, a.PointsPerHour > 0, users)
+		if err != nil {
+			return err
+		}
 		for _, it := range items {
-			if err := s.approveOne(ctx, tx, a, actorID, it, atts[it.UserID]); err != nil {
+			if err := s.approveOne(ctx, tx, a, actorID, it, atts[it.UserID], accounts); err != nil {
 				return prefixError(err, fmt.Sprintf("用户 %d：", it.UserID))
 			}
 		}
@@ -575,8 +581,9 @@ func (s *ActivityService) approvalActivity(ctx context.Context, tx *gorm.DB, act
 }
 
 // approveOne approves one attendance inside tx; see Approve. att is the
-// user's sign-up, locked by the caller, or nil when there is none.
-func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance) error {
+// user's sign-up, locked by the caller, or nil when there is none; accounts,
+// when not nil, are the ledger accounts tx locked for the credits.
+func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance, accounts *ledger.Accounts) error {
 	it.Reason = strings.TrimSpace(it.Reason)
 	duration := wholeMinutes(a.EndAt.Sub(a.StartAt))
 	switch {
@@ -630,7 +637,7 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	memo := "志愿活动：" + a.Title
 	minutesRec, err := s.timeBank.Credit(ctx, tx, ledger.Credit{
 		UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyMinutes,
-		Amount: int64(it.Minutes), Source: src, Memo: memo,
+		Amount: int64(it.Minutes), Source: src, Memo: memo, Locked: accounts,
 	})
 	if err != nil {
 		return err
@@ -640,7 +647,7 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	if points > 0 {
 		rec, err := s.timeBank.Credit(ctx, tx, ledger.Credit{
 			UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyPoints,
-			Amount: points, Source: src, Memo: memo,
+			Amount: points, Source: src, Memo: memo, Locked: accounts,
 		})
 		if err != nil {
 			return err
@@ -690,6 +697,8 @@ func (s *ActivityService) approveRecord(ctx context.Context, db *gorm.DB, a *mod
 	rec, err := s.reports.addApprovedRecord(ctx, db, ApprovedRecord{
 		UserID: att.UserID, CommunityID: a.CommunityID, Kind: model.ServicePublicActivity, OccurredAt: a.StartAt,
 		Minutes: minutes, Note: a.Title, SourceKey: activityRecordKey(att), ReviewedBy: &actorID,
+		// Only an approval writes the record: before the first, none is there.
+		New: att.ApprovalVersion == 0,
 	})
 	if err != nil {
 		return err

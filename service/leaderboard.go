@@ -146,27 +146,57 @@ func (b *leaderboards) homeOrgs(ctx context.Context, db *gorm.DB, userID int64) 
 	return model.PathIDs(paths[0]), nil
 }
 
-// bump adds amount (negative for a reversal) earned at `at` to the user's
-// sets in every org they are ranked under. Failures are logged: a rebuild
-// repairs the sets.
-func (b *leaderboards) bump(ctx context.Context, userID int64, c model.Currency, amount int64, at time.Time) {
-	orgs, err := b.homeOrgs(ctx, b.deps.DB, userID)
+// boardBump is amount (negative for a reversal) of currency c a user
+// earned at At.
+type boardBump struct {
+	UserID int64
+	C      model.Currency
+	Amount int64
+	At     time.Time
+}
+
+// bumpAll adds each bump to its user's sets in every org they are ranked
+// under: one query for the users' home orgs, one Redis pipeline. Failures
+// are logged: a rebuild repairs the sets.
+func (b *leaderboards) bumpAll(ctx context.Context, bumps []boardBump) {
+	users := make([]int64, 0, len(bumps))
+	for _, x := range bumps {
+		if !slices.Contains(users, x.UserID) {
+			users = append(users, x.UserID)
+		}
+	}
+	var rows []struct {
+		ID   int64
+		Path string
+	}
+	err := b.deps.DB.WithContext(ctx).Table("users u").Select("u.id, o.path").
+		Joins("JOIN org_units o ON o.id = u.home_community_id").
+		Where("u.id IN ?", users).Scan(&rows).Error
 	if err != nil {
-		b.deps.Logger.Warn("leaderboard: read home community", "user", userID, "error", err.Error())
+		b.deps.Logger.Warn("leaderboard: read home communities", "users", len(users), "error", err.Error())
 		return
 	}
-	if len(orgs) == 0 {
+	if len(rows) == 0 {
 		return
 	}
-	p := b.periodsAt(at)
+	orgsOf := make(map[int64][]int64, len(rows))
+	for _, r := range rows {
+		orgsOf[r.ID] = model.PathIDs(r.Path)
+	}
 	pipe := b.deps.Redis.Pipeline()
-	for _, org := range orgs {
-		k := b.setKeys(org, c, p)
-		b.bumpScript.Eval(ctx, pipe, []string{b.marker(org), k[0], k[1], k[2]},
-			userID, amount, secs(p.monthTTL), secs(p.yearTTL), secs(allTimeTTL))
+	for _, x := range bumps {
+		p := b.periodsAt(x.At)
+		for _, org := range orgsOf[x.UserID] {
+			k := b.setKeys(org, x.C, p)
+			b.bumpScript.Eval(ctx, pipe, []string{b.marker(org), k[0], k[1], k[2]},
+				x.UserID, x.Amount, secs(p.monthTTL), secs(p.yearTTL), secs(allTimeTTL))
+		}
+	}
+	if pipe.Len() == 0 {
+		return
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		b.deps.Logger.Warn("leaderboard: update", "user", userID, "error", err.Error())
+		b.deps.Logger.Warn("leaderboard: update", "users", len(users), "error", err.Error())
 	}
 }
 

@@ -24,6 +24,10 @@ type ApprovedRecord struct {
 	// same key returns the first record.
 	SourceKey  string
 	ReviewedBy *int64
+	// New says no record with SourceKey is expected: it is inserted without
+	// looking first (one statement less); should one be there after all,
+	// the failed insert still returns it.
+	New bool
 }
 
 // addApprovedRecord writes an approved service record inside tx, once per
@@ -41,9 +45,11 @@ func (s *ReportService) addApprovedRecord(ctx context.Context, tx *gorm.DB, r Ap
 	// approval storm). The unique key decides instead: a concurrent insert
 	// of the same key makes ours fail, and the row it wrote is returned.
 	var existing model.ServiceRecord
-	err := tx.Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
-	if err != nil || existing.ID != 0 {
-		return &existing, err
+	if !r.New {
+		err := tx.Where("source_key = ?", r.SourceKey).Limit(1).Find(&existing).Error
+		if err != nil || existing.ID != 0 {
+			return &existing, err
+		}
 	}
 	member, err := s.partyMembership(ctx, tx, r.UserID)
 	if err != nil {

@@ -155,13 +155,13 @@ func (d Deps) txReadCommitted(ctx context.Context, fn func(tx *gorm.DB) error) e
 }
 
 func (d Deps) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
-	var hooks []func()
+	var hooks txHooks
 	var options []*sql.TxOptions
 	if opts != nil {
 		options = append(options, opts)
 	}
 	err := dbtx.Run(ctx, d.DB, func(tx *gorm.DB) error {
-		hooks = hooks[:0]
+		hooks = txHooks{}
 		// Set returns a statement that chained calls would mutate; Session
 		// makes every later call start from a clean copy again.
 		return fn(tx.Set(afterCommitKey, &hooks).Session(&gorm.Session{}))
@@ -169,10 +169,17 @@ func (d Deps) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.
 	if err != nil {
 		return err
 	}
-	for _, h := range hooks {
+	for _, h := range hooks.fns {
 		h()
 	}
 	return nil
+}
+
+// txHooks is what runs after a transaction of Deps.tx commits: functions,
+// and batches of items collected by afterCommitBatch.
+type txHooks struct {
+	fns     []func()
+	batches map[string]any
 }
 
 // afterCommit runs fn after the transaction tx (opened by Deps.tx) commits;
@@ -180,12 +187,35 @@ func (d Deps) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.
 // Use it for side effects outside the database (Redis caches, leaderboards).
 func afterCommit(tx *gorm.DB, fn func()) {
 	if v, ok := tx.Get(afterCommitKey); ok {
-		if hooks, ok := v.(*[]func()); ok {
-			*hooks = append(*hooks, fn)
+		if hooks, ok := v.(*txHooks); ok {
+			hooks.fns = append(hooks.fns, fn)
 			return
 		}
 	}
 	fn()
+}
+
+// afterCommitBatch adds item to the batch named key of the transaction tx
+// (opened by Deps.tx) and, for its first item, schedules flush to run once
+// with all of them after the commit, where afterCommit would run it.
+// Outside such a transaction flush runs at once with item alone.
+func afterCommitBatch[T any](tx *gorm.DB, key string, item T, flush func([]T)) {
+	v, ok := tx.Get(afterCommitKey)
+	hooks, _ := v.(*txHooks)
+	if !ok || hooks == nil {
+		flush([]T{item})
+		return
+	}
+	if items, ok := hooks.batches[key].(*[]T); ok {
+		*items = append(*items, item)
+		return
+	}
+	items := &[]T{item}
+	if hooks.batches == nil {
+		hooks.batches = map[string]any{}
+	}
+	hooks.batches[key] = items
+	hooks.fns = append(hooks.fns, func() { flush(*items) })
 }
 
 // randomHex returns n random bytes as hex.

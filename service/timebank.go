@@ -79,12 +79,28 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 		return nil, ledgerError(err)
 	}
 	if !rec.Replayed {
-		at := s.postedAt(rec)
-		afterCommit(tx, func() {
-			s.boards.bump(context.WithoutCancel(ctx), c.UserID, c.Currency, c.Amount, at)
-		})
+		s.bumpAfterCommit(ctx, tx, boardBump{c.UserID, c.Currency, c.Amount, s.postedAt(rec)})
 	}
 	return rec, nil
+}
+
+// lockCreditAccounts creates where missing and locks, inside tx, the
+// accounts that credits from the community to the users touch: minutes, and
+// points when withPoints. Credits given the result (ledger.Credit.Locked)
+// read and lock none of them again.
+func (s *TimeBankService) lockCreditAccounts(ctx context.Context, tx *gorm.DB, communityID int64, withPoints bool, users []int64) (*ledger.Accounts, error) {
+	currencies := []model.Currency{model.CurrencyMinutes}
+	if withPoints {
+		currencies = append(currencies, model.CurrencyPoints)
+	}
+	keys := make([]ledger.AccountKey, 0, (len(users)+1)*len(currencies))
+	for _, c := range currencies {
+		keys = append(keys, ledger.AccountKey{Owner: model.OwnerCommunity, OwnerID: communityID, Currency: c})
+		for _, u := range users {
+			keys = append(keys, ledger.AccountKey{Owner: model.OwnerUser, OwnerID: u, Currency: c})
+		}
+	}
+	return s.ledger.Lock(ctx, tx, keys...)
 }
 
 // Debit moves minutes or points from a user to a community inside tx, once
@@ -133,14 +149,17 @@ func (s *TimeBankService) afterReversal(ctx context.Context, tx *gorm.DB, origID
 	for _, a := range accounts {
 		for _, e := range rec.Entries {
 			if e.AccountID == a.ID {
-				userID, currency, amount := a.OwnerID, e.Currency, e.Amount
-				afterCommit(tx, func() {
-					s.boards.bump(context.WithoutCancel(ctx), userID, currency, amount, at)
-				})
+				s.bumpAfterCommit(ctx, tx, boardBump{a.OwnerID, e.Currency, e.Amount, at})
 			}
 		}
 	}
 	return nil
+}
+
+// bumpAfterCommit moves a user's leaderboards once tx commits: all the
+// moves of one transaction together (bumpAll).
+func (s *TimeBankService) bumpAfterCommit(ctx context.Context, tx *gorm.DB, b boardBump) {
+	afterCommitBatch(tx, "leaderboards", b, func(bs []boardBump) { s.boards.bumpAll(context.WithoutCancel(ctx), bs) })
 }
 
 // postedAt is when a receipt's entries were written.

@@ -896,70 +896,115 @@ func (s *WishService) Reject(ctx context.Context, actorID, id int64, reason stri
 	return s.review(ctx, actorID, id, false, reason)
 }
 
+// claimFacts is a wish read for a claim, with what the claim decides on,
+// all read by one statement (claimFacts.load).
+type claimFacts struct {
+	model.Wish
+	// ActiveClaims counts the wishes the caller holds claimed; GivenBack
+	// their claims released or lapsed within wish.release_window.
+	ActiveClaims, GivenBack int64
+	// MemberCommunity is the community of the caller's approved, active
+	// member report (nil: none); LiaisonUnits how many approved units they
+	// are liaison of.
+	MemberCommunity *int64
+	LiaisonUnits    int64
+	// RevealedIn is the claim in which the caller was first shown the
+	// wish's contact, nil when never.
+	RevealedIn *int64
+}
+
+// load reads wish id and the caller's facts inside tx; 10005 for an unknown
+// wish.
+func (f *claimFacts) load(tx *gorm.DB, actorID, id int64, givenBackSince time.Time) error {
+	err := tx.Model(&model.Wish{}).Select(`wishes.*,
+		(SELECT COUNT(*) FROM wishes mine WHERE mine.claimer_id = ? AND mine.status = ?) AS active_claims,
+		(SELECT COUNT(*) FROM wish_claims WHERE claimer_id = ? AND status IN ? AND ended_at >= ?) AS given_back,
+		(SELECT community_id FROM member_reports WHERE active_user_id = ? AND status = ? LIMIT 1) AS member_community,
+		(SELECT COUNT(*) FROM unit_liaisons JOIN units ON units.id = unit_liaisons.unit_id
+			WHERE unit_liaisons.user_id = ? AND units.status = ?) AS liaison_units,
+		(SELECT claim_id FROM wish_contact_reveals WHERE viewer_id = ? AND wish_id = wishes.id LIMIT 1) AS revealed_in`,
+		actorID, model.WishClaimed,
+		actorID, []model.WishClaimStatus{model.ClaimReleased, model.ClaimLapsed}, givenBackSince,
+		actorID, model.ReviewApproved,
+		actorID, model.ReviewApproved,
+		actorID).
+		Where("wishes.id = ?", id).Take(f).Error
+	return notFoundOr(err, "心愿")
+}
+
 // claimAs works out in whose name the caller claims a wish of street
-// streetID: for unitID when given (they must be its liaison), else as an
-// approved Party member reported to a community of the street, else for the
-// one unit of the street they are liaison of. It returns the unit (nil for
-// a member's own claim), 20005 when they may not claim and 10001 when they
-// speak for several units and named none.
-func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetID int64, unitID *int64) (*int64, error) {
+// streetID, from the facts f read in tx: for unitID when given (they must be
+// its liaison), else as an approved Party member reported to a community of
+// the street, else for the one unit of the street they are liaison of. It
+// returns the unit (nil for a member's own claim) and its name, 20005 when
+// they may not claim and 10001 when they speak for several units and named
+// none. Whether a community lies in the street comes from the org tree.
+func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetID int64, unitID *int64, f *claimFacts) (*int64, string, error) {
 	notEligible := Errorf(CodeWishNotEligible, "只有在本街道报到的党员或驻区单位联络员可以认领心愿")
-	units, err := s.reports.liaisonUnits(ctx, tx, actorID)
-	if err != nil {
-		return nil, err
-	}
 	inStreet := func(communityID int64) (bool, error) {
-		var n int64
-		err := tx.Model(&model.OrgUnit{}).Where("id = ? AND parent_id = ?", communityID, streetID).Count(&n).Error
-		return n > 0, err
-	}
-	unitInStreet := func(id int64) (bool, error) {
-		var u model.Unit
-		if err := tx.Select("id", "community_id").Limit(1).Find(&u, id).Error; err != nil || u.ID == 0 {
-			return false, err
+		street, err := s.orgs.StreetOf(ctx, communityID)
+		if ErrorCode(err) == CodeNotFound {
+			return false, nil
 		}
-		return inStreet(u.CommunityID)
+		return err == nil && street == streetID, err
+	}
+	// The units the caller is liaison of, read only when they are one.
+	units := func() ([]model.Unit, error) {
+		var us []model.Unit
+		if f.LiaisonUnits == 0 {
+			return nil, nil
+		}
+		err := tx.Model(&model.Unit{}).Select("units.id", "units.community_id", "units.name").
+			Joins("JOIN unit_liaisons ON unit_liaisons.unit_id = units.id").
+			Where("unit_liaisons.user_id = ? AND units.status = ?", actorID, model.ReviewApproved).
+			Order("units.id").Find(&us).Error
+		return us, err
 	}
 	if unitID != nil {
-		if !slices.Contains(units, *unitID) {
-			return nil, Errorf(CodeWishNotEligible, "您不是该单位的联络员")
-		}
-		ok, err := unitInStreet(*unitID)
+		us, err := units()
 		if err != nil {
-			return nil, err
+			return nil, "", err
+		}
+		i := slices.IndexFunc(us, func(u model.Unit) bool { return u.ID == *unitID })
+		if i < 0 {
+			return nil, "", Errorf(CodeWishNotEligible, "您不是该单位的联络员")
+		}
+		ok, err := inStreet(us[i].CommunityID)
+		if err != nil {
+			return nil, "", err
 		}
 		if !ok {
-			return nil, notEligible
+			return nil, "", notEligible
 		}
-		return unitID, nil
+		return unitID, us[i].Name, nil
 	}
-	member, err := s.reports.partyMembership(ctx, tx, actorID)
-	if err != nil {
-		return nil, err
-	}
-	if member != nil {
-		ok, err := inStreet(member.CommunityID)
+	if f.MemberCommunity != nil {
+		ok, err := inStreet(*f.MemberCommunity)
 		if err != nil || ok {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	var eligible []int64
-	for _, id := range units {
-		ok, err := unitInStreet(id)
+	us, err := units()
+	if err != nil {
+		return nil, "", err
+	}
+	var eligible []model.Unit
+	for _, u := range us {
+		ok, err := inStreet(u.CommunityID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if ok {
-			eligible = append(eligible, id)
+			eligible = append(eligible, u)
 		}
 	}
 	switch len(eligible) {
 	case 0:
-		return nil, notEligible
+		return nil, "", notEligible
 	case 1:
-		return &eligible[0], nil
+		return &eligible[0].ID, eligible[0].Name, nil
 	}
-	return nil, invalid("您是多个单位的联络员，请指定 unitId")
+	return nil, "", invalid("您是多个单位的联络员，请指定 unitId")
 }
 
 // Claim takes a published wish for the caller (or, with unitID, for a unit
@@ -968,23 +1013,35 @@ func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetI
 // The claim must be fulfilled within wish.claim_deadline. It returns 20001
 // when the wish is already claimed, 20003 when the caller holds
 // wish.max_active_claims claims, 20007 when the caller gave back
-// wish.release_limit claims within wish.release_window (checkReleaseLimit),
-// 20004 for the caller's own wish, 20005 when
+// wish.release_limit claims within wish.release_window (see
+// wish_contact.go), 20004 for the caller's own wish, 20005 when
 // the caller is neither a Party member reported in the wish's street nor a
 // liaison of a unit there, 10005 for an unknown wish and 10006 when the
-// wish is not published.
+// wish is not published. The answer is built from what the transaction
+// read and wrote, with no second read of the wish.
 func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int64) (*WishView, error) {
+	var f claimFacts
+	var claimer model.User
+	var claimID int64
+	var unitName string
+	var showContact bool
+	now := s.deps.Clock.Now()
+	deadline := now.Add(s.deps.Config.Wish.ClaimDeadline)
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		// The claimer's row is locked first: their claims are counted one
-		// transaction at a time, and on MySQL the count below reads a snapshot
-		// taken after the lock was granted.
-		if err := lockRow(tx, &model.User{}, actorID); err != nil {
+		// The claimer's row is locked first (and their name read for the
+		// answer): their claims are counted one transaction at a time, and
+		// on MySQL the counts below read a snapshot taken after the lock
+		// was granted.
+		claimer = model.User{}
+		if err := tx.Model(&model.User{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+			Select("id", "nickname", "real_name").Where("id = ?", actorID).Find(&claimer).Error; err != nil {
 			return err
 		}
-		w, err := loadWish(ctx, tx, id)
-		if err != nil {
+		f = claimFacts{}
+		if err := f.load(tx, actorID, id, now.Add(-s.deps.Config.Wish.ReleaseWindow)); err != nil {
 			return err
 		}
+		w := &f.Wish
 		switch w.Status {
 		case model.WishPublished:
 		case model.WishClaimed, model.WishFulfilled, model.WishCompleted:
@@ -995,22 +1052,16 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 		if (w.PosterID != nil && *w.PosterID == actorID) || w.CreatedBy == actorID {
 			return Errorf(CodeWishOwnWish, "不能认领自己发布的心愿")
 		}
-		unit, err := s.claimAs(ctx, tx, actorID, w.StreetID, unitID)
+		unit, name, err := s.claimAs(ctx, tx, actorID, w.StreetID, unitID, &f)
 		if err != nil {
 			return err
 		}
-		var active int64
-		if err := tx.Model(&model.Wish{}).Where("claimer_id = ? AND status = ?", actorID, model.WishClaimed).Count(&active).Error; err != nil {
-			return err
-		}
-		if max := s.deps.Config.Wish.MaxActiveClaims; active >= int64(max) {
+		if max := s.deps.Config.Wish.MaxActiveClaims; f.ActiveClaims >= int64(max) {
 			return Errorf(CodeWishTooManyClaims, "您最多同时认领 %d 个心愿，请先完成已认领的心愿", max)
 		}
-		now := s.deps.Clock.Now()
-		if err := s.checkReleaseLimit(ctx, tx, actorID, now); err != nil {
-			return err
+		if limit := s.deps.Config.Wish.ReleaseLimit; limit > 0 && f.GivenBack >= int64(limit) {
+			return releaseLimitReached(limit)
 		}
-		deadline := now.Add(s.deps.Config.Wish.ClaimDeadline)
 		if s.beforeClaimUpdate != nil {
 			s.beforeClaimUpdate(ctx, tx)
 		}
@@ -1036,20 +1087,53 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 		if err := tx.Create(&claim).Error; err != nil {
 			return err
 		}
+		claimID, unitName = claim.ID, name
+		w.Status, w.ClaimerID, w.ClaimUnitID = model.WishClaimed, &actorID, unit
+		w.ClaimedAt, w.ClaimDeadline, w.UpdatedAt = &now, &deadline, now
+		if w.FirstClaimedAt == nil {
+			w.FirstClaimedAt = &now
+		}
 		note := ""
 		if unit != nil {
-			var u model.Unit
-			if err := tx.Select("id", "name").Limit(1).Find(&u, *unit).Error; err != nil {
-				return err
-			}
-			note = "代表单位认领：" + u.Name
+			note = "代表单位认领：" + name
 		}
-		return s.addEvent(ctx, tx, id, &actorID, roleClaimer, wishActClaim, note)
+		if err := s.addEvent(ctx, tx, id, &actorID, roleClaimer, wishActClaim, note); err != nil {
+			return err
+		}
+		// The one-claim rule of contact details (wish_contact.go): shown in
+		// this claim unless an earlier claim of the caller was shown it.
+		// Staff see it anyway and record nothing.
+		caller, err := s.callers.Get(ctx, actorID)
+		if err != nil {
+			return err
+		}
+		staff := caller.IsStaffOf(&model.OrgUnit{ID: w.CommunityID, Path: w.CommunityPath})
+		showContact = staff || f.RevealedIn == nil
+		if staff || f.RevealedIn != nil {
+			return nil
+		}
+		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&model.WishContactReveal{
+			WishID: id, ViewerID: actorID, ClaimID: claimID, CreatedAt: now}).Error
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, actorID, id)
+	caller, err := s.callers.Get(ctx, actorID)
+	if err != nil {
+		return nil, err
+	}
+	a := wishAccess{callerID: actorID, claimer: true, proxy: f.ProxyBy != nil,
+		staff: caller.IsStaffOf(&model.OrgUnit{ID: f.CommunityID, Path: f.CommunityPath})}
+	vs, err := s.views(ctx, s.deps.DB.WithContext(ctx), []model.Wish{f.Wish}, func(*model.Wish) wishAccess { return a })
+	if err != nil {
+		return nil, err
+	}
+	v := vs[0]
+	if !showContact {
+		v.Contact = nil
+	}
+	v.Claimer = &WishClaimerView{UserID: &actorID, Name: displayName(&claimer), UnitID: f.ClaimUnitID, UnitName: unitName}
+	return &v, nil
 }
 
 func alreadyClaimed() *Error {

@@ -19,7 +19,7 @@ import (
 //     which wish, which claim) for staff of the community to read
 //     (ContactReveals);
 //   - claims given back (released or lapsed) count against
-//     wish.release_limit within wish.release_window (checkReleaseLimit).
+//     wish.release_limit within wish.release_window (releaseLimitReached).
 
 // CodeWishReleaseLimit is returned by Claim when the caller gave back
 // wish.release_limit claims within wish.release_window.
@@ -85,25 +85,12 @@ func (s *WishService) gateContacts(ctx context.Context, db *gorm.DB, ws []model.
 	return db.Clauses(clause.OnConflict{DoNothing: true}).Create(&reveals).Error
 }
 
-// checkReleaseLimit returns 20007 when actorID gave back (released or let
-// lapse) wish.release_limit claims since wish.release_window ago. The
-// caller's row must be locked by the transaction tx.
-func (s *WishService) checkReleaseLimit(ctx context.Context, tx *gorm.DB, actorID int64, now time.Time) error {
-	limit := s.deps.Config.Wish.ReleaseLimit
-	if limit <= 0 {
-		return nil
-	}
-	var n int64
-	if err := tx.WithContext(ctx).Model(&model.WishClaim{}).
-		Where("claimer_id = ? AND status IN ? AND ended_at >= ?", actorID,
-			[]model.WishClaimStatus{model.ClaimReleased, model.ClaimLapsed}, now.Add(-s.deps.Config.Wish.ReleaseWindow)).
-		Count(&n).Error; err != nil {
-		return err
-	}
-	if n >= int64(limit) {
-		return Errorf(CodeWishReleaseLimit, "您近期放弃或超期未完成的认领已达 %d 次，暂时不能认领新的心愿", limit)
-	}
-	return nil
+// releaseLimitReached is the refusal of a claim by someone who gave back
+// (released or let lapse) wish.release_limit claims since
+// wish.release_window ago (counted by Claim inside its transaction, under
+// the lock of the caller's row).
+func releaseLimitReached(limit int) *Error {
+	return Errorf(CodeWishReleaseLimit, "您近期放弃或超期未完成的认领已达 %d 次，暂时不能认领新的心愿", limit)
 }
 
 // ContactRevealView is one showing of a wish's contact details to a

@@ -11,10 +11,13 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -59,6 +62,9 @@ type Credit struct {
 	Amount      int64
 	Source      Source
 	Memo        string
+	// Locked, when set, holds accounts the transaction locked before
+	// (Ledger.Lock); the posting reads and locks none of them again.
+	Locked *Accounts
 }
 
 // Debit moves Amount from a user's account to a community's; it never
@@ -70,6 +76,8 @@ type Debit struct {
 	Amount      int64
 	Source      Source
 	Memo        string
+	// Locked: as for Credit.
+	Locked *Accounts
 }
 
 // Transfer moves Amount between two users; it never overdraws the sender.
@@ -125,7 +133,7 @@ func (l *Ledger) Credit(ctx context.Context, tx *gorm.DB, c Credit) (*Receipt, e
 	if c.Amount <= 0 {
 		return nil, ErrInvalidAmount
 	}
-	return l.post(ctx, tx, KindCredit, c.Source, c.Memo, nil, c.Currency, []leg{
+	return l.post(ctx, tx, c.Locked, KindCredit, c.Source, c.Memo, nil, c.Currency, []leg{
 		{owner: model.OwnerUser, ownerID: c.UserID, amount: c.Amount, earned: c.Amount, primary: true},
 		{owner: model.OwnerCommunity, ownerID: c.CommunityID, amount: -c.Amount},
 	})
@@ -138,7 +146,7 @@ func (l *Ledger) Debit(ctx context.Context, tx *gorm.DB, d Debit) (*Receipt, err
 	if d.Amount <= 0 {
 		return nil, ErrInvalidAmount
 	}
-	return l.post(ctx, tx, KindDebit, d.Source, d.Memo, nil, d.Currency, []leg{
+	return l.post(ctx, tx, d.Locked, KindDebit, d.Source, d.Memo, nil, d.Currency, []leg{
 		{owner: model.OwnerUser, ownerID: d.UserID, amount: -d.Amount, noDebt: true, primary: true},
 		{owner: model.OwnerCommunity, ownerID: d.CommunityID, amount: d.Amount},
 	})
@@ -154,7 +162,7 @@ func (l *Ledger) Transfer(ctx context.Context, tx *gorm.DB, t Transfer) (*Receip
 	if t.FromUserID == t.ToUserID {
 		return nil, ErrSameAccount
 	}
-	return l.post(ctx, tx, KindTransfer, t.Source, t.Memo, nil, t.Currency, []leg{
+	return l.post(ctx, tx, nil, KindTransfer, t.Source, t.Memo, nil, t.Currency, []leg{
 		{owner: model.OwnerUser, ownerID: t.FromUserID, amount: -t.Amount, noDebt: true, primary: true},
 		{owner: model.OwnerUser, ownerID: t.ToUserID, amount: t.Amount},
 	})
@@ -202,18 +210,163 @@ func (l *Ledger) Reverse(ctx context.Context, tx *gorm.DB, txnID int64, src Sour
 		}
 		legs = append(legs, lg)
 	}
-	return l.post(ctx, tx, KindReversal, src, memo, &orig.ID, currency, legs)
+	return l.post(ctx, tx, nil, KindReversal, src, memo, &orig.ID, currency, legs)
 }
 
-// post writes one transaction. Accounts are created on first use and locked
-// in id order, then the primary leg's (source, account, currency) is looked
-// up: found means a replay and the first receipt is returned without
-// writing. Otherwise the transaction and its entries are inserted (the
-// unique source key turns a concurrent replay into the first receipt) and
-// each leg changes its account by one conditional UPDATE. Two transactions
-// creating the same account at once can deadlock on MySQL: run postings in
-// dbtx.Run, which retries the loser.
-func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source, memo string, reverses *int64, currency model.Currency, legs []leg) (*Receipt, error) {
+// AccountKey names an account: its owner and currency.
+type AccountKey struct {
+	Owner    model.OwnerKind
+	OwnerID  int64
+	Currency model.Currency
+}
+
+// Accounts are accounts a transaction created where missing and locked, by
+// Lock. It belongs to that transaction only.
+type Accounts struct {
+	tx  gorm.ConnPool
+	ids map[AccountKey]int64
+}
+
+// id returns the account of key when a is of the transaction tx.
+func (a *Accounts) id(tx *gorm.DB, key AccountKey) (int64, bool) {
+	if a == nil || a.tx != tx.Statement.ConnPool {
+		return 0, false
+	}
+	id, ok := a.ids[key]
+	return id, ok
+}
+
+// Lock creates the accounts of keys that do not exist yet and locks all of
+// them, in id order, until the transaction tx ends: with two statements
+// when they all exist. Postings of tx given the result (Credit.Locked,
+// Debit.Locked) then read and lock none of them again, so a batch of
+// postings over the same accounts reads them once. Lock before the
+// postings: locking more accounts later, in another order, can deadlock
+// with another transaction.
+func (l *Ledger) Lock(ctx context.Context, tx *gorm.DB, keys ...AccountKey) (*Accounts, error) {
+	ids, err := lockAccounts(tx.WithContext(ctx), keys)
+	if err != nil {
+		return nil, err
+	}
+	return &Accounts{tx: tx.Statement.ConnPool, ids: ids}, nil
+}
+
+// lockAccounts returns the ids of the accounts of keys, creating the
+// missing ones however many callers race, locked in id order. Accounts are
+// first read without a lock: a locking read of a missing row would take a
+// gap lock on MySQL, and two transactions holding the same gap deadlock on
+// their inserts. The missing ones are inserted (a concurrent creator's row
+// is kept) and read back by a locking read, which sees another
+// transaction's committed row even under REPEATABLE READ.
+func lockAccounts(db *gorm.DB, keys []AccountKey) (map[AccountKey]int64, error) {
+	ids := make(map[AccountKey]int64, len(keys))
+	for _, k := range keys {
+		if k.OwnerID <= 0 {
+			return nil, fmt.Errorf("ledger: invalid %s id %d", k.Owner, k.OwnerID)
+		}
+		ids[k] = 0
+	}
+	read := func(q *gorm.DB, want []AccountKey) error {
+		var rows []model.Account
+		if err := keysWhere(q, want).Find(&rows).Error; err != nil {
+			return err
+		}
+		for _, a := range rows {
+			if k := (AccountKey{a.OwnerKind, a.OwnerID, a.Currency}); hasKey(ids, k) {
+				ids[k] = a.ID
+			}
+		}
+		return nil
+	}
+	if err := read(db.Select("id", "owner_kind", "owner_id", "currency"), slices.Collect(maps.Keys(ids))); err != nil {
+		return nil, err
+	}
+	var missing []AccountKey
+	for k, id := range ids {
+		if id == 0 {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		slices.SortFunc(missing, compareKeys)
+		rows := make([]model.Account, 0, len(missing))
+		for _, k := range missing {
+			rows = append(rows, model.Account{OwnerKind: k.Owner, OwnerID: k.OwnerID, Currency: k.Currency})
+		}
+		// All in one INSERT; when another transaction created one of them
+		// meanwhile, one INSERT each, skipping the duplicates. (Not INSERT
+		// ... ON DUPLICATE KEY UPDATE: its exclusive lock on the existing
+		// row deadlocks concurrent creators on MySQL.)
+		if err := db.Create(&rows).Error; errors.Is(err, gorm.ErrDuplicatedKey) {
+			for _, a := range rows {
+				a.ID = 0
+				if err := db.Create(&a).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
+					return nil, err
+				}
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		if err := read(db.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id", "owner_kind", "owner_id", "currency"), missing); err != nil {
+			return nil, err
+		}
+	}
+	lock := make([]int64, 0, len(ids))
+	for k, id := range ids {
+		if id == 0 {
+			return nil, fmt.Errorf("ledger: account %+v not found after its insert", k)
+		}
+		lock = append(lock, id)
+	}
+	slices.Sort(lock)
+	var locked []int64
+	if err := db.Model(&model.Account{}).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id IN ?", lock).
+		Order("id").Pluck("id", &locked).Error; err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func hasKey(m map[AccountKey]int64, k AccountKey) bool { _, ok := m[k]; return ok }
+
+func compareKeys(a, b AccountKey) int {
+	return cmp.Or(cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.Currency, b.Currency), cmp.Compare(a.OwnerID, b.OwnerID))
+}
+
+// keysWhere narrows q to the accounts of keys: one condition per owner kind
+// and currency, with the owners' ids in a list.
+func keysWhere(q *gorm.DB, keys []AccountKey) *gorm.DB {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, compareKeys)
+	var conds []string
+	var args []any
+	for i := 0; i < len(keys); {
+		j := i
+		var owners []int64
+		for j < len(keys) && keys[j].Owner == keys[i].Owner && keys[j].Currency == keys[i].Currency {
+			owners = append(owners, keys[j].OwnerID)
+			j++
+		}
+		conds = append(conds, "(owner_kind = ? AND currency = ? AND owner_id IN ?)")
+		args = append(args, keys[i].Owner, keys[i].Currency, owners)
+		i = j
+	}
+	return q.Model(&model.Account{}).Where(strings.Join(conds, " OR "), args...)
+}
+
+// post writes one transaction. Its accounts are created on first use and
+// locked in id order (unless locked is of this transaction and holds them),
+// then the primary leg's (source, account, currency) is looked up: found
+// means a replay and the first receipt is returned without writing.
+// Otherwise the transaction and its entries are inserted (the unique source
+// key turns a concurrent replay into the first receipt) and one conditional
+// UPDATE changes every account, refusing to overdraw a no-debt leg. A
+// refused or replayed posting deletes the rows it inserted, so it leaves
+// nothing behind in the caller's transaction (the rows were never visible
+// to anyone else); after any other error the caller must roll back. Two
+// transactions creating the same account at once can deadlock on MySQL: run
+// postings in dbtx.Run, which retries the loser.
+func (l *Ledger) post(ctx context.Context, tx *gorm.DB, locked *Accounts, kind string, src Source, memo string, reverses *int64, currency model.Currency, legs []leg) (*Receipt, error) {
 	if !src.Valid() {
 		return nil, fmt.Errorf("ledger: invalid source %+v", src)
 	}
@@ -224,27 +377,33 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 		memo = string([]rune(memo)[:255])
 	}
 	var sum int64
+	var toLock []AccountKey
 	for i := range legs {
 		legs[i].currency = currency
-		id, err := ensureAccount(tx, legs[i].owner, legs[i].ownerID, currency)
-		if err != nil {
-			return nil, err
+		if legs[i].ownerID <= 0 {
+			return nil, fmt.Errorf("ledger: invalid %s id %d", legs[i].owner, legs[i].ownerID)
 		}
-		legs[i].account = id
+		key := AccountKey{legs[i].owner, legs[i].ownerID, currency}
+		if id, ok := locked.id(tx, key); ok {
+			legs[i].account = id
+		} else {
+			toLock = append(toLock, key)
+		}
 		sum += legs[i].amount
 	}
 	if sum != 0 {
 		return nil, fmt.Errorf("ledger: legs of %s %s/%s sum to %d", kind, src.Kind, src.ID, sum)
 	}
-	lockIDs := make([]int64, 0, len(legs))
-	for _, lg := range legs {
-		lockIDs = append(lockIDs, lg.account)
-	}
-	slices.Sort(lockIDs)
-	var locked []model.Account
-	if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id IN ?", slices.Compact(lockIDs)).
-		Order("id").Find(&locked).Error; err != nil {
-		return nil, err
+	if len(toLock) > 0 {
+		ids, err := lockAccounts(tx, toLock)
+		if err != nil {
+			return nil, err
+		}
+		for i := range legs {
+			if legs[i].account == 0 {
+				legs[i].account = ids[AccountKey{legs[i].owner, legs[i].ownerID, currency}]
+			}
+		}
 	}
 
 	var primary leg
@@ -285,35 +444,77 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 		l.beforeInsert(ctx, tx)
 	}
 
-	// Entries first, under a savepoint: a duplicate source (a concurrent
-	// replay that committed) or a refused debit rolls back to it, so a
-	// failed posting leaves nothing behind in the caller's transaction.
-	const savepoint = "ledger_post"
-	if err := tx.SavePoint(savepoint).Error; err != nil {
-		return nil, err
+	// Legs that may not go below zero move first, each by one conditional
+	// UPDATE, so a refusal has written nothing; the other legs move by one
+	// UPDATE after the inserts.
+	var guarded, rest []leg
+	for _, lg := range legs {
+		if lg.noDebt && lg.amount < 0 {
+			guarded = append(guarded, lg)
+		} else {
+			rest = append(rest, lg)
+		}
 	}
+	// undo takes back what this posting wrote before it failed (a failed
+	// statement is undone by the database itself) and returns cause: the
+	// guarded legs' moves, its entries, its transaction. None of it was ever
+	// visible to another transaction.
+	var moved []leg
+	var txnID int64
+	entriesIn := false
 	undo := func(cause error) error {
-		if err := tx.RollbackTo(savepoint).Error; err != nil {
-			return errors.Join(cause, err)
+		if len(moved) > 0 {
+			back := make([]leg, len(moved))
+			for i, lg := range moved {
+				back[i] = lg
+				back[i].amount, back[i].earned = -lg.amount, -lg.earned
+			}
+			if _, err := moveBalances(tx, back); err != nil {
+				return errors.Join(cause, err)
+			}
+		}
+		if entriesIn {
+			if err := tx.Where("txn_id = ?", txnID).Delete(&model.LedgerEntry{}).Error; err != nil {
+				return errors.Join(cause, err)
+			}
+		}
+		if txnID != 0 {
+			if err := tx.Delete(&model.LedgerTxn{}, txnID).Error; err != nil {
+				return errors.Join(cause, err)
+			}
 		}
 		return cause
 	}
+	for _, lg := range guarded {
+		n, err := moveBalances(tx.Where("balance >= ?", -lg.amount), []leg{lg})
+		if err != nil {
+			return nil, undo(err)
+		}
+		if n != 1 {
+			return nil, undo(ErrInsufficientBalance)
+		}
+		moved = append(moved, lg)
+	}
+
 	// Stamped in UTC so that SQLite, which compares times as text, orders
 	// every entry alike.
 	txn := model.LedgerTxn{Kind: kind, SourceKind: src.Kind, SourceID: src.ID, Memo: memo, ReversesID: reverses,
 		CreatedAt: l.now().UTC()}
-	err = tx.Create(&txn).Error
-	var entries []model.LedgerEntry
-	if err == nil {
-		entries = make([]model.LedgerEntry, 0, len(legs))
-		for _, lg := range legs {
-			entries = append(entries, model.LedgerEntry{
-				TxnID: txn.ID, AccountID: lg.account, Currency: currency, Amount: lg.amount,
-				SourceKind: src.Kind, SourceID: src.ID, Memo: memo, CreatedAt: txn.CreatedAt,
-			})
+	if err := tx.Create(&txn).Error; err != nil {
+		if reverses != nil && errors.Is(err, gorm.ErrDuplicatedKey) {
+			return nil, undo(ErrAlreadyReversed) // a concurrent reversal committed
 		}
-		err = tx.Create(&entries).Error
+		return nil, undo(err)
 	}
+	txnID = txn.ID
+	entries := make([]model.LedgerEntry, 0, len(legs))
+	for _, lg := range legs {
+		entries = append(entries, model.LedgerEntry{
+			TxnID: txn.ID, AccountID: lg.account, Currency: currency, Amount: lg.amount,
+			SourceKind: src.Kind, SourceID: src.ID, Memo: memo, CreatedAt: txn.CreatedAt,
+		})
+	}
+	err = tx.Create(&entries).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		if err := undo(nil); err != nil {
 			return nil, err
@@ -335,25 +536,44 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, kind string, src Source,
 	if err != nil {
 		return nil, undo(err)
 	}
-
-	for _, lg := range legs {
-		q := tx.Model(&model.Account{}).Where("id = ?", lg.account)
-		if lg.noDebt && lg.amount < 0 {
-			q = q.Where("balance >= ?", -lg.amount)
+	entriesIn = true
+	if len(rest) > 0 {
+		n, err := moveBalances(tx, rest)
+		if err != nil {
+			return nil, undo(err)
 		}
-		updates := map[string]any{"balance": gorm.Expr("balance + ?", lg.amount)}
-		if lg.earned != 0 {
-			updates["earned"] = gorm.Expr("earned + ?", lg.earned)
-		}
-		res := q.Updates(updates)
-		if res.Error != nil {
-			return nil, undo(res.Error)
-		}
-		if res.RowsAffected != 1 {
-			return nil, undo(ErrInsufficientBalance)
+		if n != len(rest) {
+			return nil, undo(fmt.Errorf("ledger: %d of %d accounts of %s/%s changed", n, len(rest), src.Kind, src.ID))
 		}
 	}
 	return &Receipt{TxnID: txn.ID, Entries: entries}, nil
+}
+
+// moveBalances changes the balances (and earned totals) of the legs'
+// accounts, which are distinct, by one UPDATE on q; it returns how many
+// accounts it changed.
+func moveBalances(q *gorm.DB, legs []leg) (int, error) {
+	ids := make([]int64, 0, len(legs))
+	balance, earned := "balance + CASE id", "earned + CASE id"
+	var bArgs, eArgs []any
+	for _, lg := range legs {
+		if slices.Contains(ids, lg.account) {
+			return 0, fmt.Errorf("ledger: account %d in two legs", lg.account)
+		}
+		ids = append(ids, lg.account)
+		balance += " WHEN ? THEN ?"
+		bArgs = append(bArgs, lg.account, lg.amount)
+		if lg.earned != 0 {
+			earned += " WHEN ? THEN ?"
+			eArgs = append(eArgs, lg.account, lg.earned)
+		}
+	}
+	updates := map[string]any{"balance": gorm.Expr(balance+" ELSE 0 END", bArgs...)}
+	if len(eArgs) > 0 {
+		updates["earned"] = gorm.Expr(earned+" ELSE 0 END", eArgs...)
+	}
+	res := q.Model(&model.Account{}).Where("id IN ?", ids).Updates(updates)
+	return int(res.RowsAffected), res.Error
 }
 
 func receipt(db *gorm.DB, txnID int64, replayed bool) (*Receipt, error) {
@@ -362,29 +582,6 @@ func receipt(db *gorm.DB, txnID int64, replayed bool) (*Receipt, error) {
 		return nil, err
 	}
 	return &Receipt{TxnID: txnID, Replayed: replayed, Entries: entries}, nil
-}
-
-// ensureAccount returns the id of the owner's account in currency, creating
-// it once however many callers race.
-func ensureAccount(db *gorm.DB, owner model.OwnerKind, ownerID int64, currency model.Currency) (int64, error) {
-	if ownerID <= 0 {
-		return 0, fmt.Errorf("ledger: invalid %s id %d", owner, ownerID)
-	}
-	var a model.Account
-	err := db.Where("owner_kind = ? AND owner_id = ? AND currency = ?", owner, ownerID, currency).Limit(1).Find(&a).Error
-	if err != nil || a.ID != 0 {
-		return a.ID, err
-	}
-	a = model.Account{OwnerKind: owner, OwnerID: ownerID, Currency: currency}
-	if err := db.Create(&a).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
-		return 0, err
-	}
-	// Read it back, whoever created it: a locking read sees another
-	// transaction's committed row even under REPEATABLE READ.
-	a = model.Account{}
-	err = db.Clauses(clause.Locking{Strength: "UPDATE"}).
-		Where("owner_kind = ? AND owner_id = ? AND currency = ?", owner, ownerID, currency).First(&a).Error
-	return a.ID, err
 }
 
 // Account returns the owner's account in currency, or a zero account (ID 0)

@@ -209,6 +209,10 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/projects/:id/confirm", h.ConfirmProject)
 	authed.POST("/projects/:id/return", h.ReturnProject)
 
+	// Staff oversight: the review queue, the audit log, dashboards, exports.
+	authed.GET("/admin/queue", h.Queue)
+	authed.GET("/admin/audit", h.Audit)
+
 	return r, nil
 }
 

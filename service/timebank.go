@@ -604,6 +604,11 @@ func (s *TimeBankService) manualCredit(ctx context.Context, actorID int64, in Ma
 			}
 			return err
 		}
+		if err := s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: communityID, Action: AuditCreditRequest,
+			ObjectKind: "credit_request", ObjectID: row.ID, After: map[string]any{"userId": row.UserID,
+				"currency": row.Currency, "amount": row.Amount, "status": row.Status}, Reason: reason}); err != nil {
+			return err
+		}
 		if row.Status == model.ManualCreditPending {
 			return nil
 		}

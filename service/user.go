@@ -200,9 +200,11 @@ func (s *UserService) VerifyHome(ctx context.Context, actorID, userID, community
 			Updates(map[string]any{"home_verified_at": now, "home_verified_by": actorID}).Error; err != nil {
 			return err
 		}
+		before := map[string]any{"homeVerifiedAt": u.HomeVerifiedAt, "homeVerifiedBy": u.HomeVerifiedBy}
 		u.HomeVerifiedAt, u.HomeVerifiedBy = &now, &actorID
 		out = userSummary(&u)
-		return nil
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: communityID, Action: AuditHomeVerify, ObjectKind: "user",
+			ObjectID: userID, Before: before, After: map[string]any{"homeVerifiedAt": now, "homeVerifiedBy": actorID}})
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,57 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"linli/service"
+)
+
+// Audit serves GET /admin/audit [staff]: the audit log of an org's subtree,
+// newest first, filtered by actor, action, object and time.
+func (h *Handler) Audit(c *gin.Context) {
+	org, ok := requiredQueryID(c, "orgId")
+	if !ok {
+		return
+	}
+	actor, ok := queryID(c, "actor")
+	if !ok {
+		return
+	}
+	object, ok := queryID(c, "objectId")
+	if !ok {
+		return
+	}
+	from, ok := h.queryTime(c, "from", false)
+	if !ok {
+		return
+	}
+	to, ok := h.queryTime(c, "to", true)
+	if !ok {
+		return
+	}
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	list, err := h.svc.Audit.List(c.Request.Context(), userID(c), service.AuditFilter{
+		OrgID: org, ActorID: actor, Action: c.Query("action"), ObjectKind: c.Query("objectKind"),
+		ObjectID: object, From: from, To: to}, p)
+	reply(c, http.StatusOK, list, err)
+}
+
+// Queue serves GET /admin/queue [staff]: everything awaiting the caller's
+// decision in an org's subtree, oldest first, with the count of each kind.
+func (h *Handler) Queue(c *gin.Context) {
+	org, ok := requiredQueryID(c, "orgId")
+	if !ok {
+		return
+	}
+	p, ok := queryPage(c)
+	if !ok {
+		return
+	}
+	q, err := h.svc.Oversight.Queue(c.Request.Context(), userID(c), org, c.Query("kind"), p)
+	reply(c, http.StatusOK, q, err)
+}

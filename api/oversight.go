@@ -55,3 +55,23 @@ func (h *Handler) Queue(c *gin.Context) {
 	q, err := h.svc.Oversight.Queue(c.Request.Context(), userID(c), org, c.Query("kind"), p)
 	reply(c, http.StatusOK, q, err)
 }
+
+// Dashboard serves GET /admin/dashboard [staff]: the figures of a district,
+// street or community for a period (default: this quarter) and of each of
+// its child units.
+func (h *Handler) Dashboard(c *gin.Context) {
+	org, ok := requiredQueryID(c, "orgId")
+	if !ok {
+		return
+	}
+	from, ok := h.queryTime(c, "from", false)
+	if !ok {
+		return
+	}
+	to, ok := h.queryTime(c, "to", true)
+	if !ok {
+		return
+	}
+	d, err := h.svc.Oversight.Dashboard(c.Request.Context(), userID(c), org, from, to)
+	reply(c, http.StatusOK, d, err)
+}

@@ -212,6 +212,7 @@ func New(o Options) (http.Handler, error) {
 	// Staff oversight: the review queue, the audit log, dashboards, exports.
 	authed.GET("/admin/queue", h.Queue)
 	authed.GET("/admin/audit", h.Audit)
+	authed.GET("/admin/dashboard", h.Dashboard)
 
 	return r, nil
 }

@@ -80,6 +80,10 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 	}
 	if !rec.Replayed {
 		at := s.postedAt(rec)
+		m, i, r := issuedStats(ledger.KindCredit, c.Currency, c.Amount)
+		if err := s.deps.addDayStats(tx, c.CommunityID, at, m, i, r); err != nil {
+			return nil, err
+		}
 		afterCommit(tx, func() {
 			s.boards.bump(context.WithoutCancel(ctx), c.UserID, c.Currency, c.Amount, at)
 		})
@@ -92,7 +96,16 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 // non-positive amount.
 func (s *TimeBankService) Debit(ctx context.Context, tx *gorm.DB, d ledger.Debit) (*ledger.Receipt, error) {
 	rec, err := s.ledger.Debit(ctx, tx, d)
-	return rec, ledgerError(err)
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	if !rec.Replayed {
+		m, i, r := issuedStats(ledger.KindDebit, d.Currency, d.Amount)
+		if err := s.deps.addDayStats(tx, d.CommunityID, s.postedAt(rec), m, i, r); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
 }
 
 // Reverse undoes ledger transaction txnID under source src, once. Reversing
@@ -112,24 +125,47 @@ func (s *TimeBankService) Reverse(ctx context.Context, tx *gorm.DB, txnID int64,
 	return rec, nil
 }
 
-// afterReversal schedules the leaderboard change of a reversed credit.
+// afterReversal takes the reversed figure off the community's day stats
+// and schedules the leaderboard change of a reversed credit.
 func (s *TimeBankService) afterReversal(ctx context.Context, tx *gorm.DB, origID int64, rec *ledger.Receipt) error {
 	var orig model.LedgerTxn
 	if err := tx.Select("id", "kind").First(&orig, origID).Error; err != nil {
 		return err
 	}
-	if orig.Kind != ledger.KindCredit {
-		return nil
-	}
 	ids := make([]int64, 0, len(rec.Entries))
 	for _, e := range rec.Entries {
 		ids = append(ids, e.AccountID)
 	}
-	var accounts []model.Account
-	if err := tx.Where("id IN ? AND owner_kind = ?", ids, model.OwnerUser).Find(&accounts).Error; err != nil {
+	var all []model.Account
+	if err := tx.Where("id IN ?", ids).Find(&all).Error; err != nil {
 		return err
 	}
 	at := s.postedAt(rec)
+	var accounts []model.Account
+	for _, a := range all {
+		if a.OwnerKind == model.OwnerUser {
+			accounts = append(accounts, a)
+			continue
+		}
+		// The community's leg has the opposite sign of the original's: a
+		// reversed credit gives back (+), a refunded debit pays out (−).
+		for _, e := range rec.Entries {
+			if e.AccountID != a.ID {
+				continue
+			}
+			amount := e.Amount
+			if orig.Kind == ledger.KindCredit {
+				amount = -amount
+			}
+			m, i, r := issuedStats(orig.Kind, e.Currency, amount)
+			if err := s.deps.addDayStats(tx, a.OwnerID, at, m, i, r); err != nil {
+				return err
+			}
+		}
+	}
+	if orig.Kind != ledger.KindCredit {
+		return nil
+	}
 	for _, a := range accounts {
 		for _, e := range rec.Entries {
 			if e.AccountID == a.ID {

@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/xuri/excelize/v2"
 
 	"linli/internal/testutil"
 	"linli/model"
@@ -358,4 +361,90 @@ func medianOf(xs []float64) *float64 {
 	}
 	m = float64(int64(m*10+0.5)) / 10
 	return &m
+}
+
+// readXLSX opens a downloaded spreadsheet and returns its rows.
+func readXLSX(t *testing.T, res *testutil.Response) [][]string {
+	t.Helper()
+	if res.Status != 200 {
+		t.Fatalf("export: HTTP %d %s", res.Status, res.Raw)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(res.Raw))
+	if err != nil {
+		t.Fatalf("open xlsx: %v", err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows("Sheet1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// TestExportsOpenWithHeadersAndRows: each spreadsheet opens with excelize,
+// has its Chinese headers and one row per item of the org's subtree in the
+// period, and is an audit entry; staff elsewhere get 403 and no entry.
+func TestExportsOpenWithHeadersAndRows(t *testing.T) {
+	d := newDashWorld(t)
+	e, h, tree := d.e, d.h, d.e.tree
+	A, C := tree.CommunityA.ID, tree.CommunityC.ID
+	// Approved services: two volunteers of A with records, one of C.
+	f := &reportFixture{w: e.w, h: h, tree: tree, staffA: e.staff, staffC: e.w.Staff("x-c", C)}
+	m1, m2 := f.member(t, A, "daily", nil), f.member(t, A, "centralized", nil)
+	m3 := f.member(t, C, "daily", nil)
+	at := h.Clock.Now().Add(-2 * time.Hour)
+	f.record(t, m1, A, "contact_help", at, nil)
+	f.record(t, m1, A, "practical_deed", at, nil)
+	f.record(t, m2, A, "contact_help", at, nil)
+	f.record(t, m3, C, "contact_help", at, nil)
+
+	now := h.Clock.Now()
+	from := now.AddDate(0, 0, -30).Format("2006-01-02")
+	to := now.Format("2006-01-02")
+	get := func(who testutil.Login, kind string, org int64) *testutil.Response {
+		return h.Do("GET", fmt.Sprintf("/admin/exports/%s.xlsx?orgId=%d&from=%s&to=%s", kind, org, from, to), nil, who.AccessToken)
+	}
+	fromT, _ := time.ParseInLocation("2006-01-02", from, h.Config.Location)
+	toT, _ := time.ParseInLocation("2006-01-02", to, h.Config.Location)
+	toT = toT.AddDate(0, 0, 1)
+	wishesA := h.Count(&model.Wish{}, "community_id = ? AND created_at >= ? AND created_at < ?", A, fromT, toT)
+	membersA := h.Count(&model.MemberReport{}, "community_id = ? AND status = 'approved'", A)
+	quarters := int64(1)
+	if q := func(t time.Time) int { return (int(t.In(h.Config.Location).Month())-1)/3 + t.Year()*4 }; q(fromT) != q(toT.Add(-time.Second)) {
+		quarters = 2
+	}
+	cases := []struct {
+		kind    string
+		headers []string
+		rows    int64
+	}{
+		{"hours", []string{"用户ID", "姓名", "手机号", "所在社区", "服务次数", "服务时长（分钟）", "服务时长（小时）"}, 2},
+		{"obligations", []string{"季度", "姓名", "所在社区", "单位", "报到方式", "联系帮扶群众", "服务认领岗位", "参加公益活动", "办实事", "服务次数", "服务时长（分钟）", "是否达标"}, membersA * quarters},
+		{"wishes", []string{"心愿编号", "所在社区", "标题", "类别", "状态", "提交时间", "发布时间", "认领时间", "完成时间", "评分", "时间线摘要"}, wishesA},
+		{"volunteer-records", []string{"志愿者姓名", "证件类型", "证件号码", "联系电话", "服务项目名称", "服务日期", "服务时长（小时）", "组织单位"}, 3},
+	}
+	for _, c := range cases {
+		rows := readXLSX(t, get(e.staff, c.kind, A))
+		if fmt.Sprint(rows[0]) != fmt.Sprint(c.headers) {
+			t.Errorf("%s headers: %v", c.kind, rows[0])
+		}
+		if int64(len(rows)-1) != c.rows {
+			t.Errorf("%s: %d rows, want %d", c.kind, len(rows)-1, c.rows)
+		}
+		var n int64
+		h.DB.Model(&model.AuditEntry{}).Where("action = ? AND actor_id = ? AND after LIKE ?", service.AuditExport, e.staff.UserID, "%\""+c.kind+"\"%").Count(&n)
+		if n != 1 {
+			t.Errorf("%s: %d audit entries", c.kind, n)
+		}
+	}
+	// The district's hours: every volunteer with a record, A's and C's.
+	if rows := readXLSX(t, get(e.admin, "hours", tree.District.ID)); len(rows)-1 != 3 {
+		t.Errorf("district hours: %d rows", len(rows)-1)
+	}
+	before := h.Count(&model.AuditEntry{}, "")
+	get(f.staffC, "wishes", A).Expect(t, 403, service.CodeForbidden)
+	h.Do("GET", fmt.Sprintf("/admin/exports/wishes.xlsx?orgId=%d&from=2026-05-01&to=2026-04-01", A), nil, e.staff.AccessToken).Expect(t, 400, service.CodeInvalid)
+	if n := h.Count(&model.AuditEntry{}, ""); n != before {
+		t.Errorf("refused exports wrote %d audit entries", n-before)
+	}
 }

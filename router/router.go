@@ -213,6 +213,9 @@ func New(o Options) (http.Handler, error) {
 	authed.GET("/admin/queue", h.Queue)
 	authed.GET("/admin/audit", h.Audit)
 	authed.GET("/admin/dashboard", h.Dashboard)
+	for _, kind := range []string{service.ExportHours, service.ExportObligations, service.ExportWishes, service.ExportVolunteerRecords} {
+		authed.GET("/admin/exports/"+kind+".xlsx", h.Export(kind))
+	}
 
 	return r, nil
 }

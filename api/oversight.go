@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,11 +26,7 @@ func (h *Handler) Audit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	from, ok := h.queryTime(c, "from", false)
-	if !ok {
-		return
-	}
-	to, ok := h.queryTime(c, "to", true)
+	from, to, ok := h.queryPeriod(c)
 	if !ok {
 		return
 	}
@@ -62,15 +59,7 @@ func (h *Handler) Queue(c *gin.Context) {
 // street or community for a period (default: this quarter) and of each of
 // its child units.
 func (h *Handler) Dashboard(c *gin.Context) {
-	org, ok := requiredQueryID(c, "orgId")
-	if !ok {
-		return
-	}
-	from, ok := h.queryTime(c, "from", false)
-	if !ok {
-		return
-	}
-	to, ok := h.queryTime(c, "to", true)
+	org, from, to, ok := h.orgPeriod(c)
 	if !ok {
 		return
 	}
@@ -85,15 +74,7 @@ func (h *Handler) Dashboard(c *gin.Context) {
 // logged).
 func (h *Handler) Export(kind string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		org, ok := requiredQueryID(c, "orgId")
-		if !ok {
-			return
-		}
-		from, ok := h.queryTime(c, "from", false)
-		if !ok {
-			return
-		}
-		to, ok := h.queryTime(c, "to", true)
+		org, from, to, ok := h.orgPeriod(c)
 		if !ok {
 			return
 		}
@@ -110,4 +91,23 @@ func (h *Handler) Export(kind string) gin.HandlerFunc {
 			logger(c).ErrorContext(ctx, "export cut short", "kind", kind, "error", err.Error())
 		}
 	}
+}
+
+// queryPeriod reads the optional from and to of a period (see queryTime).
+func (h *Handler) queryPeriod(c *gin.Context) (from, to *time.Time, ok bool) {
+	if from, ok = h.queryTime(c, "from", false); !ok {
+		return nil, nil, false
+	}
+	to, ok = h.queryTime(c, "to", true)
+	return from, to, ok
+}
+
+// orgPeriod reads the required orgId and the optional period of a staff
+// report.
+func (h *Handler) orgPeriod(c *gin.Context) (org int64, from, to *time.Time, ok bool) {
+	if org, ok = requiredQueryID(c, "orgId"); !ok {
+		return 0, nil, nil, false
+	}
+	from, to, ok = h.queryPeriod(c)
+	return org, from, to, ok
 }

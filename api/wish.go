@@ -213,15 +213,7 @@ func (h *Handler) CancelWish(c *gin.Context) {
 // WishStats serves GET /admin/wish-stats?orgId=&from=&to= [staff of orgId].
 // from and to are dates (YYYY-MM-DD, to inclusive) or RFC 3339 times.
 func (h *Handler) WishStats(c *gin.Context) {
-	org, ok := requiredQueryID(c, "orgId")
-	if !ok {
-		return
-	}
-	from, ok := h.queryTime(c, "from", false)
-	if !ok {
-		return
-	}
-	to, ok := h.queryTime(c, "to", true)
+	org, from, to, ok := h.orgPeriod(c)
 	if !ok {
 		return
 	}

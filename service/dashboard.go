@@ -360,7 +360,7 @@ func (s *OversightService) wishFigures(db *gorm.DB, ids []int64, start, end time
 	for _, r := range rows {
 		c := out[r.CommunityID]
 		if c == nil {
-			continue
+			continue // a community created since the tree was read
 		}
 		c.Wishes.Total++
 		c.Wishes.ByStatus[r.Status]++

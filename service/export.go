@@ -196,14 +196,7 @@ func (x *Export) hoursSheet() exportSheet {
 			tree := x.names(ctx)
 			out := make([][]any, 0, len(rows))
 			for _, r := range rows {
-				name := r.Nickname
-				if r.RealName != nil && *r.RealName != "" {
-					name = *r.RealName
-				}
-				phone := ""
-				if r.Phone != nil {
-					phone = MaskPhone(*r.Phone)
-				}
+				name, phone := volunteerContact(r.Nickname, r.RealName, r.Phone)
 				home := ""
 				if r.HomeCommunityID != nil {
 					home = orgName(tree, *r.HomeCommunityID)
@@ -259,29 +252,6 @@ func (x *Export) obligationsSheet() exportSheet {
 			return nil, 0, nil
 		},
 	}
-}
-
-// wishStatusLabel is the Chinese name of a wish state.
-func wishStatusLabel(s string) string {
-	switch model.WishStatus(s) {
-	case model.WishPendingReview:
-		return "待审核"
-	case model.WishPublished:
-		return "已发布"
-	case model.WishClaimed:
-		return "已认领"
-	case model.WishFulfilled:
-		return "已完成待确认"
-	case model.WishCompleted:
-		return "已确认完成"
-	case model.WishRejected:
-		return "未通过"
-	case model.WishCancelled:
-		return "已取消"
-	case model.WishExpired:
-		return "已过期"
-	}
-	return s
 }
 
 // wishActionLabel is the Chinese name of a wish timeline action.
@@ -350,7 +320,7 @@ func (x *Export) wishesSheet() exportSheet {
 					rating = fmt.Sprint(*w.Rating)
 				}
 				created := w.CreatedAt
-				out = append(out, []any{w.ID, orgName(tree, w.CommunityID), w.Title, w.Category, wishStatusLabel(string(w.Status)),
+				out = append(out, []any{w.ID, orgName(tree, w.CommunityID), w.Title, w.Category, statusName(w.Status),
 					x.localTime(&created), x.localTime(w.PublishedAt), x.localTime(w.ClaimedAt), x.localTime(w.CompletedAt),
 					rating, strings.Join(timeline[w.ID], " → ")})
 			}
@@ -395,14 +365,7 @@ func (x *Export) volunteerRecordsSheet() exportSheet {
 			loc := x.s.deps.Config.Location
 			out := make([][]any, 0, len(rows))
 			for _, r := range rows {
-				name := r.Nickname
-				if r.RealName != nil && *r.RealName != "" {
-					name = *r.RealName
-				}
-				phone := ""
-				if r.Phone != nil {
-					phone = MaskPhone(*r.Phone)
-				}
+				name, phone := volunteerContact(r.Nickname, r.RealName, r.Phone)
 				service := r.Note
 				if service == "" {
 					service = kindLabel(r.Kind)
@@ -413,4 +376,17 @@ func (x *Export) volunteerRecordsSheet() exportSheet {
 			return out, rows[len(rows)-1].ID, nil
 		},
 	}
+}
+
+// volunteerContact is the name (from the volunteer profile, else the
+// nickname) and masked phone a spreadsheet shows of a volunteer.
+func volunteerContact(nickname string, realName, phone *string) (string, string) {
+	name, masked := nickname, ""
+	if realName != nil && *realName != "" {
+		name = *realName
+	}
+	if phone != nil {
+		masked = MaskPhone(*phone)
+	}
+	return name, masked
 }

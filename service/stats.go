@@ -144,12 +144,17 @@ type dayStatsKey struct {
 }
 
 // ledgerDays sums the community legs of the ledger by community and day,
-// reading pages of 20,000 entries by id.
+// reading the entries in ranges of 20,000 ids (a range of the primary key
+// each, whatever plan the database would pick for a join with LIMIT).
 func (s *OversightService) ledgerDays(ctx context.Context) (map[dayStatsKey]*model.CommunityDayStats, error) {
 	db := s.deps.DB.WithContext(ctx)
 	out := map[dayStatsKey]*model.CommunityDayStats{}
-	var last int64
-	for {
+	var maxID int64
+	if err := db.Model(&model.LedgerEntry{}).Select("COALESCE(MAX(id), 0)").Scan(&maxID).Error; err != nil {
+		return nil, err
+	}
+	const span = 20000
+	for last := int64(0); last < maxID; last += span {
 		var rows []struct {
 			ID          int64
 			Amount      int64
@@ -164,16 +169,12 @@ func (s *OversightService) ledgerDays(ctx context.Context) (map[dayStatsKey]*mod
 			Joins("JOIN ledger_txns AS t ON t.id = e.txn_id").
 			Joins("LEFT JOIN ledger_txns AS o ON o.id = t.reverses_id").
 			Select("e.id, e.amount, e.currency, e.created_at, a.owner_id AS community_id, t.kind, o.kind AS orig_kind").
-			Where("e.id > ? AND a.owner_kind = ?", last, model.OwnerCommunity).
-			Order("e.id").Limit(20000).Scan(&rows).Error
+			Where("e.id > ? AND e.id <= ? AND a.owner_kind = ?", last, last+span, model.OwnerCommunity).
+			Scan(&rows).Error
 		if err != nil {
 			return nil, err
 		}
-		if len(rows) == 0 {
-			return out, nil
-		}
 		for _, r := range rows {
-			last = r.ID
 			// The community's leg: a credit takes from it (negative), a
 			// debit pays it. A reversal's leg has the opposite sign of the
 			// original's, so read as the original's kind it undoes its
@@ -201,4 +202,5 @@ func (s *OversightService) ledgerDays(ctx context.Context) (map[dayStatsKey]*mod
 			d.PointsRedeemed += rd
 		}
 	}
+	return out, nil
 }

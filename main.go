@@ -1,7 +1,7 @@
 // Command linli serves the linli API (邻里: Party-building-led community
 // governance) and runs its maintenance subcommands.
 //
-//	linli [serve|migrate|reconcile|rebuild-leaderboards|version] [--config FILE] [--dev]
+//	linli [serve|migrate|reconcile|rebuild-leaderboards|rebuild-stats|version] [--config FILE] [--dev]
 package main
 
 import (
@@ -56,6 +56,10 @@ commands:
             {accounts, mismatches, details} as JSON; exit 1 on mismatches
   rebuild-leaderboards
             rebuild every org's leaderboards in Redis from the ledger
+  rebuild-stats
+            recompute the dashboard's running figures (residents and
+            volunteers per community, the ledger's per-day totals) from
+            the rows: after a bulk load such as scripts/seed, or a restore
   version   print the version
 `
 
@@ -123,6 +127,17 @@ func run(args []string) error {
 			return fmt.Errorf("rebuild leaderboards: %w", err)
 		}
 		log.Info("leaderboards rebuilt", "orgs", n)
+		return nil
+	case "rebuild-stats":
+		a, err := open(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		if err := a.svc.Oversight.RebuildStats(context.Background()); err != nil {
+			return fmt.Errorf("rebuild stats: %w", err)
+		}
+		log.Info("dashboard figures rebuilt")
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)

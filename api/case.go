@@ -222,7 +222,7 @@ func (h *Handler) ReopenCase(c *gin.Context) {
 // CaseStats serves GET /admin/case-stats?orgId=&from=&to= [staff of orgId].
 // from and to are dates (YYYY-MM-DD, to inclusive) or RFC 3339 times.
 func (h *Handler) CaseStats(c *gin.Context) {
-	org, from, to, ok := h.orgSpan(c)
+	org, from, to, ok := h.orgPeriod(c)
 	if !ok {
 		return
 	}

@@ -213,28 +213,12 @@ func (h *Handler) CancelWish(c *gin.Context) {
 // WishStats serves GET /admin/wish-stats?orgId=&from=&to= [staff of orgId].
 // from and to are dates (YYYY-MM-DD, to inclusive) or RFC 3339 times.
 func (h *Handler) WishStats(c *gin.Context) {
-	org, from, to, ok := h.orgSpan(c)
+	org, from, to, ok := h.orgPeriod(c)
 	if !ok {
 		return
 	}
 	st, err := h.svc.Wishes.Stats(c.Request.Context(), userID(c), org, from, to)
 	reply(c, http.StatusOK, st, err)
-}
-
-// orgSpan reads the required orgId and the optional from and to (see
-// queryTime) of a staff figures request. On a bad value it writes a 10001
-// envelope and returns ok = false.
-func (h *Handler) orgSpan(c *gin.Context) (org int64, from, to *time.Time, ok bool) {
-	if org, ok = requiredQueryID(c, "orgId"); !ok {
-		return 0, nil, nil, false
-	}
-	if from, ok = h.queryTime(c, "from", false); !ok {
-		return 0, nil, nil, false
-	}
-	if to, ok = h.queryTime(c, "to", true); !ok {
-		return 0, nil, nil, false
-	}
-	return org, from, to, true
 }
 
 // queryTime parses an optional date (in the configured time zone) or RFC

@@ -63,7 +63,7 @@ const (
 // the unit's behalf): 双报到 counts those for the unit's obligation.
 type Activity struct {
 	ID             int64  `gorm:"primaryKey"`
-	CommunityID    int64  `gorm:"not null;index:ix_activity_list,priority:1;index:ix_activity_community_start,priority:1"`
+	CommunityID    int64  `gorm:"not null;index:ix_activity_list,priority:1;index:ix_activity_community_start,priority:1;index:ix_activity_dashboard,priority:1"`
 	UnitID         *int64 `gorm:"index"`
 	Title          string `gorm:"size:64;not null"`
 	Content        string `gorm:"size:4000;not null;default:''"`
@@ -72,15 +72,15 @@ type Activity struct {
 	Lat            *float64
 	Lng            *float64
 	RadiusM        int            `gorm:"not null"`
-	StartAt        time.Time      `gorm:"not null;index:ix_activity_list,priority:4;index:ix_activity_community_start,priority:2"`
+	StartAt        time.Time      `gorm:"not null;index:ix_activity_list,priority:4;index:ix_activity_community_start,priority:2;index:ix_activity_dashboard,priority:2"`
 	EndAt          time.Time      `gorm:"not null;index:ix_activity_list,priority:3;index:ix_activity_status_end,priority:2"`
 	SignupDeadline time.Time      `gorm:"not null"`
 	Capacity       int            `gorm:"not null;default:0"` // 0 = unlimited
 	Waitlist       bool           `gorm:"not null;default:false"`
 	Audience       string         `gorm:"size:16;not null"`
 	PointsPerHour  int            `gorm:"not null"`
-	Status         ActivityStatus `gorm:"size:16;not null;index:ix_activity_list,priority:2;index:ix_activity_status_end,priority:1"`
-	Signed         int            `gorm:"not null;default:0"`
+	Status         ActivityStatus `gorm:"size:16;not null;index:ix_activity_list,priority:2;index:ix_activity_status_end,priority:1;index:ix_activity_dashboard,priority:3"`
+	Signed         int            `gorm:"not null;default:0;index:ix_activity_dashboard,priority:4"`
 	// Waitlisted is read through WaitlistedColumn, never stored.
 	Waitlisted   int   `gorm:"column:waitlisted_now;->;-:migration"`
 	CreatedBy    int64 `gorm:"not null;index"`

@@ -29,11 +29,11 @@ const (
 // issuers (not gifts), net of reversals, and drives the star rating.
 type Account struct {
 	ID        int64     `gorm:"primaryKey"`
-	OwnerKind OwnerKind `gorm:"size:16;not null;uniqueIndex:ux_account_owner,priority:1"`
+	OwnerKind OwnerKind `gorm:"size:16;not null;uniqueIndex:ux_account_owner,priority:1;index:ix_account_earned,priority:2"`
 	OwnerID   int64     `gorm:"not null;uniqueIndex:ux_account_owner,priority:2"`
-	Currency  Currency  `gorm:"size:16;not null;uniqueIndex:ux_account_owner,priority:3"`
+	Currency  Currency  `gorm:"size:16;not null;uniqueIndex:ux_account_owner,priority:3;index:ix_account_earned,priority:1"`
 	Balance   int64     `gorm:"not null;default:0"`
-	Earned    int64     `gorm:"not null;default:0"`
+	Earned    int64     `gorm:"not null;default:0;index:ix_account_earned,priority:3"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -51,7 +51,7 @@ const (
 // community's open orders and lets it be reused once the order closes.
 type MallOrder struct {
 	ID          int64 `gorm:"primaryKey"`
-	CommunityID int64 `gorm:"not null;uniqueIndex:ux_order_open_code,priority:1;index:ix_order_community_code,priority:1;index:ix_order_community_status,priority:1"`
+	CommunityID int64 `gorm:"not null;uniqueIndex:ux_order_open_code,priority:1;index:ix_order_community_code,priority:1;index:ix_order_community_status,priority:1;index:ix_order_dashboard,priority:1"`
 	GoodsID     int64 `gorm:"not null;index"`
 	UserID      int64 `gorm:"not null;index;uniqueIndex:ux_order_request,priority:1"`
 	// RequestID is the client's idempotency key: a repeated order with it
@@ -68,7 +68,7 @@ type MallOrder struct {
 	ExpiresAt   time.Time `gorm:"not null;index:ix_order_status_expiry,priority:2"`
 	PickedBy    *int64
 	ClosedAt    *time.Time
-	CreatedAt   time.Time
+	CreatedAt   time.Time `gorm:"index:ix_order_dashboard,priority:2"`
 	UpdatedAt   time.Time
 }
 

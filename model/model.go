@@ -49,6 +49,9 @@ func tables() []any {
 		&CaseDept{},
 		&CaseFollower{},
 		&CaseEvent{},
+		&AuditEntry{},
+		&CommunityStats{},
+		&CommunityDayStats{},
 	}
 }
 
@@ -59,6 +62,13 @@ func Tables() []any { return tables() }
 // Migrate creates or updates every table and index. It is safe to run on every
 // start and from several instances, and returns the first error it meets.
 func Migrate(db *gorm.DB) error {
+	// The unique key of staff roles before removal ended them instead of
+	// deleting them: it would refuse a second appointment after an ended one.
+	if db.Migrator().HasIndex(&StaffRole{}, "ux_staff_user_org_role") {
+		if err := db.Migrator().DropIndex(&StaffRole{}, "ux_staff_user_org_role"); err != nil {
+			return fmt.Errorf("migrate staff roles: %w", err)
+		}
+	}
 	for _, t := range tables() {
 		if err := db.AutoMigrate(t); err != nil {
 			return fmt.Errorf("migrate %T: %w", t, err)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"gorm.io/gorm"
 	"strconv"
 	"strings"
 	"time"
@@ -82,12 +83,19 @@ const (
 )
 
 // StaffRole grants a user staff or admin rights on an org unit and everything
-// beneath it.
+// beneath it. Removing an appointment ends it rather than deleting it, so the
+// audit log still names who held it: EndedAt is gorm's soft-delete column
+// (every query through the model skips ended rows), and EndedKey, 0 while
+// the role is held and the row's id once ended, keeps one held role per user,
+// org and kind while ended ones pile up beside it.
 type StaffRole struct {
 	ID        int64         `gorm:"primaryKey"`
-	UserID    int64         `gorm:"not null;uniqueIndex:ux_staff_user_org_role,priority:1"`
-	OrgID     int64         `gorm:"not null;uniqueIndex:ux_staff_user_org_role,priority:2;index"`
-	Role      StaffRoleKind `gorm:"size:16;not null;uniqueIndex:ux_staff_user_org_role,priority:3"`
+	UserID    int64         `gorm:"not null;uniqueIndex:ux_staff_role_held,priority:1"`
+	OrgID     int64         `gorm:"not null;uniqueIndex:ux_staff_role_held,priority:2;index"`
+	Role      StaffRoleKind `gorm:"size:16;not null;uniqueIndex:ux_staff_role_held,priority:3"`
+	EndedKey  int64         `gorm:"not null;default:0;uniqueIndex:ux_staff_role_held,priority:4"`
 	CreatedBy int64         `gorm:"not null;default:0"`
 	CreatedAt time.Time
+	EndedAt   gorm.DeletedAt
+	EndedBy   *int64
 }

@@ -62,7 +62,7 @@ const (
 // MySQL would prefer it for the list's ORDER BY and scan every street.
 type Wish struct {
 	ID            int64      `gorm:"primaryKey;index:ix_wish_community_list,priority:4;index:ix_wish_street_list,priority:4"`
-	CommunityID   int64      `gorm:"not null;index:ix_wish_community_list,priority:1"`
+	CommunityID   int64      `gorm:"index:ix_wish_dashboard,priority:1;not null;index:ix_wish_community_list,priority:1"`
 	StreetID      int64      `gorm:"not null;index:ix_wish_street_list,priority:1"`
 	CommunityPath string     `gorm:"size:255;not null"`
 	Title         string     `gorm:"size:64;not null"`
@@ -77,27 +77,27 @@ type Wish struct {
 	CreatedBy     int64      `gorm:"not null;index"`
 	ProxyBy       *int64     // staff who posted on the resident's behalf
 	ProxyPhone    string     `gorm:"size:32;not null;default:'';index"` // onBehalfOf.phone of a proxy post
-	Status        WishStatus `gorm:"size:16;not null;index:ix_wish_community_list,priority:2;index:ix_wish_street_list,priority:2;index:ix_wish_poster,priority:2;index:ix_wish_claimer,priority:2;index:ix_wish_status_created,priority:1;index:ix_wish_status_deadline,priority:1;index:ix_wish_status_fulfilled,priority:1"`
+	Status        WishStatus `gorm:"index:ix_wish_dashboard,priority:3;size:16;not null;index:ix_wish_community_list,priority:2;index:ix_wish_street_list,priority:2;index:ix_wish_poster,priority:2;index:ix_wish_claimer,priority:2;index:ix_wish_status_created,priority:1;index:ix_wish_status_deadline,priority:1;index:ix_wish_status_fulfilled,priority:1"`
 	ReviewFlag    string     `gorm:"size:32;not null;default:''"`
 	RejectReason  string     `gorm:"size:255;not null;default:''"`
 	ReviewedBy    *int64
 	ReviewedAt    *time.Time
 	// PublishedAt is when staff approved the wish (kept across releases).
-	PublishedAt    *time.Time `gorm:"index:ix_wish_community_list,priority:3;index:ix_wish_street_list,priority:3"`
+	PublishedAt    *time.Time `gorm:"index:ix_wish_dashboard,priority:4;index:ix_wish_community_list,priority:3;index:ix_wish_street_list,priority:3"`
 	ClaimerID      *int64     `gorm:"index:ix_wish_claimer,priority:1"`
 	ClaimUnitID    *int64
-	ClaimedAt      *time.Time
-	FirstClaimedAt *time.Time
+	ClaimedAt      *time.Time `gorm:"index:ix_wish_dashboard,priority:6"`
+	FirstClaimedAt *time.Time `gorm:"index:ix_wish_dashboard,priority:5"`
 	ClaimDeadline  *time.Time `gorm:"index:ix_wish_status_deadline,priority:2"`
 	FulfilledAt    *time.Time `gorm:"index:ix_wish_status_fulfilled,priority:2"`
 	FulfilNote     string     `gorm:"size:500;not null;default:''"`
 	FulfilImages   string     `gorm:"size:512;not null;default:''"`
-	CompletedAt    *time.Time
-	AutoConfirmed  bool   `gorm:"not null;default:false"`
-	Rating         *int   // 1–5; nil when confirmed automatically
-	Comment        string `gorm:"size:255;not null;default:''"`
+	CompletedAt    *time.Time `gorm:"index:ix_wish_dashboard,priority:7"`
+	AutoConfirmed  bool       `gorm:"not null;default:false"`
+	Rating         *int       // 1–5; nil when confirmed automatically
+	Comment        string     `gorm:"size:255;not null;default:''"`
 	ClosedAt       *time.Time
-	CreatedAt      time.Time `gorm:"index:ix_wish_status_created,priority:2"`
+	CreatedAt      time.Time `gorm:"index:ix_wish_dashboard,priority:2;index:ix_wish_status_created,priority:2"`
 	UpdatedAt      time.Time
 }
 

@@ -228,6 +228,13 @@ func New(o Options) (http.Handler, error) {
 	authed.GET("/admin/case-stats", h.CaseStats)
 	authed.POST("/admin/departments", h.CreateDepartment)
 	authed.POST("/admin/departments/:id/staff", h.AddDeptStaff)
+	// Staff oversight: the review queue, the audit log, dashboards, exports.
+	authed.GET("/admin/queue", h.Queue)
+	authed.GET("/admin/audit", h.Audit)
+	authed.GET("/admin/dashboard", h.Dashboard)
+	for _, kind := range []string{service.ExportHours, service.ExportObligations, service.ExportWishes, service.ExportVolunteerRecords} {
+		authed.GET("/admin/exports/"+kind+".xlsx", h.Export(kind))
+	}
 
 	return r, nil
 }

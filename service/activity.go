@@ -350,6 +350,11 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 		if res.RowsAffected != 1 {
 			return Errorf(CodeActivityState, "活动当前状态（%s）不能发布", a.Status)
 		}
+		if err := s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: a.CommunityID, Action: AuditActivityPublish,
+			ObjectKind: "activity", ObjectID: id, Before: map[string]any{"status": a.Status},
+			After: map[string]any{"status": model.ActivityPublished}}); err != nil {
+			return err
+		}
 		a, err = loadActivity(ctx, tx, id)
 		return err
 	})
@@ -395,6 +400,11 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 			return err
 		}
 		if err := addNotices(ctx, tx, id, NoticeActivityCancelled, reason, users...); err != nil {
+			return err
+		}
+		if err := s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: a.CommunityID, Action: AuditActivityCancel,
+			ObjectKind: "activity", ObjectID: id, Before: map[string]any{"status": a.Status},
+			After: map[string]any{"status": model.ActivityCancelled}, Reason: reason}); err != nil {
 			return err
 		}
 		a, err = loadActivity(ctx, tx, id)

@@ -304,6 +304,13 @@ func (s *ActivityService) checkin(ctx context.Context, activityID, userID int64,
 		if res.RowsAffected != 1 {
 			return Errorf(CodeAlreadyCheckedIn, "已签到，无需重复签到")
 		}
+		if by != nil {
+			err := s.deps.audit(ctx, tx, attendanceEvent(*by, a, att, AuditAttendanceCheckin,
+				map[string]any{"state": att.State}, map[string]any{"state": model.AttendCheckedIn, "checkinAt": t.UTC()}, ""))
+			if err != nil {
+				return err
+			}
+		}
 		if err := tx.First(att, att.ID).Error; err != nil {
 			return err
 		}
@@ -373,6 +380,13 @@ func (s *ActivityService) checkout(ctx context.Context, activityID, userID int64
 		}
 		if res.RowsAffected != 1 {
 			return Errorf(CodeAlreadyCheckedOut, "已签退，无需重复签退")
+		}
+		if by != nil {
+			err := s.deps.audit(ctx, tx, attendanceEvent(*by, a, att, AuditAttendanceCheckout,
+				map[string]any{"state": att.State}, map[string]any{"state": model.AttendCheckedOut, "checkoutAt": t.UTC(), "computedMinutes": minutes}, ""))
+			if err != nil {
+				return err
+			}
 		}
 		if err := tx.First(att, att.ID).Error; err != nil {
 			return err
@@ -559,7 +573,8 @@ func (s *ActivityService) MarkAbsent(ctx context.Context, actorID, activityID, u
 		if res.RowsAffected != 1 {
 			return conflict("考勤已被他人修改，请刷新后重试")
 		}
-		return nil
+		return s.deps.audit(ctx, tx, attendanceEvent(actorID, a, att, AuditAttendanceAbsent,
+			map[string]any{"state": att.State, "minutes": att.Minutes}, map[string]any{"state": model.AttendAbsent, "minutes": 0}, reason))
 	})
 	if err != nil {
 		return nil, err
@@ -622,7 +637,11 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 			return nil
 		}
 		updates["reviewed_by"], updates["reviewed_at"] = actorID, now.UTC()
-		return tx.Model(&model.Attendance{}).Where("id = ?", att.ID).Updates(updates).Error
+		if err := tx.Model(&model.Attendance{}).Where("id = ?", att.ID).Updates(updates).Error; err != nil {
+			return err
+		}
+		return s.deps.audit(ctx, tx, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
+			map[string]any{"minutes": att.Minutes, "score": att.Score}, map[string]any{"minutes": it.Minutes, "score": it.Score}, it.Reason))
 	}
 	if it.Minutes != att.ComputedMinutes && it.Reason == "" {
 		return Errorf(CodeMinutesReasonMissing, "核定时长（%d 分钟）与签到记录（%d 分钟）不同，请填写原因", it.Minutes, att.ComputedMinutes)
@@ -667,7 +686,16 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	if res.RowsAffected != 1 {
 		return conflict("考勤已被他人修改，请刷新后重试")
 	}
-	return nil
+	return s.deps.audit(ctx, tx, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
+		map[string]any{"state": att.State, "minutes": att.Minutes, "computedMinutes": att.ComputedMinutes},
+		map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "score": it.Score, "points": points}, it.Reason))
+}
+
+// attendanceEvent is the audit event of a staff action on an attendance of
+// activity a.
+func attendanceEvent(actorID int64, a *model.Activity, att *model.Attendance, action string, before, after any, reason string) auditEvent {
+	return auditEvent{Actor: actorID, Org: a.CommunityID, Action: action, ObjectKind: "attendance", ObjectID: att.ID,
+		Before: before, After: after, Reason: reason}
 }
 
 // reverseCredits reverses the ledger credits in force on an approved

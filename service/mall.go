@@ -143,7 +143,11 @@ func (s *MallService) CreateGoods(ctx context.Context, actorID int64, in GoodsIn
 				return err
 			}
 		}
-		return tx.Create(&g).Error
+		if err := tx.Create(&g).Error; err != nil {
+			return err
+		}
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: g.CommunityID, Action: AuditGoodsCreate,
+			ObjectKind: "goods", ObjectID: g.ID, After: goodsSnapshot(&g)})
 	})
 	if err != nil {
 		return nil, err
@@ -180,6 +184,7 @@ func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in Goo
 		if err != nil {
 			return err
 		}
+		before := goodsSnapshot(g)
 		set := func(dst *string, v *string) {
 			if v != nil {
 				*dst = strings.TrimSpace(*v)
@@ -213,8 +218,12 @@ func (s *MallService) UpdateGoods(ctx context.Context, actorID, id int64, in Goo
 		if err := checkGoods(g.Name, g.Description, g.Image, g.PointsPrice, g.Stock, g.PerUserLimit); err != nil {
 			return err
 		}
-		return tx.Model(g).Select("name", "description", "image", "points_price", "stock",
-			"per_user_limit", "on_sale", "residents_only").Updates(g).Error
+		if err := tx.Model(g).Select("name", "description", "image", "points_price", "stock",
+			"per_user_limit", "on_sale", "residents_only").Updates(g).Error; err != nil {
+			return err
+		}
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: g.CommunityID, Action: AuditGoodsUpdate,
+			ObjectKind: "goods", ObjectID: g.ID, Before: before, After: goodsSnapshot(g)})
 	})
 	if err != nil {
 		return nil, err
@@ -235,8 +244,19 @@ func (s *MallService) DeleteGoods(ctx context.Context, actorID, id int64) error 
 		if _, err := s.authz.RequireStaff(ctx, tx, actorID, g.CommunityID); err != nil {
 			return err
 		}
-		return tx.Delete(g).Error
+		if err := tx.Delete(g).Error; err != nil {
+			return err
+		}
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: g.CommunityID, Action: AuditGoodsDelete,
+			ObjectKind: "goods", ObjectID: g.ID, Before: goodsSnapshot(g)})
 	})
+}
+
+// goodsSnapshot is what the audit log keeps of goods before and after a
+// change: the fields staff set, stock included.
+func goodsSnapshot(g *model.MallGoods) map[string]any {
+	return map[string]any{"name": g.Name, "pointsPrice": g.PointsPrice, "stock": g.Stock,
+		"perUserLimit": g.PerUserLimit, "onSale": g.OnSale, "residentsOnly": g.ResidentsOnly}
 }
 
 // GetGoods returns goods; goods off sale are visible to staff only. It
@@ -749,7 +769,12 @@ func (s *MallService) VerifyPickup(ctx context.Context, actorID, communityID int
 				return err
 			}
 			if ok {
-				return tx.First(o, o.ID).Error
+				before := o.Status
+				if err := tx.First(o, o.ID).Error; err != nil {
+					return err
+				}
+				return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: communityID, Action: AuditPickupVerify,
+					ObjectKind: "order", ObjectID: o.ID, Before: map[string]any{"status": before}, After: map[string]any{"status": o.Status}})
 			}
 		}
 		last, err := lockedOrder(ctx, tx, "community_id = ? AND pickup_code = ?", communityID, code)

@@ -77,7 +77,11 @@ func (s *OrgService) CreateOrg(ctx context.Context, actorID int64, parentID *int
 		}
 		out.Path = fmt.Sprintf("%s%d/", parentPath, out.ID)
 		s.tree.Changed(tx)
-		return tx.Model(&out).Update("path", out.Path).Error
+		if err := tx.Model(&out).Update("path", out.Path).Error; err != nil {
+			return err
+		}
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: out.ID, Action: AuditOrgCreate, ObjectKind: "org",
+			ObjectID: out.ID, After: map[string]any{"parentId": parentID, "level": level, "name": name}})
 	})
 	if err != nil {
 		return nil, err
@@ -138,8 +142,12 @@ func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID in
 		if exists {
 			return nil // nothing was written
 		}
+		if err != nil {
+			return err
+		}
 		s.callers.Changed(tx, userID)
-		return err
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: orgID, Action: AuditStaffAppoint, ObjectKind: "staff_role",
+			ObjectID: out.ID, After: map[string]any{"userId": userID, "orgId": orgID, "role": role}})
 	})
 	if err != nil {
 		return nil, err
@@ -159,8 +167,10 @@ func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID in
 	return &StaffView{ID: out.ID, UserID: out.UserID, OrgID: out.OrgID, Role: string(out.Role)}, nil
 }
 
-// RemoveStaff deletes an appointment. It returns 10005 for an unknown id and
-// 10004 unless the caller is admin of the appointment's org or above.
+// RemoveStaff ends an appointment: the row stays, marked ended by whom and
+// when, so the audit log and the history still name who held it. It returns
+// 10005 for an unknown or already ended appointment and 10004 unless the
+// caller is admin of the appointment's org or above.
 func (s *OrgService) RemoveStaff(ctx context.Context, actorID, id int64) error {
 	return s.deps.tx(ctx, func(tx *gorm.DB) error {
 		var r model.StaffRole
@@ -170,7 +180,16 @@ func (s *OrgService) RemoveStaff(ctx context.Context, actorID, id int64) error {
 		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, r.OrgID); err != nil {
 			return err
 		}
+		res := tx.Model(&model.StaffRole{}).Where("id = ?", id).
+			Updates(map[string]any{"ended_at": s.deps.Clock.Now().UTC(), "ended_by": actorID, "ended_key": id})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return notFound("任职记录")
+		}
 		s.callers.Changed(tx, r.UserID)
-		return tx.Delete(&r).Error
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: r.OrgID, Action: AuditStaffRemove, ObjectKind: "staff_role",
+			ObjectID: id, Before: map[string]any{"userId": r.UserID, "orgId": r.OrgID, "role": r.Role}, After: map[string]any{"ended": true}})
 	})
 }

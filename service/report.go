@@ -396,7 +396,8 @@ func (s *ReportService) ReviewUnit(ctx context.Context, actorID, id int64, appro
 			return err
 		}
 		out = unitView(u, community.Name, true)
-		return nil
+		return s.deps.audit(ctx, tx, reviewEvent(actorID, u.CommunityID, approve, "unit", id,
+			model.ReviewPending, u.Status, reason))
 	})
 	if err != nil {
 		return nil, err
@@ -917,6 +918,10 @@ func (s *ReportService) ReviewReport(ctx context.Context, actorID, id int64, app
 			s.callers.Changed(tx, r.UserID)
 		}
 		if err := tx.First(r, id).Error; err != nil {
+			return err
+		}
+		if err := s.deps.audit(ctx, tx, reviewEvent(actorID, r.CommunityID, approve, "member_report", id,
+			model.ReviewPending, r.Status, reason)); err != nil {
 			return err
 		}
 		out, err = s.reportView(ctx, tx, r)

@@ -458,6 +458,10 @@ func (s *ReportService) ConfirmProject(ctx context.Context, actorID, id int64, c
 		if err := s.moveAwaiting(tx, id, updates); err != nil {
 			return err
 		}
+		if err := s.deps.audit(ctx, tx, reviewEvent(actorID, p.CommunityID, true, "project", id,
+			model.ProjectAwaitingConfirmation, model.ProjectDone, "")); err != nil {
+			return err
+		}
 		return s.reloadProject(ctx, tx, id, &out)
 	})
 	if err != nil {
@@ -478,12 +482,17 @@ func (s *ReportService) ReturnProject(ctx context.Context, actorID, id int64, re
 	}
 	var out ProjectView
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
-		if _, err := s.projectForReview(ctx, tx, actorID, id); err != nil {
+		p, err := s.projectForReview(ctx, tx, actorID, id)
+		if err != nil {
 			return err
 		}
 		updates := map[string]any{"status": model.ProjectOngoing, "return_reason": reason, "completion_note": "",
 			"completed_at": nil, "completed_by": nil, "updated_at": s.deps.Clock.Now().UTC()}
 		if err := s.moveAwaiting(tx, id, updates); err != nil {
+			return err
+		}
+		if err := s.deps.audit(ctx, tx, reviewEvent(actorID, p.CommunityID, false, "project", id,
+			model.ProjectAwaitingConfirmation, model.ProjectOngoing, reason)); err != nil {
 			return err
 		}
 		return s.reloadProject(ctx, tx, id, &out)

@@ -77,6 +77,10 @@ type memberFilter struct {
 	CommunityIDs []int64
 	UnitID       *int64
 	UserID       *int64
+	// AfterReportID and Limit page the members by report id (an export);
+	// zero does not page.
+	AfterReportID int64
+	Limit         int
 }
 
 // apply adds the filter to a query over member_reports aliased as alias
@@ -95,6 +99,12 @@ func (f memberFilter) apply(q *gorm.DB, alias, orgAlias string) *gorm.DB {
 	}
 	if f.UserID != nil {
 		q = q.Where(alias+".user_id = ?", *f.UserID)
+	}
+	if f.AfterReportID > 0 {
+		q = q.Where(alias+".id > ?", f.AfterReportID)
+	}
+	if f.Limit > 0 {
+		q = q.Order(alias + ".id").Limit(f.Limit)
 	}
 	return q
 }

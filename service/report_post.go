@@ -561,7 +561,8 @@ func (s *ReportService) ReviewRecord(ctx context.Context, actorID, id int64, app
 			return err
 		}
 		out = s.recordView(&r)
-		return nil
+		return s.deps.audit(ctx, tx, reviewEvent(actorID, r.CommunityID, approve, "service", id,
+			model.RecordPending, r.Status, reason))
 	})
 	if err != nil {
 		return nil, err

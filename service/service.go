@@ -73,6 +73,10 @@ type Service struct {
 	Reports *ReportService
 	// Cases runs 随手拍 / 吹哨报到 and the departments.
 	Cases *CaseService
+	// Audit reads the audit log every staff action appends to; Oversight
+	// is staff's review queue, dashboards and exports.
+	Audit     *AuditService
+	Oversight *OversightService
 }
 
 // New builds every area service over the same dependencies.
@@ -106,6 +110,7 @@ func New(d Deps) *Service {
 	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
 	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
+	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs}
 	return &Service{
 		deps:         d,
 		Authz:        authz,
@@ -118,11 +123,13 @@ func New(d Deps) *Service {
 		Leaderboards: leaderboards,
 		Mall:         &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs},
 		Uploads:      uploads,
-		Wishes:       &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs},
+		Wishes:       wishes,
 		Volunteers:   volunteers,
 		Activities:   &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs},
 		Reports:      reports,
 		Cases:        &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs},
+		Audit:        &AuditService{deps: d, authz: authz},
+		Oversight:    &OversightService{deps: d, authz: authz, orgs: orgs, reports: reports, wishes: wishes},
 	}
 }
 

@@ -79,7 +79,12 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 		return nil, ledgerError(err)
 	}
 	if !rec.Replayed {
-		s.bumpAfterCommit(ctx, tx, boardBump{c.UserID, c.Currency, c.Amount, s.postedAt(rec)})
+		at := s.postedAt(rec)
+		m, i, r := issuedStats(ledger.KindCredit, c.Currency, c.Amount)
+		if err := s.deps.addDayStats(tx, c.CommunityID, at, m, i, r); err != nil {
+			return nil, err
+		}
+		s.bumpAfterCommit(ctx, tx, boardBump{c.UserID, c.Currency, c.Amount, at})
 	}
 	return rec, nil
 }
@@ -108,7 +113,16 @@ func (s *TimeBankService) lockCreditAccounts(ctx context.Context, tx *gorm.DB, c
 // non-positive amount.
 func (s *TimeBankService) Debit(ctx context.Context, tx *gorm.DB, d ledger.Debit) (*ledger.Receipt, error) {
 	rec, err := s.ledger.Debit(ctx, tx, d)
-	return rec, ledgerError(err)
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	if !rec.Replayed {
+		m, i, r := issuedStats(ledger.KindDebit, d.Currency, d.Amount)
+		if err := s.deps.addDayStats(tx, d.CommunityID, s.postedAt(rec), m, i, r); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
 }
 
 // Reverse undoes ledger transaction txnID under source src, once. Reversing
@@ -128,24 +142,47 @@ func (s *TimeBankService) Reverse(ctx context.Context, tx *gorm.DB, txnID int64,
 	return rec, nil
 }
 
-// afterReversal schedules the leaderboard change of a reversed credit.
+// afterReversal takes the reversed figure off the community's day stats
+// and schedules the leaderboard change of a reversed credit.
 func (s *TimeBankService) afterReversal(ctx context.Context, tx *gorm.DB, origID int64, rec *ledger.Receipt) error {
 	var orig model.LedgerTxn
 	if err := tx.Select("id", "kind").First(&orig, origID).Error; err != nil {
 		return err
 	}
-	if orig.Kind != ledger.KindCredit {
-		return nil
-	}
 	ids := make([]int64, 0, len(rec.Entries))
 	for _, e := range rec.Entries {
 		ids = append(ids, e.AccountID)
 	}
-	var accounts []model.Account
-	if err := tx.Where("id IN ? AND owner_kind = ?", ids, model.OwnerUser).Find(&accounts).Error; err != nil {
+	var all []model.Account
+	if err := tx.Where("id IN ?", ids).Find(&all).Error; err != nil {
 		return err
 	}
 	at := s.postedAt(rec)
+	var accounts []model.Account
+	for _, a := range all {
+		if a.OwnerKind == model.OwnerUser {
+			accounts = append(accounts, a)
+			continue
+		}
+		// The community's leg has the opposite sign of the original's: a
+		// reversed credit gives back (+), a refunded debit pays out (−).
+		for _, e := range rec.Entries {
+			if e.AccountID != a.ID {
+				continue
+			}
+			amount := e.Amount
+			if orig.Kind == ledger.KindCredit {
+				amount = -amount
+			}
+			m, i, r := issuedStats(orig.Kind, e.Currency, amount)
+			if err := s.deps.addDayStats(tx, a.OwnerID, at, m, i, r); err != nil {
+				return err
+			}
+		}
+	}
+	if orig.Kind != ledger.KindCredit {
+		return nil
+	}
 	for _, a := range accounts {
 		for _, e := range rec.Entries {
 			if e.AccountID == a.ID {
@@ -621,6 +658,11 @@ func (s *TimeBankService) manualCredit(ctx context.Context, actorID int64, in Ma
 			if isDuplicate(err) {
 				return errManualRace
 			}
+			return err
+		}
+		if err := s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: communityID, Action: AuditCreditRequest,
+			ObjectKind: "credit_request", ObjectID: row.ID, After: map[string]any{"userId": row.UserID,
+				"currency": row.Currency, "amount": row.Amount, "status": row.Status}, Reason: reason}); err != nil {
 			return err
 		}
 		if row.Status == model.ManualCreditPending {

@@ -136,6 +136,10 @@ func (s *TimeBankService) ApproveCreditRequest(ctx context.Context, actorID, id 
 		if err := tx.First(row, id).Error; err != nil {
 			return err
 		}
+		if err := s.deps.audit(ctx, tx, reviewEvent(actorID, row.CommunityID, true, "credit_request", id,
+			model.ManualCreditPending, row.Status, "")); err != nil {
+			return err
+		}
 		return s.postManualCredit(ctx, tx, row)
 	})
 	if err != nil {
@@ -174,7 +178,11 @@ func (s *TimeBankService) RejectCreditRequest(ctx context.Context, actorID, id i
 		if err := s.giveBackAllowance(ctx, tx, row); err != nil {
 			return err
 		}
-		return tx.First(row, id).Error
+		if err := tx.First(row, id).Error; err != nil {
+			return err
+		}
+		return s.deps.audit(ctx, tx, reviewEvent(actorID, row.CommunityID, false, "credit_request", id,
+			model.ManualCreditPending, row.Status, reason))
 	})
 	if err != nil {
 		return nil, err

@@ -131,6 +131,9 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 		}
 		s.callers.Changed(tx, userID)
 		if before.HomeCommunityID == nil || *before.HomeCommunityID != communityID {
+			if err := s.movedHome(tx, userID, before.HomeCommunityID, communityID); err != nil {
+				return err
+			}
 			from := before.HomeCommunityID
 			afterCommit(tx, func() { s.timeBank.HomeChanged(context.WithoutCancel(ctx), userID, from, &communityID) })
 		}
@@ -140,6 +143,22 @@ func (s *UserService) SetCommunity(ctx context.Context, userID, communityID int6
 		return nil, err
 	}
 	return s.fresh(ctx, userID)
+}
+
+// movedHome moves a user's count (and volunteer count, when they are one)
+// from their old home community to the new one, inside the transaction of
+// the move.
+func (s *UserService) movedHome(tx *gorm.DB, userID int64, from *int64, to int64) error {
+	var n int64
+	if err := tx.Model(&model.VolunteerProfile{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
+		return err
+	}
+	if from != nil {
+		if err := addCommunityStats(tx, *from, -1, -n); err != nil {
+			return err
+		}
+	}
+	return addCommunityStats(tx, to, 1, n)
 }
 
 // Residency codes (3xxxx with the mall, whose goods residency unlocks).
@@ -200,9 +219,11 @@ func (s *UserService) VerifyHome(ctx context.Context, actorID, userID, community
 			Updates(map[string]any{"home_verified_at": now, "home_verified_by": actorID}).Error; err != nil {
 			return err
 		}
+		before := map[string]any{"homeVerifiedAt": u.HomeVerifiedAt, "homeVerifiedBy": u.HomeVerifiedBy}
 		u.HomeVerifiedAt, u.HomeVerifiedBy = &now, &actorID
 		out = userSummary(&u)
-		return nil
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: communityID, Action: AuditHomeVerify, ObjectKind: "user",
+			ObjectID: userID, Before: before, After: map[string]any{"homeVerifiedAt": now, "homeVerifiedBy": actorID}})
 	})
 	if err != nil {
 		return nil, err

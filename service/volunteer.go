@@ -98,6 +98,22 @@ func (s *VolunteerService) Register(ctx context.Context, userID int64, in Volunt
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		s.callers.Changed(tx, userID)
+		// The user's row is locked first, as a move of home does, so that
+		// a first registration and a move count the volunteer once, in the
+		// right community.
+		var u model.User
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id", "home_community_id").First(&u, userID).Error; err != nil {
+			return notFoundOr(err, "用户")
+		}
+		var n int64
+		if err := tx.Model(&model.VolunteerProfile{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 && u.HomeCommunityID != nil {
+			if err := addCommunityStats(tx, *u.HomeCommunityID, 0, 1); err != nil {
+				return err
+			}
+		}
 		return tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "user_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"real_name", "phone", "skills", "skills_note", "availability", "updated_at"}),

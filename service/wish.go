@@ -869,6 +869,10 @@ func (s *WishService) review(ctx context.Context, actorID, id int64, approve boo
 		if w, err = reload(ctx, tx, id); err != nil {
 			return err
 		}
+		if err := s.deps.audit(ctx, tx, reviewEvent(actorID, w.CommunityID, approve, "wish", id,
+			model.WishPendingReview, w.Status, reason)); err != nil {
+			return err
+		}
 		return s.addEvent(ctx, tx, id, &actorID, roleStaff, action, reason)
 	})
 	if err != nil {

@@ -660,7 +660,8 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	if res.RowsAffected != 1 {
 		return conflict("考勤已被他人修改，请刷新后重试")
 	}
-	return nil
+	return s.notify.Notify(tx, Notice{UserID: att.UserID, Event: EventHoursApproved, ObjectKind: "activity", ObjectID: a.ID,
+		Subject: a.Title, Note: fmt.Sprintf("%d 分钟", it.Minutes)})
 }
 
 // reverseCredits reverses the ledger credits in force on an approved

@@ -591,7 +591,8 @@ func (s *NotificationService) Drain(ctx context.Context) (int, error) {
 				s.unlease(rows[i:])
 				return total, nil
 			}
-			if err := s.deliver(ctx, r); err != nil {
+			// A send that started is recorded even when ctx ends meanwhile.
+			if err := s.deliver(context.WithoutCancel(ctx), r); err != nil {
 				s.unlease(rows[i+1:])
 				return total, err
 			}

@@ -197,7 +197,7 @@ func withMigrationLock(db *gorm.DB, fn func(conn *gorm.DB) error) error {
 	if db.Dialector.Name() != "mysql" {
 		deadline := time.Now().Add(migrationLockWait)
 		for {
-			err := db.Transaction(fn)
+			err := db.Transaction(func(tx *gorm.DB) error { return fn(tx.Session(&gorm.Session{})) })
 			if err == nil || !isBusy(err) || time.Now().After(deadline) {
 				return err
 			}
@@ -205,6 +205,7 @@ func withMigrationLock(db *gorm.DB, fn func(conn *gorm.DB) error) error {
 		}
 	}
 	return db.Connection(func(conn *gorm.DB) error {
+		conn = conn.Session(&gorm.Session{})
 		var dbName string
 		if err := conn.Raw("SELECT DATABASE()").Scan(&dbName).Error; err != nil {
 			return fmt.Errorf("migration lock: %w", err)
@@ -221,7 +222,9 @@ func withMigrationLock(db *gorm.DB, fn func(conn *gorm.DB) error) error {
 			return errors.New("migration lock: another instance held it for " + migrationLockWait.String())
 		}
 		defer conn.Exec("DO RELEASE_LOCK(?)", name)
-		return fn(conn)
+		// Session: every call on the pinned connection starts from a clean
+		// statement (chained calls would otherwise share one).
+		return fn(conn.Session(&gorm.Session{}))
 	})
 }
 

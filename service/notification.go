@@ -179,12 +179,20 @@ func (s *NotificationService) Notify(tx *gorm.DB, notices ...Notice) error {
 // instance's, and then nothing is notified. It reports whether this call
 // made it.
 func (s *NotificationService) remind(tx *gorm.DB, kind, period string, objectID int64, n Notice) (bool, error) {
-	r := model.Reminder{Kind: kind, Period: period, ObjectID: objectID, UserID: n.UserID}
-	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&r)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return false, res.Error
+	// A plain INSERT: its duplicate-key error is the answer (on MySQL, with
+	// clientFoundRows, an ON DUPLICATE KEY no-op would count one row).
+	// Neither MySQL nor SQLite aborts the transaction for it.
+	r := model.Reminder{Kind: kind, Period: period, ObjectID: objectID, UserID: n.UserID, CreatedAt: s.deps.Clock.Now().UTC()}
+	if err := tx.Create(&r).Error; err != nil {
+		if isDuplicate(err) {
+			return false, nil
+		}
+		return false, err
 	}
-	return true, s.Notify(tx, n)
+	if err := s.Notify(tx, n); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // poke wakes one idle worker of this instance.

@@ -14,7 +14,7 @@ const (
 	reminderObligation = "obligation"
 )
 
-// reminderBatch is how many reminders one transaction makes.
+// reminderBatch is how many reminders one read of due targets returns.
 const reminderBatch = 200
 
 // ReminderResult counts the reminders one sweep made.
@@ -46,8 +46,8 @@ type reminderTarget struct {
 }
 
 // remindAll makes the reminders of targets (read by next, a batch at a
-// time, until one comes back short), each in a transaction with its
-// batch. It returns how many this call made.
+// time, until one comes back short), each in its own transaction. It
+// returns how many this call made.
 func remindAll(ctx context.Context, d Deps, n *NotificationService, kind, period, event string, next func(db *gorm.DB) ([]reminderTarget, error)) (int, error) {
 	made := 0
 	for {
@@ -55,19 +55,23 @@ func remindAll(ctx context.Context, d Deps, n *NotificationService, kind, period
 		if err != nil || len(targets) == 0 {
 			return made, err
 		}
-		err = d.tx(ctx, func(tx *gorm.DB) error {
-			for _, t := range targets {
-				ok, err := n.remind(tx, kind, period, t.ObjectID, Notice{UserID: t.UserID, Event: event,
+		// One short transaction per reminder: sweeps on other instances
+		// that meet the same reminder wait for its row lock only briefly.
+		for _, t := range targets {
+			var ok bool
+			err = d.tx(ctx, func(tx *gorm.DB) error {
+				var err error
+				ok, err = n.remind(tx, kind, period, t.ObjectID, Notice{UserID: t.UserID, Event: event,
 					ObjectKind: objectKindOf(event), ObjectID: t.ObjectID, Subject: t.Subject})
-				if err != nil {
-					return err
-				}
-				if ok {
-					made++
-				}
+				return err
+			})
+			if err != nil {
+				return made, err
 			}
-			return nil
-		})
+			if ok {
+				made++
+			}
+		}
 		if err != nil || len(targets) < reminderBatch {
 			return made, err
 		}

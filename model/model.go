@@ -2,7 +2,6 @@
 // gorm and nothing of HTTP or business rules.
 package model
 
-
 // tables lists every table in migration order. A new area appends its models
 // here and nothing else: the repeatable step "tables" of Migrate creates or
 // extends them on the next start (see docs/migrations.md).

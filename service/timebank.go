@@ -689,4 +689,3 @@ func (s *TimeBankService) ReconcileAsAdmin(ctx context.Context, actorID int64) (
 	}
 	return s.Reconcile(ctx)
 }
-

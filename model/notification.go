@@ -5,8 +5,10 @@ import "time"
 // Notification is one message in a user's inbox. It is written in the
 // transaction of the change it tells about; only its user reads it.
 type Notification struct {
-	ID     int64 `gorm:"primaryKey"`
-	UserID int64 `gorm:"not null;index:ix_notification_user;index:ix_notification_unread,priority:1"`
+	// ix_notification_user (user_id, id) serves the inbox newest first;
+	// ix_notification_unread (user_id, read_at) its unread count.
+	ID     int64 `gorm:"primaryKey;index:ix_notification_user,priority:2"`
+	UserID int64 `gorm:"not null;index:ix_notification_user,priority:1;index:ix_notification_unread,priority:1"`
 	// Event is one of config.NotificationEvents.
 	Event      string     `gorm:"size:32;not null"`
 	Title      string     `gorm:"size:64;not null"`

@@ -309,12 +309,9 @@ func (s *NotificationService) Inbox(ctx context.Context, userID int64, p Page) (
 	unread := db.Model(&model.Notification{}).Select("COUNT(*)").Where("user_id = ? AND read_at IS NULL", userID)
 	// One statement reads the page and the count (an uncorrelated subquery,
 	// computed once); only an empty page asks for the count alone.
-	q := db.Model(&model.Notification{}).Select("notifications.*, (?) AS unread_count", unread).
+	q := db.Model(&model.Notification{}).
+		Select("id, event, title, body, object_kind, object_id, read_at, created_at, (?) AS unread_count", unread).
 		Where("user_id = ?", userID).Order("id DESC")
-	var rows []struct {
-		model.Notification
-		UnreadCount int64
-	}
 	var total int64
 	if p.ByCursor {
 		if p.Cursor != "" {
@@ -331,16 +328,27 @@ func (s *NotificationService) Inbox(ctx context.Context, userID int64, p Page) (
 		}
 		q = q.Offset(p.Offset()).Limit(p.PageSize)
 	}
-	if err := q.Find(&rows).Error; err != nil {
+	// The listed columns are read straight into the views (gorm's
+	// reflective scan would cost more than the query).
+	rows, err := q.Rows()
+	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	out := &Inbox{}
-	views := make([]NotificationView, len(rows))
-	for i := range rows {
-		views[i] = notificationView(&rows[i].Notification)
-		out.UnreadCount = rows[i].UnreadCount
+	views := make([]NotificationView, 0, p.PageSize+1)
+	for rows.Next() {
+		var v NotificationView
+		if err := rows.Scan(&v.ID, &v.Event, &v.Title, &v.Body, &v.ObjectKind, &v.ObjectID, &v.ReadAt, &v.CreatedAt, &out.UnreadCount); err != nil {
+			return nil, err
+		}
+		v.Read = v.ReadAt != nil
+		views = append(views, v)
 	}
-	if len(rows) == 0 {
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(views) == 0 {
 		if err := unread.Scan(&out.UnreadCount).Error; err != nil {
 			return nil, err
 		}

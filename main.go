@@ -51,7 +51,8 @@ const usage = `usage: linli [command] [--config FILE] [--dev]
 
 commands:
   serve     serve the HTTP API (default)
-  migrate   create or update the database tables, then exit
+  migrate   apply the schema steps that are missing, then exit;
+            --status lists them and when each was applied (JSON)
   reconcile check every ledger account and transaction; print
             {accounts, mismatches, details} as JSON; exit 1 on mismatches
   rebuild-leaderboards
@@ -73,6 +74,7 @@ func run(args []string) error {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
 	configPath := fs.String("config", "", "YAML configuration file (default: "+config.DefaultFile+" when it exists)")
 	dev := fs.Bool("dev", false, "dev mode: dev login, generated JWT secret, demo data")
+	status := fs.Bool("status", false, "with migrate: list the schema steps and when each was applied, change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +109,9 @@ func run(args []string) error {
 		defer stop()
 		return serve(ctx, cfg, log)
 	case "migrate":
+		if *status {
+			return migrationStatus(cfg, log)
+		}
 		a, err := open(cfg, log)
 		if err != nil {
 			return err
@@ -230,7 +235,11 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 	}
 	deps := service.Deps{DB: db, Redis: rdb.Client, Config: cfg, Clock: service.SystemClock{}, Logger: log}
 	if cfg.WeChat.Enabled() {
-		wechat.UseHTTPClient(&http.Client{Timeout: cfg.WeChat.Timeout})
+		client, err := wechat.HTTPClient(cfg.WeChat.APIBase, cfg.WeChat.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		wechat.UseHTTPClient(client)
 		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
 	} else {
 		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503; content is checked against the local word list")
@@ -241,6 +250,30 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		deps.Content = words
 	}
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
+}
+
+// migrationStatus prints every schema step and when it was applied, as
+// JSON on stdout, without changing the database.
+func migrationStatus(cfg *config.Config, log *slog.Logger) error {
+	db, _, err := store.OpenDB(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	}()
+	st, err := model.MigrationStatus(db)
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(out))
+	return nil
 }
 
 // reconcile prints the ledger reconciliation and fails when it found
@@ -317,6 +350,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 			return []any{"expired", n}, err
 		}},
+		sweep{name: "reminders", interval: cfg.Notify.ReminderInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.SweepReminders(ctx)
+			if err != nil || res.Activities+res.Obligations == 0 {
+				return nil, err
+			}
+			return []any{"activities", res.Activities, "obligations", res.Obligations}, nil
+		}},
 		sweep{name: "uploads", interval: cfg.Upload.SweepInterval, run: func(ctx context.Context) ([]any, error) {
 			n, err := a.svc.Uploads.Sweep(ctx)
 			if n == 0 {
@@ -333,6 +373,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}},
 	)
 	defer stopSweeps() // the sweeps end before the stores close
+	stopOutbox := runOutbox(ctx, cfg, a.svc, log)
+	defer stopOutbox()
 
 	gin.SetMode(gin.ReleaseMode)
 	sqlDB, _ := a.db.DB()
@@ -373,6 +415,28 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// runOutbox starts notify.workers outbox workers (none when WeChat is not
+// configured: nothing is written to the outbox then) and returns a function
+// that stops them and waits: a row being sent is finished, rows leased and
+// not sent go back to pending.
+func runOutbox(ctx context.Context, cfg *config.Config, svc *service.Service, log *slog.Logger) (stop func()) {
+	n := cfg.Notify.Workers
+	if !cfg.WeChat.Enabled() || n == 0 {
+		log.Info("outbox workers not started", "workers", n, "wechat", cfg.WeChat.Enabled())
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		svc.Notifications.Run(ctx, n)
+		close(done)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // sweep is one periodic background job. run returns log attributes

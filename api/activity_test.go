@@ -261,7 +261,7 @@ func TestSignupCapacityWithWaitlist(t *testing.T) {
 	if a := e.activity(id); a.Signed != 20 || a.Waitlisted != 170 {
 		t.Fatalf("after cancellations signed=%d waitlisted=%d", a.Signed, a.Waitlisted)
 	}
-	if n := e.h.Count(&model.ActivityNotice{}, "activity_id = ? AND kind = ?", id, service.NoticeWaitlistPromoted); n != 10 {
+	if n := e.h.Count(&model.Notification{}, "object_kind = ? AND object_id = ? AND event = ?", "activity", id, service.EventWaitlistPromoted); n != 10 {
 		t.Fatalf("%d promotion notices", n)
 	}
 	// The remaining waitlist is 1..170 in the original order.
@@ -464,7 +464,7 @@ func TestCancelActivityRecordsNotices(t *testing.T) {
 	if a.Status != "cancelled" || a.CancelReason != "天气原因" {
 		t.Fatalf("cancelled: %s", res.Raw)
 	}
-	if n := h.Count(&model.ActivityNotice{}, "activity_id = ? AND kind = ?", id, service.NoticeActivityCancelled); n != 3 {
+	if n := h.Count(&model.Notification{}, "object_kind = ? AND object_id = ? AND event = ?", "activity", id, service.EventActivityCancelled); n != 3 {
 		t.Fatalf("%d notices, want 3", n)
 	}
 	h.Do("POST", fmt.Sprintf("/activities/%d/cancel", id), nil, e.staff()).Expect(t, 409, service.CodeActivityState)

@@ -40,6 +40,7 @@ type Config struct {
 	Debug     DebugConfig     `koanf:"debug"`
 	User      UserConfig      `koanf:"user"`
 	Case      CaseConfig      `koanf:"case"`
+	Notify    NotifyConfig    `koanf:"notify"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -110,6 +111,21 @@ type WeChatConfig struct {
 	AppID   string        `koanf:"appid"`
 	Secret  string        `koanf:"secret"`
 	Timeout time.Duration `koanf:"timeout"`
+	// APIBase receives every WeChat API call of the process (login, phone,
+	// content checks, wxacode, tokens, subscribe messages): WeChat's own by
+	// default, or a staging stand-in, an egress gateway or a fake.
+	APIBase string `koanf:"api_base"`
+	// MiniprogramState and Lang are sent with every subscribe message.
+	MiniprogramState string `koanf:"miniprogram_state"`
+	Lang             string `koanf:"lang"`
+	// MessagePage is the page a subscribe message opens.
+	MessagePage string `koanf:"message_page"`
+	// Templates maps an event (NotificationEvents) to its subscribe
+	// template id; an event without one is inbox-only.
+	Templates map[string]string `koanf:"templates"`
+	// Fields maps an event to its template's field mapping
+	// (ParseMessageFields).
+	Fields map[string]string `koanf:"fields"`
 }
 
 // Enabled reports whether WeChat credentials are configured.
@@ -330,6 +346,13 @@ const MinJWTSecretLen = 32
 // defaults returns every key with its default value; a key missing here is
 // not a key (environment variables are mapped through this list).
 func defaults() map[string]any {
+	d := baseDefaults()
+	notifyDefaults(d)
+	return d
+}
+
+// baseDefaults returns the defaults of every key but the notification ones.
+func baseDefaults() map[string]any {
 	d := map[string]any{
 		"dev":                        false,
 		"timezone":                   "Asia/Shanghai",
@@ -623,6 +646,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateCase(bad); err != nil {
+		return err
+	}
+	if err := c.validateNotify(bad); err != nil {
 		return err
 	}
 	if c.User.HomeChangeMinInterval < 0 {

@@ -174,9 +174,11 @@ type Attendance struct {
 	UpdatedAt       time.Time
 }
 
-// ActivityNotice records that a user is to be told about an activity
-// (cancelled, promoted from the waitlist). The inbox issue delivers them; one
-// per (activity, user, kind).
+// ActivityNotice is the former record that a user was to be told about an
+// activity (cancelled, promoted from the waitlist), kept before the inbox
+// existed. It is no longer in Tables(): the schema step
+// 0002_activity_notices_to_inbox moves its rows into the inbox once; notices
+// are now notifications written by the activity service.
 type ActivityNotice struct {
 	ID         int64  `gorm:"primaryKey"`
 	ActivityID int64  `gorm:"not null;uniqueIndex:ux_activity_notice,priority:1"`

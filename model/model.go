@@ -2,14 +2,9 @@
 // gorm and nothing of HTTP or business rules.
 package model
 
-import (
-	"fmt"
-
-	"gorm.io/gorm"
-)
-
 // tables lists every table in migration order. A new area appends its models
-// here; Migrate creates or extends them.
+// here and nothing else: the repeatable step "tables" of Migrate creates or
+// extends them on the next start (see docs/migrations.md).
 func tables() []any {
 	return []any{
 		&User{},
@@ -25,7 +20,6 @@ func tables() []any {
 		&VolunteerProfile{},
 		&Activity{},
 		&Attendance{},
-		&ActivityNotice{},
 		&Upload{},
 		&Wish{},
 		&WishClaim{},
@@ -52,49 +46,13 @@ func tables() []any {
 		&AuditEntry{},
 		&CommunityStats{},
 		&CommunityDayStats{},
+		&Notification{},
+		&OutboxMessage{},
+		&SubscriptionGrant{},
+		&Reminder{},
 	}
 }
 
 // Tables returns a fresh value of every table's model, in migration order
 // (tests count rows of each to show that a refused request wrote nothing).
 func Tables() []any { return tables() }
-
-// Migrate creates or updates every table and index. It is safe to run on every
-// start and from several instances, and returns the first error it meets.
-func Migrate(db *gorm.DB) error {
-	// The unique key of staff roles before removal ended them instead of
-	// deleting them: it would refuse a second appointment after an ended one.
-	if db.Migrator().HasIndex(&StaffRole{}, "ux_staff_user_org_role") {
-		if err := db.Migrator().DropIndex(&StaffRole{}, "ux_staff_user_org_role"); err != nil {
-			return fmt.Errorf("migrate staff roles: %w", err)
-		}
-	}
-	for _, t := range tables() {
-		if err := db.AutoMigrate(t); err != nil {
-			return fmt.Errorf("migrate %T: %w", t, err)
-		}
-	}
-	return migrateProjectConfirmation(db)
-}
-
-// migrateProjectConfirmation brings projects marked done before staff had to
-// confirm them under the rule that only confirmed projects count: a done
-// project completed by anyone but a liaison of its unit (community staff)
-// counts as confirmed by that person; one a liaison completed goes back to
-// awaiting_confirmation for the community's staff. Both statements touch
-// only done projects without a confirmation, so running them again (every
-// start, several instances) changes nothing.
-func migrateProjectConfirmation(db *gorm.DB) error {
-	liaisonDone := "status = ? AND confirmed_at IS NULL AND completed_by IN " +
-		"(SELECT l.user_id FROM unit_liaisons l WHERE l.unit_id = projects.unit_id)"
-	if err := db.Model(&Project{}).Where(liaisonDone, ProjectDone).
-		UpdateColumn("status", ProjectAwaitingConfirmation).Error; err != nil {
-		return fmt.Errorf("migrate project confirmation: %w", err)
-	}
-	err := db.Model(&Project{}).Where("status = ? AND confirmed_at IS NULL", ProjectDone).
-		UpdateColumns(map[string]any{"confirmed_at": gorm.Expr("updated_at"), "confirmed_by": gorm.Expr("completed_by")}).Error
-	if err != nil {
-		return fmt.Errorf("migrate project confirmation: %w", err)
-	}
-	return nil
-}

@@ -2,12 +2,14 @@
 package router
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +58,7 @@ func New(o Options) (http.Handler, error) {
 		registerRedisPool(reg, o.Redis)
 	}
 	metrics := api.NewMetrics(reg)
+	reg.MustRegister(newOutboxCollector(o.Service.Notifications))
 
 	h := api.NewHandler(o.Service, api.HandlerOptions{Location: o.Config.Location, UploadMaxBytes: o.Config.Upload.MaxBytes})
 	// Metrics and the access log sit outside Recovery so that they see the
@@ -235,6 +238,12 @@ func New(o Options) (http.Handler, error) {
 	for _, kind := range []string{service.ExportHours, service.ExportObligations, service.ExportWishes, service.ExportVolunteerRecords} {
 		authed.GET("/admin/exports/"+kind+".xlsx", h.Export(kind))
 	}
+	// Notifications: the inbox, subscribe acceptances, the outbox.
+	authed.GET("/me/notifications", h.MyNotifications)
+	authed.POST("/me/notifications/read-all", h.ReadAllNotifications)
+	authed.POST("/me/notifications/:id/read", h.ReadNotification)
+	authed.POST("/me/subscriptions", h.Subscribe)
+	authed.GET("/admin/outbox", h.AdminOutbox)
 
 	return r, nil
 }
@@ -257,6 +266,42 @@ func Routes(h http.Handler) []Route {
 		out = append(out, Route{Method: r.Method, Path: r.Path})
 	}
 	return out
+}
+
+// outboxCollector exposes the outbox depth by status (counted at each
+// scrape) and this instance's send outcomes.
+type outboxCollector struct {
+	svc          *service.NotificationService
+	depth, sends *prometheus.Desc
+}
+
+func newOutboxCollector(svc *service.NotificationService) outboxCollector {
+	return outboxCollector{svc: svc,
+		depth: prometheus.NewDesc("linli_outbox_depth", "Outbox rows by status.", []string{"status"}, nil),
+		sends: prometheus.NewDesc("linli_outbox_sends_total",
+			"Outbox sends finished by this instance, by outcome (sent, retried, failed, refused, inbox_only).", []string{"outcome"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.depth
+	ch <- c.sends
+}
+
+// Collect implements prometheus.Collector; a database that does not answer
+// within a second leaves the depth out of this scrape.
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if depth, err := c.svc.Depth(ctx); err == nil {
+		for st, n := range depth {
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), string(st))
+		}
+	}
+	for outcome, n := range c.svc.Outcomes() {
+		ch <- prometheus.MustNewConstMetric(c.sends, prometheus.CounterValue, float64(n), outcome)
+	}
 }
 
 // registerRedisPool exposes the Redis connection pool as gauges.

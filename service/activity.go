@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"linli/model"
 )
@@ -42,12 +41,6 @@ const (
 	CodeActivityState        = 40021 // the activity's state does not allow the action
 )
 
-// Notice kinds recorded in activity_notices for the inbox.
-const (
-	NoticeActivityCancelled = "activity_cancelled"
-	NoticeWaitlistPromoted  = "waitlist_promoted"
-)
-
 // ActivityCategories returns the categories an activity may have.
 func ActivityCategories() []string {
 	return []string{"助老助残", "关爱儿童", "环境保护", "文明实践", "平安巡逻", "文体活动", "教育助学", "医疗健康", "应急救援", "其他"}
@@ -66,6 +59,7 @@ type ActivityService struct {
 	// the communities beneath an org.
 	callers *CallerService
 	orgs    *OrgTree
+	notify  *NotificationService
 	// beforeTakeSeat, when set (by tests only), runs in Signup between the
 	// checks on the loaded activity and the conditional UPDATEs of its
 	// counters.
@@ -366,7 +360,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 }
 
 // Cancel cancels a draft, proposal or published activity that has not ended
-// and records a notice for every signed-up and waitlisted user. It returns
+// and notifies every signed-up and waitlisted user. It returns
 // 10004 unless the caller is staff of its community, 10005 for an unknown
 // activity, 10001 for an over-long reason and 40021 when it is finished or
 // already cancelled.
@@ -399,7 +393,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 			Order("user_id").Pluck("user_id", &users).Error; err != nil {
 			return err
 		}
-		if err := addNotices(ctx, tx, id, NoticeActivityCancelled, reason, users...); err != nil {
+		if err := s.noticeActivity(tx, id, a.Title, EventActivityCancelled, reason, users...); err != nil {
 			return err
 		}
 		if err := s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: a.CommunityID, Action: AuditActivityCancel,
@@ -417,20 +411,22 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 	return &v, nil
 }
 
-// addNotices records that users are to be told about an activity, once per
-// (activity, user, kind).
-func addNotices(ctx context.Context, tx *gorm.DB, activityID int64, kind, note string, users ...int64) error {
+// noticeActivity tells users about an activity, inside tx; title is the
+// activity's (read when empty).
+func (s *ActivityService) noticeActivity(tx *gorm.DB, activityID int64, title, event, note string, users ...int64) error {
 	if len(users) == 0 {
 		return nil
 	}
-	if !textFits(note, 0, 255) {
-		note = string([]rune(note)[:255])
+	if title == "" {
+		if err := tx.Model(&model.Activity{}).Where("id = ?", activityID).Select("title").Scan(&title).Error; err != nil {
+			return err
+		}
 	}
-	rows := make([]model.ActivityNotice, 0, len(users))
-	for _, u := range users {
-		rows = append(rows, model.ActivityNotice{ActivityID: activityID, UserID: u, Kind: kind, Note: note})
+	ns := make([]Notice, len(users))
+	for i, u := range users {
+		ns[i] = Notice{UserID: u, Event: event, ObjectKind: "activity", ObjectID: activityID, Subject: title, Note: note}
 	}
-	return tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
+	return s.notify.Notify(tx, ns...)
 }
 
 // staffActivity loads an activity for an action of its community's staff:

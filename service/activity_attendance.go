@@ -686,9 +686,13 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	if res.RowsAffected != 1 {
 		return conflict("考勤已被他人修改，请刷新后重试")
 	}
-	return s.deps.audit(ctx, tx, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
+	if err := s.deps.audit(ctx, tx, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
 		map[string]any{"state": att.State, "minutes": att.Minutes, "computedMinutes": att.ComputedMinutes},
-		map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "score": it.Score, "points": points}, it.Reason))
+		map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "score": it.Score, "points": points}, it.Reason)); err != nil {
+		return err
+	}
+	return s.notify.Notify(tx, Notice{UserID: att.UserID, Event: EventHoursApproved, ObjectKind: "activity", ObjectID: a.ID,
+		Subject: a.Title, Note: fmt.Sprintf("%d 分钟", it.Minutes)})
 }
 
 // attendanceEvent is the audit event of a staff action on an attendance of

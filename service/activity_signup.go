@@ -339,7 +339,7 @@ func (s *ActivityService) promote(ctx context.Context, db *gorm.DB, activityID i
 	if res.RowsAffected != 1 {
 		return errPromotionLost
 	}
-	return addNotices(ctx, db, activityID, NoticeWaitlistPromoted, "", next.UserID)
+	return s.noticeActivity(db, activityID, "", EventWaitlistPromoted, "", next.UserID)
 }
 
 // errPromotionLost means the waitlisted row changed under a lock that should

@@ -122,3 +122,18 @@ func loadOrg(ctx context.Context, db *gorm.DB, id int64) (*model.OrgUnit, error)
 	}
 	return &org, nil
 }
+
+// isRootAdmin reports whether the user administers a root org (or is a
+// bootstrap admin).
+func (a *Authz) isRootAdmin(ctx context.Context, userID int64) (bool, error) {
+	db := a.deps.DB.WithContext(ctx)
+	if ok, err := a.isBootstrapAdmin(ctx, db, userID); err != nil || ok {
+		return ok, err
+	}
+	var n int64
+	err := db.Model(&model.StaffRole{}).
+		Joins("JOIN org_units o ON o.id = staff_roles.org_id").
+		Where("staff_roles.user_id = ? AND staff_roles.role = ? AND o.parent_id IS NULL", userID, model.RoleAdmin).
+		Count(&n).Error
+	return n > 0, err
+}

@@ -30,6 +30,7 @@ type MallService struct {
 	callers *CallerService
 	orgs    *OrgTree
 	uploads *UploadService
+	notify  *NotificationService
 }
 
 // Limits of the mall.
@@ -458,7 +459,11 @@ func (s *MallService) PlaceOrder(ctx context.Context, userID, goodsID, quantity 
 			return err
 		}
 		order.DebitTxnID = rec.TxnID
-		return tx.Model(&order).Update("debit_txn_id", rec.TxnID).Error
+		if err := tx.Model(&order).Update("debit_txn_id", rec.TxnID).Error; err != nil {
+			return err
+		}
+		return s.notify.Notify(tx, Notice{UserID: userID, Event: EventOrderReady, ObjectKind: "mall_order", ObjectID: order.ID,
+			Subject: goods.Name, Note: "取货码 " + order.PickupCode})
 	})
 	if err != nil {
 		return nil, err
@@ -821,8 +826,18 @@ func (s *MallService) ExpireOrders(ctx context.Context) (int, error) {
 				if err != nil || !expired {
 					return err
 				}
-				_, err = s.refund(ctx, tx, id, "兑换超时未领取，积分退还")
-				return err
+				if _, err = s.refund(ctx, tx, id, "兑换超时未领取，积分退还"); err != nil {
+					return err
+				}
+				var o struct {
+					UserID int64
+					Name   string
+				}
+				if err := tx.Table("mall_orders o").Select("o.user_id, g.name").Joins("JOIN mall_goods g ON g.id = o.goods_id").
+					Where("o.id = ?", id).Take(&o).Error; err != nil {
+					return err
+				}
+				return s.notify.Notify(tx, Notice{UserID: o.UserID, Event: EventOrderExpired, ObjectKind: "mall_order", ObjectID: id, Subject: o.Name})
 			})
 			if err != nil {
 				return done, fmt.Errorf("expire order %d: %w", id, err)

@@ -44,6 +44,7 @@ type ReportService struct {
 	// callers is told when a report or a liaison changes someone's roles.
 	callers *CallerCache
 	uploads *UploadService
+	notify  *NotificationService
 }
 
 // requireCommunity returns the org unit id when it is a community: 10005 for
@@ -391,6 +392,10 @@ func (s *ReportService) ReviewUnit(ctx context.Context, actorID, id int64, appro
 				return err
 			}
 			s.callers.Changed(tx, u.CreatedBy)
+			err := s.notify.Notify(tx, Notice{UserID: u.CreatedBy, Event: EventUnitApproved, ObjectKind: "unit", ObjectID: id, Subject: u.Name})
+			if err != nil {
+				return err
+			}
 		}
 		if err := tx.First(u, id).Error; err != nil {
 			return err
@@ -884,7 +889,8 @@ func (s *ReportService) ReviewReport(ctx context.Context, actorID, id int64, app
 		if err != nil {
 			return err
 		}
-		if _, err := s.authz.RequireStaff(ctx, tx, actorID, r.CommunityID); err != nil {
+		community, err := s.authz.RequireStaff(ctx, tx, actorID, r.CommunityID)
+		if err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now().UTC()
@@ -916,6 +922,15 @@ func (s *ReportService) ReviewReport(ctx context.Context, actorID, id int64, app
 				return err
 			}
 			s.callers.Changed(tx, r.UserID)
+		}
+		event := EventReportApproved
+		if !approve {
+			event = EventReportRejected
+		}
+		err = s.notify.Notify(tx, Notice{UserID: r.UserID, Event: event, ObjectKind: "member_report", ObjectID: id,
+			Subject: community.Name, Note: reason})
+		if err != nil {
+			return err
 		}
 		if err := tx.First(r, id).Error; err != nil {
 			return err

@@ -557,6 +557,16 @@ func (s *ReportService) ReviewRecord(ctx context.Context, actorID, id int64, app
 				return err
 			}
 		}
+		event := EventServiceApproved
+		if !approve {
+			event = EventServiceRejected
+		}
+		subject := kindLabel(r.Kind) + " " + r.OccurredAt.In(s.deps.Config.Location).Format("01-02")
+		err := s.notify.Notify(tx, Notice{UserID: r.UserID, Event: event, ObjectKind: "service_record", ObjectID: id,
+			Subject: subject, Note: reason})
+		if err != nil {
+			return err
+		}
 		if err := tx.First(&r, id).Error; err != nil {
 			return err
 		}

@@ -77,6 +77,9 @@ type Service struct {
 	// is staff's review queue, dashboards and exports.
 	Audit     *AuditService
 	Oversight *OversightService
+	// Notifications keeps the inbox, the outbox of subscribe messages and
+	// the reminders; every area notifies through it.
+	Notifications *NotificationService
 }
 
 // New builds every area service over the same dependencies.
@@ -102,34 +105,38 @@ func New(d Deps) *Service {
 	volunteers := &VolunteerService{deps: d, callers: callerCache}
 	// The time bank credits points; 双报到 owns Party membership, unit
 	// liaisons and service records, which the other areas consult.
+	// Every area tells people about its changes through notify, in the
+	// change's own transaction.
+	notify := newNotificationService(d, authz)
 	boards := newLeaderboards(d)
-	timeBank := newTimeBankService(d, authz, boards)
-	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache}
+	timeBank := newTimeBankService(d, authz, boards, notify)
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache, notify: notify}
 	// Who the caller is (GET /me, and every read that depends on the
 	// caller's home or roles) comes from a cache every area above keeps true.
 	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
 	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
-	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs}
+	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
 	return &Service{
-		deps:         d,
-		Authz:        authz,
-		Callers:      callers,
-		OrgTree:      orgs,
-		Auth:         &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
-		Users:        users,
-		Orgs:         &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
-		TimeBank:     timeBank,
-		Leaderboards: leaderboards,
-		Mall:         &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs},
-		Uploads:      uploads,
-		Wishes:       wishes,
-		Volunteers:   volunteers,
-		Activities:   &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs},
-		Reports:      reports,
-		Cases:        &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs},
-		Audit:        &AuditService{deps: d, authz: authz},
-		Oversight:    &OversightService{deps: d, authz: authz, orgs: orgs, reports: reports, wishes: wishes},
+		deps:          d,
+		Authz:         authz,
+		Callers:       callers,
+		OrgTree:       orgs,
+		Auth:          &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
+		Users:         users,
+		Orgs:          &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
+		TimeBank:      timeBank,
+		Leaderboards:  leaderboards,
+		Mall:          &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs, notify: notify},
+		Uploads:       uploads,
+		Wishes:        wishes,
+		Volunteers:    volunteers,
+		Activities:    &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify},
+		Reports:       reports,
+		Notifications: notify,
+		Cases:         &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs},
+		Audit:         &AuditService{deps: d, authz: authz},
+		Oversight:     &OversightService{deps: d, authz: authz, orgs: orgs, reports: reports, wishes: wishes},
 	}
 }
 

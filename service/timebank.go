@@ -63,10 +63,11 @@ type TimeBankService struct {
 	authz  *Authz
 	ledger *ledger.Ledger
 	boards *leaderboards
+	notify *NotificationService
 }
 
-func newTimeBankService(d Deps, authz *Authz, boards *leaderboards) *TimeBankService {
-	return &TimeBankService{deps: d, authz: authz, ledger: ledger.NewWithClock(d.Clock.Now), boards: boards}
+func newTimeBankService(d Deps, authz *Authz, boards *leaderboards, notify *NotificationService) *TimeBankService {
+	return &TimeBankService{deps: d, authz: authz, ledger: ledger.NewWithClock(d.Clock.Now), boards: boards, notify: notify}
 }
 
 // Credit issues minutes or points from a community to a user inside tx, once
@@ -491,6 +492,13 @@ func (s *TimeBankService) Gift(ctx context.Context, fromID int64, in GiftInput) 
 				return err
 			}
 		}
+		if !rec.Replayed {
+			err := s.notify.Notify(tx, Notice{UserID: in.ToUserID, Event: EventGiftReceived, ObjectKind: "ledger_txn", ObjectID: rec.TxnID,
+				Subject: amountText(cur, in.Amount), Note: note})
+			if err != nil {
+				return err
+			}
+		}
 		a, err := s.ledger.Account(ctx, tx, model.OwnerUser, fromID, cur)
 		out.Balance = a.Balance
 		return err
@@ -688,7 +696,22 @@ func (s *TimeBankService) postManualCredit(ctx context.Context, tx *gorm.DB, row
 		return err
 	}
 	row.TxnID = rec.TxnID
-	return tx.Model(&model.ManualCredit{}).Where("id = ?", row.ID).Update("txn_id", rec.TxnID).Error
+	if err := tx.Model(&model.ManualCredit{}).Where("id = ?", row.ID).Update("txn_id", rec.TxnID).Error; err != nil {
+		return err
+	}
+	if rec.Replayed {
+		return nil
+	}
+	return s.notify.Notify(tx, Notice{UserID: row.UserID, Event: EventCreditReceived, ObjectKind: "manual_credit", ObjectID: row.ID,
+		Subject: amountText(row.Currency, row.Amount), Note: row.Reason})
+}
+
+// amountText writes an amount for people: "30 分钟", "100 积分".
+func amountText(cur model.Currency, amount int64) string {
+	if cur == model.CurrencyMinutes {
+		return fmt.Sprintf("%d 分钟", amount)
+	}
+	return fmt.Sprintf("%d 积分", amount)
 }
 
 // manualCreditView returns a manual credit as staff see it.
@@ -718,7 +741,7 @@ func (s *TimeBankService) Reconcile(ctx context.Context) (*ledger.Report, error)
 // ReconcileAsAdmin is Reconcile for an admin of a root org (or a bootstrap
 // admin). It returns 10004 for anyone else.
 func (s *TimeBankService) ReconcileAsAdmin(ctx context.Context, actorID int64) (*ledger.Report, error) {
-	ok, err := s.isRootAdmin(ctx, actorID)
+	ok, err := s.authz.isRootAdmin(ctx, actorID)
 	if err != nil {
 		return nil, err
 	}
@@ -726,18 +749,4 @@ func (s *TimeBankService) ReconcileAsAdmin(ctx context.Context, actorID int64) (
 		return nil, forbidden("仅区级管理员可以对账")
 	}
 	return s.Reconcile(ctx)
-}
-
-// isRootAdmin reports whether the user administers a root org.
-func (s *TimeBankService) isRootAdmin(ctx context.Context, userID int64) (bool, error) {
-	db := s.deps.DB.WithContext(ctx)
-	if ok, err := s.authz.isBootstrapAdmin(ctx, db, userID); err != nil || ok {
-		return ok, err
-	}
-	var n int64
-	err := db.Model(&model.StaffRole{}).
-		Joins("JOIN org_units o ON o.id = staff_roles.org_id").
-		Where("staff_roles.user_id = ? AND staff_roles.role = ? AND o.parent_id IS NULL", userID, model.RoleAdmin).
-		Count(&n).Error
-	return n > 0, err
 }

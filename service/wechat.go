@@ -20,6 +20,19 @@ type WeChat interface {
 	// title and content for the user openID, and returns WeChat's suggestion:
 	// "pass", "review" or "risky". An error means no verdict was given.
 	MsgSecCheck(ctx context.Context, openID, title, content string) (string, error)
+	// SendSubscribe sends one subscribe message. A WeChat refusal is a
+	// WeChatAPIError (43101: the user has not accepted the template).
+	SendSubscribe(ctx context.Context, m SubscribeMessage) error
+}
+
+// SubscribeMessage is one WeChat subscribe message.
+type SubscribeMessage struct {
+	ToUser, TemplateID, Page string
+	// Data maps template keys (thing1, time2, …) to values already cut to
+	// WeChat's limits.
+	Data map[string]string
+	// MiniprogramState (formal, trial, developer) and Lang come from config.
+	MiniprogramState, Lang string
 }
 
 // WeChatSession is the result of code2session. SessionKey is secret: it is

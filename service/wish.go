@@ -63,6 +63,7 @@ type WishService struct {
 	// caller or the org names.
 	callers *CallerService
 	orgs    *OrgTree
+	notify  *NotificationService
 	// beforeClaimUpdate, when set (by tests only), runs in Claim between
 	// the checks on the loaded wish and the conditional UPDATE.
 	beforeClaimUpdate func(ctx context.Context, tx *gorm.DB)
@@ -350,6 +351,27 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 func lockRow(tx *gorm.DB, m any, id int64) error {
 	var got []int64
 	return tx.Model(m).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Pluck("id", &got).Error
+}
+
+// notifyWish tells each recipient (nil ones skipped) about event on wish w,
+// inside tx.
+func (s *WishService) notifyWish(tx *gorm.DB, w *model.Wish, event, note string, recipients ...*int64) error {
+	var ns []Notice
+	for _, r := range recipients {
+		if r != nil {
+			ns = append(ns, Notice{UserID: *r, Event: event, ObjectKind: "wish", ObjectID: w.ID, Subject: w.Title, Note: note})
+		}
+	}
+	return s.notify.Notify(tx, ns...)
+}
+
+// ptrs returns pointers to the values of ids.
+func ptrs(ids []int64) []*int64 {
+	out := make([]*int64, len(ids))
+	for i := range ids {
+		out[i] = &ids[i]
+	}
+	return out
 }
 
 // addEvent appends a line to a wish's timeline.
@@ -873,6 +895,13 @@ func (s *WishService) review(ctx context.Context, actorID, id int64, approve boo
 			model.WishPendingReview, w.Status, reason)); err != nil {
 			return err
 		}
+		event := EventWishApproved
+		if !approve {
+			event = EventWishRejected
+		}
+		if err := s.notifyWish(tx, w, event, reason, w.PosterID); err != nil {
+			return err
+		}
 		return s.addEvent(ctx, tx, id, &actorID, roleStaff, action, reason)
 	})
 	if err != nil {
@@ -1101,6 +1130,9 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 		if unit != nil {
 			note = "代表单位认领：" + name
 		}
+		if err := s.notifyWish(tx, w, EventWishClaimed, "", w.PosterID); err != nil {
+			return err
+		}
 		if err := s.addEvent(ctx, tx, id, &actorID, roleClaimer, wishActClaim, note); err != nil {
 			return err
 		}
@@ -1181,7 +1213,8 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 		return nil, invalid("原因不能超过 200 字")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		if _, err := claimerAction(ctx, tx, actorID, id); err != nil {
+		w, err := claimerAction(ctx, tx, actorID, id)
+		if err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now()
@@ -1195,6 +1228,9 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 			return refusal(ctx, tx, id)
 		}
 		if err := endClaim(ctx, tx, id, model.ClaimReleased, now); err != nil {
+			return err
+		}
+		if err := s.notifyWish(tx, w, EventWishReleased, reason, w.PosterID); err != nil {
 			return err
 		}
 		return s.addEvent(ctx, tx, id, &actorID, roleClaimer, wishActRelease, reason)
@@ -1216,7 +1252,8 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 		return nil, invalid("请填写 1 到 500 字的完成说明")
 	}
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		if _, err := claimerAction(ctx, tx, actorID, id); err != nil {
+		w, err := claimerAction(ctx, tx, actorID, id)
+		if err != nil {
 			return err
 		}
 		imgs, err := s.uploads.ownImages(ctx, tx, actorID, images)
@@ -1246,6 +1283,9 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 		}
 		if err := tx.Model(&model.WishClaim{}).Where("active_wish_id = ?", id).
 			Updates(map[string]any{"status": model.ClaimFulfilled, "active_wish_id": nil}).Error; err != nil {
+			return err
+		}
+		if err := s.notifyWish(tx, w, EventWishFulfilled, "", w.PosterID); err != nil {
 			return err
 		}
 		return s.addEvent(ctx, tx, id, &actorID, roleClaimer, wishActFulfil, note)
@@ -1322,6 +1362,9 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 			note += "：" + comment
 		}
 		if err := s.addEvent(ctx, tx, id, &actorID, a.role(), wishActConfirm, note); err != nil {
+			return err
+		}
+		if err := s.notifyWish(tx, w, EventWishCompleted, "", w.ClaimerID); err != nil {
 			return err
 		}
 		return s.complete(ctx, tx, w, now)
@@ -1518,7 +1561,20 @@ func (s *WishService) lapse(ctx context.Context, id int64) (bool, error) {
 			return err
 		}
 		changed = true
+		var claimers []int64
+		if err := tx.Model(&model.WishClaim{}).Where("active_wish_id = ?", id).Pluck("claimer_id", &claimers).Error; err != nil {
+			return err
+		}
 		if err := endClaim(ctx, tx, id, model.ClaimLapsed, now); err != nil {
+			return err
+		}
+		w, err := reload(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		const lapsed = "认领超过期限未完成，已自动释放"
+		recipients := append([]*int64{w.PosterID}, ptrs(claimers)...)
+		if err := s.notifyWish(tx, w, EventWishReleased, lapsed, recipients...); err != nil {
 			return err
 		}
 		return s.addEvent(ctx, tx, id, nil, roleSystem, wishActLapse, "认领超过期限未完成，已自动释放")
@@ -1545,6 +1601,9 @@ func (s *WishService) autoConfirm(ctx context.Context, id int64, cutoff time.Tim
 			return err
 		}
 		if err := s.addEvent(ctx, tx, id, nil, roleSystem, wishActAutoConfirm, "发布人未在期限内确认，系统自动确认完成"); err != nil {
+			return err
+		}
+		if err := s.notifyWish(tx, w, EventWishCompleted, "系统自动确认", w.PosterID, w.ClaimerID); err != nil {
 			return err
 		}
 		return s.complete(ctx, tx, w, now)

@@ -5,9 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
+	"time"
+
+	"linli/internal/wechat"
 )
 
 // FakeWeChat is a local stand-in for api.weixin.qq.com. Its answers depend on
@@ -19,13 +21,51 @@ import (
 //   - getuserphonenumber: code "bad…" → 40029; "phone:N" → N; else 13812345678.
 //   - msg_sec_check: content with "RISKY" → suggest risky, "REVIEW" → review,
 //     "WXDOWN" → dropped connection, else pass.
-//   - subscribe send: errcode 0, recorded; getwxacodeunlimit: a JPEG body.
+//   - subscribe send: errcode 0, recorded, unless FailSubscribe scripted
+//     failures for the receiver; getwxacodeunlimit: a JPEG body.
 type FakeWeChat struct {
 	Server *httptest.Server
 
 	mu    sync.Mutex
 	calls map[string]int
 	sent  []map[string]any
+	// script holds, per openid, the errcodes its next subscribe sends get.
+	script map[string][]int
+	// attempts counts subscribe sends per openid, failed ones included.
+	attempts map[string]int
+}
+
+// FakeDrop, in FailSubscribe, drops the connection instead of answering.
+const FakeDrop = -999
+
+// FailSubscribe makes the next len(errcodes) subscribe sends to openid
+// fail, in order, with these errcodes (FakeDrop: no answer at all); later
+// sends succeed.
+func (f *FakeWeChat) FailSubscribe(openid string, errcodes ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.script[openid] = append(f.script[openid], errcodes...)
+}
+
+// SentTo returns the subscribe messages delivered to openid.
+func (f *FakeWeChat) SentTo(openid string) []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []map[string]any
+	for _, m := range f.sent {
+		if m["touser"] == openid {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// SubscribeAttempts returns how many subscribe sends to openid arrived,
+// failed ones included.
+func (f *FakeWeChat) SubscribeAttempts(openid string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts[openid]
 }
 
 // SessionKeyPrefix starts every session_key the fake hands out, so tests can
@@ -39,7 +79,7 @@ func FakeJPEG() []byte {
 
 // NewFakeWeChat starts the fake server.
 func NewFakeWeChat() *FakeWeChat {
-	f := &FakeWeChat{calls: map[string]int{}}
+	f := &FakeWeChat{calls: map[string]int{}, script: map[string][]int{}, attempts: map[string]int{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -58,24 +98,15 @@ func (f *FakeWeChat) Sent() []map[string]any {
 	return append([]map[string]any(nil), f.sent...)
 }
 
-// Client returns an HTTP client that sends every request to the fake,
-// whatever host it names.
+// Client returns the HTTP client main would build with wechat.api_base set
+// to the fake's address: every request goes to the fake, whatever host the
+// SDK names.
 func (f *FakeWeChat) Client() *http.Client {
-	target, _ := url.Parse(f.Server.URL)
-	return &http.Client{Transport: rewrite{target: target, next: http.DefaultTransport}}
-}
-
-type rewrite struct {
-	target *url.URL
-	next   http.RoundTripper
-}
-
-func (r rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.URL.Scheme = r.target.Scheme
-	req.URL.Host = r.target.Host
-	req.Host = r.target.Host
-	return r.next.RoundTrip(req)
+	c, err := wechat.HTTPClient(f.Server.URL, 10*time.Second)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 func (f *FakeWeChat) serve(w http.ResponseWriter, r *http.Request) {
@@ -143,10 +174,24 @@ func (f *FakeWeChat) serve(w http.ResponseWriter, r *http.Request) {
 		reply(map[string]any{"errcode": 0, "errmsg": "ok", "trace_id": "fake",
 			"result": map[string]any{"suggest": suggest, "label": 100}})
 	case "/cgi-bin/message/subscribe/send":
+		to := str("touser")
 		f.mu.Lock()
-		f.sent = append(f.sent, in)
+		f.attempts[to]++
+		code := 0
+		if q := f.script[to]; len(q) > 0 {
+			code, f.script[to] = q[0], q[1:]
+		} else {
+			f.sent = append(f.sent, in)
+		}
 		f.mu.Unlock()
-		errcode(0, "ok")
+		switch code {
+		case 0:
+			errcode(0, "ok")
+		case FakeDrop:
+			drop(w)
+		default:
+			errcode(code, "scripted failure")
+		}
 	case "/wxa/getwxacodeunlimit":
 		w.Header().Set("Content-Type", "image/jpeg")
 		_, _ = w.Write(FakeJPEG())

@@ -93,9 +93,68 @@ type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
 
-// createDatabase makes a uniquely named database on the server of dsn and
-// returns a DSN for it and a function that drops it.
+// createDatabase makes a uniquely named, migrated database on the server
+// of dsn and returns a DSN for it and a function that drops it.
 func createDatabase(dsn string) (string, func(), error) {
+	dsn, dropFn, err := emptyDatabase(dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	// Migrate once for the package; harnesses then share the tables.
+	db, err := gormOpenMySQL(dsn)
+	if err != nil {
+		dropFn()
+		return "", nil, err
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}()
+	if err := model.Migrate(db); err != nil {
+		dropFn()
+		return "", nil, err
+	}
+	return dsn, dropFn, nil
+}
+
+// EmptyDatabase returns a configuration whose database is new and empty (no
+// table): a SQLite file under the test's temporary directory, or a new
+// database on the LINLI_TEST_MYSQL_DSN server, dropped when the test ends.
+// Tests of the schema steps open it as several instances would.
+func EmptyDatabase(t testing.TB) *config.Config {
+	t.Helper()
+	cfg := testConfig(map[string]any{"data.dir": t.TempDir()})
+	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
+		db, drop, err := emptyDatabase(dsn)
+		if err != nil {
+			t.Fatalf("testutil: empty database: %v", err)
+		}
+		t.Cleanup(drop)
+		cfg.Database.Driver, cfg.Database.DSN = "mysql", db
+	}
+	return cfg
+}
+
+// OpenDatabase opens the database of cfg as an instance would (closed when
+// the test ends), without migrating it.
+func OpenDatabase(t testing.TB, cfg *config.Config) *gorm.DB {
+	t.Helper()
+	db, _, err := store.OpenDB(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("testutil: open database: %v", err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	return db
+}
+
+// emptyDatabase makes a uniquely named database on the server of dsn and
+// returns a DSN for it and a function that drops it.
+func emptyDatabase(dsn string) (string, func(), error) {
 	cfg, err := mysqldrv.ParseDSN(store.MySQLDSN(dsn))
 	if err != nil {
 		return "", nil, fmt.Errorf("parse %s: %w", EnvMySQLDSN, err)
@@ -115,21 +174,6 @@ func createDatabase(dsn string) (string, func(), error) {
 		if sqlDB, err := admin.DB(); err == nil {
 			sqlDB.Close()
 		}
-	}
-	// Migrate once for the package; harnesses then share the tables.
-	db, err := gormOpenMySQL(cfg.FormatDSN())
-	if err != nil {
-		dropFn()
-		return "", nil, err
-	}
-	defer func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	}()
-	if err := model.Migrate(db); err != nil {
-		dropFn()
-		return "", nil, err
 	}
 	return cfg.FormatDSN(), dropFn, nil
 }

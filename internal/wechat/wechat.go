@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	mpcontext "github.com/silenceper/wechat/v2/miniprogram/context"
 	"github.com/silenceper/wechat/v2/miniprogram/qrcode"
 	"github.com/silenceper/wechat/v2/miniprogram/security"
+	"github.com/silenceper/wechat/v2/miniprogram/subscribe"
 	"github.com/silenceper/wechat/v2/util"
 
 	"linli/service"
@@ -29,6 +31,40 @@ import (
 // with a client that has a timeout, and tests point it at a fake server.
 func UseHTTPClient(client *http.Client) {
 	util.DefaultHTTPClient = client
+}
+
+// HTTPClient returns the client the SDK should use: every request goes to
+// apiBase (wechat.api_base) whatever host the SDK names (the SDK's URLs are
+// constants for api.weixin.qq.com), and each call is bounded by timeout.
+// With WeChat's own base the requests are left as they are.
+func HTTPClient(apiBase string, timeout time.Duration) (*http.Client, error) {
+	c := &http.Client{Timeout: timeout}
+	base, err := url.Parse(strings.TrimSuffix(apiBase, "/"))
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("wechat: api base %q is not a URL", apiBase)
+	}
+	if base.String() != "https://api.weixin.qq.com" {
+		c.Transport = rebase{base: base, next: http.DefaultTransport}
+	}
+	return c, nil
+}
+
+// rebase sends each request to base: its scheme and host, with base's path
+// put before the request's.
+type rebase struct {
+	base *url.URL
+	next http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (r rebase) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.URL.Scheme, req.URL.Host, req.Host = r.base.Scheme, r.base.Host, r.base.Host
+	req.URL.Path = r.base.Path + req.URL.Path
+	if req.URL.RawPath != "" {
+		req.URL.RawPath = r.base.Path + req.URL.RawPath
+	}
+	return r.next.RoundTrip(req)
 }
 
 // Client calls the WeChat mini-program API.
@@ -206,6 +242,22 @@ func (c *Client) MsgSecCheck(ctx context.Context, openID, title, content string)
 	default:
 		return "", fmt.Errorf("wechat msg_sec_check: unexpected suggest %q", s)
 	}
+}
+
+// SendSubscribe implements service.WeChat with subscribeMessage.send. The
+// SDK call takes no context; the HTTP client's timeout bounds it.
+func (c *Client) SendSubscribe(ctx context.Context, m service.SubscribeMessage) error {
+	data := make(map[string]*subscribe.DataItem, len(m.Data))
+	for k, v := range m.Data {
+		data[k] = &subscribe.DataItem{Value: v}
+	}
+	return c.withToken(ctx, func() error {
+		err := subscribe.NewSubscribe(c.ctx).Send(&subscribe.Message{
+			ToUser: m.ToUser, TemplateID: m.TemplateID, Page: m.Page, Data: data,
+			MiniprogramState: m.MiniprogramState, Lang: m.Lang,
+		})
+		return asError("subscribe_send", err)
+	})
 }
 
 // withToken runs call and, when WeChat says the cached access token is

@@ -168,10 +168,13 @@ func devSecret(dir string) (string, error) {
 	return secret, nil
 }
 
+// newLogger returns the JSON logger of every command. It writes to stderr,
+// so that what a command prints on stdout (reconcile's JSON) stays
+// parseable.
 func newLogger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	return slog.New(reqlog.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})))
+	return slog.New(reqlog.NewHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 }
 
 // redisLogger sends go-redis's internal messages (pool dial failures and the
@@ -301,6 +304,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				return nil, err
 			}
 			return []any{"expired", n}, err
+		}},
+		sweep{name: "leaderboards", interval: cfg.TimeBank.LeaderboardCheckInterval, run: func(ctx context.Context) ([]any, error) {
+			drift, err := a.svc.TimeBank.CheckLeaderboards(ctx, true)
+			if len(drift) == 0 {
+				return nil, err
+			}
+			return []any{"repaired_differences", len(drift), "first", drift[0]}, err
 		}},
 		sweep{name: "uploads", interval: cfg.Upload.SweepInterval, run: func(ctx context.Context) ([]any, error) {
 			n, err := a.svc.Uploads.Sweep(ctx)

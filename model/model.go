@@ -54,6 +54,10 @@ func Tables() []any { return tables() }
 // Migrate creates or updates every table and index. It is safe to run on every
 // start and from several instances, and returns the first error it meets.
 func Migrate(db *gorm.DB) error {
+	db, err := forMySQL(db)
+	if err != nil {
+		return err
+	}
 	for _, t := range tables() {
 		if err := db.AutoMigrate(t); err != nil {
 			return fmt.Errorf("migrate %T: %w", t, err)

@@ -215,6 +215,9 @@ type Harness struct {
 	Logger *slog.Logger
 	// RealStores reports whether MySQL and Redis servers are in use.
 	RealMySQL, RealRedis bool
+	// Objects is the object store of every instance; nil: the local disk
+	// store under the harness's upload.dir.
+	Objects service.ObjectStore
 }
 
 // Option changes how New builds a harness.
@@ -224,6 +227,7 @@ type options struct {
 	overrides map[string]any
 	noWeChat  bool
 	logWriter io.Writer
+	objects   service.ObjectStore
 }
 
 // WithConfig sets configuration keys (key path → value) before validation.
@@ -272,7 +276,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	}
 	cfg := testConfig(o.overrides)
 	h := &Harness{T: t, Config: cfg, Clock: &Clock{}, WeChat: process.wechat,
-		RealMySQL: process.mysqlDSN != "", RealRedis: cfg.Redis.Addr != ""}
+		RealMySQL: process.mysqlDSN != "", RealRedis: cfg.Redis.Addr != "", Objects: o.objects}
 
 	w, level := io.Discard, slog.LevelError
 	if o.logWriter != nil {
@@ -328,19 +332,25 @@ func deleteKeys(rdb redis.UniversalClient, prefix string) {
 // matters lives in one process.
 func (h *Harness) NewInstance() (*service.Service, http.Handler) {
 	h.T.Helper()
+	return h.instanceOver(h.DB, h.Redis)
+}
+
+// instanceOver builds an instance over db and rdb.
+func (h *Harness) instanceOver(db *gorm.DB, rdb redis.UniversalClient) (*service.Service, http.Handler) {
+	h.T.Helper()
 	deps := service.Deps{
-		DB: h.DB, Redis: h.Redis, Config: h.Config, Clock: h.Clock,
-		Logger: h.Logger,
+		DB: db, Redis: rdb, Config: h.Config, Clock: h.Clock,
+		Logger: h.Logger, Objects: h.Objects,
 	}
 	if h.Config.WeChat.Enabled() {
-		deps.WeChat = wechat.New(h.Config.WeChat.AppID, h.Config.WeChat.Secret, h.Redis, h.Config.Redis.Prefix)
+		deps.WeChat = wechat.New(h.Config.WeChat.AppID, h.Config.WeChat.Secret, rdb, h.Config.Redis.Prefix)
 	}
 	svc := service.New(deps)
-	sqlDB, _ := h.DB.DB()
+	sqlDB, _ := db.DB()
 	r, err := router.New(router.Options{
 		Service: svc, Config: h.Config, Logger: deps.Logger,
-		Limiter: ratelimit.New(h.Redis, h.Config.Redis.Prefix),
-		SQLDB:   sqlDB, Redis: h.Redis,
+		Limiter: ratelimit.New(rdb, h.Config.Redis.Prefix),
+		SQLDB:   sqlDB, Redis: rdb,
 	})
 	if err != nil {
 		h.T.Fatalf("testutil: router: %v", err)

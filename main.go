@@ -28,6 +28,7 @@ import (
 	"gorm.io/gorm"
 
 	"linli/config"
+	"linli/internal/objstore"
 	"linli/internal/ratelimit"
 	"linli/internal/reqlog"
 	"linli/internal/store"
@@ -217,6 +218,9 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	deps := service.Deps{DB: db, Redis: rdb.Client, Config: cfg, Clock: service.SystemClock{}, Logger: log}
+	if deps.Objects, err = objectStore(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.WeChat.Enabled() {
 		wechat.UseHTTPClient(&http.Client{Timeout: cfg.WeChat.Timeout})
 		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
@@ -229,6 +233,17 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		deps.Content = words
 	}
 	return &app{db: db, redis: rdb, svc: service.New(deps)}, nil
+}
+
+// objectStore returns the S3 store of upload.s3 when upload.store is s3,
+// and nil (service.New's local store under upload.dir) otherwise.
+func objectStore(cfg *config.Config) (service.ObjectStore, error) {
+	if cfg.Upload.Store != config.UploadStoreS3 {
+		return nil, nil
+	}
+	s := cfg.Upload.S3
+	return objstore.NewS3(objstore.S3Options{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey, UseSSL: s.UseSSL}, service.FilesURLPrefix)
 }
 
 // reconcile prints the ledger reconciliation and fails when it found

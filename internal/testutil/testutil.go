@@ -259,6 +259,10 @@ func New(t testing.TB, opts ...Option) *Harness {
 		// limits are high unless a test sets them with WithConfig.
 		"ratelimit.login_per_minute": 100000,
 		"ratelimit.write_per_minute": 100000,
+		// The storms of the concurrency tests share two cores with other
+		// work: the deadlines are generous unless a test sets them.
+		"http.request_timeout": "25s",
+		"redis.budget":         "10s",
 	}}
 	for _, opt := range opts {
 		opt(o)

@@ -73,14 +73,7 @@ type DatabaseConfig struct {
 	MaxIdleConns    int           `koanf:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
 	SlowThreshold   time.Duration `koanf:"slow_threshold"`
-	// Replicas is a comma-separated list of read-replica DSNs (MySQL only):
-	// reads that tolerate lag go there (see docs/SCALING.md); empty reads
-	// everything from the primary.
-	Replicas string `koanf:"replicas"`
 }
-
-// ReplicaDSNs returns the configured replica DSNs.
-func (d DatabaseConfig) ReplicaDSNs() []string { return splitList(d.Replicas) }
 
 // RedisConfig selects and tunes Redis. An empty Addr means an in-process Redis.
 type RedisConfig struct {
@@ -376,7 +369,6 @@ func defaults() map[string]any {
 		"database.max_idle_conns":    50,
 		"database.conn_max_lifetime": "30m",
 		"database.slow_threshold":    "500ms",
-		"database.replicas":          "",
 		"redis.addr":                 "",
 		"redis.master_name":          "",
 		"redis.username":             "",

@@ -23,7 +23,7 @@ const (
 
 // validateFaults checks the keys that bound how linli waits for and falls
 // back from its dependencies: the request deadline, Redis retries and
-// budget, the upload store and the replicas.
+// budget, the upload store.
 func (c *Config) validateFaults(bad func(key, why string) error) error {
 	switch {
 	case c.HTTP.RequestTimeout < 100*time.Millisecond:
@@ -40,8 +40,6 @@ func (c *Config) validateFaults(bad func(key, why string) error) error {
 		return bad("redis.budget", "must be at least 10ms and at most http.request_timeout")
 	case c.TimeBank.LeaderboardCheckInterval < 0:
 		return bad("timebank.leaderboard_check_interval", "must not be negative (0 disables)")
-	case len(c.Database.ReplicaDSNs()) > 0 && c.Database.Driver != "mysql":
-		return bad("database.replicas", "needs database.driver mysql")
 	}
 	switch c.Upload.Store {
 	case UploadStoreLocal:

@@ -61,8 +61,8 @@ func TestMain(m *testing.M) {
 	}
 	env.long = mode == "long"
 	env.run = fmt.Sprint(time.Now().Unix() % 100000)
-	code, err := setup()
-	if err != nil {
+	code := 0
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "faulttest:", err)
 		code = 2
 	} else {
@@ -84,16 +84,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func setup() (int, error) {
+func setup() error {
 	var err error
 	if env.dir, err = os.MkdirTemp("", "linli-faults-"); err != nil {
-		return 0, err
+		return err
 	}
 	env.bin = filepath.Join(env.dir, "linli")
 	build := exec.Command("go", "build", "-o", env.bin, "linli")
 	build.Dir = "../.."
 	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("build: %v: %s", err, out)
+		return fmt.Errorf("build: %v: %s", err, out)
 	}
 	env.mysqlPort, env.rdPort = freePort(), freePort()
 	env.redis = startRedis()
@@ -101,7 +101,7 @@ func setup() (int, error) {
 	install := exec.Command("mariadb-install-db", "--no-defaults", "--datadir="+data, "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db")
 	if out, err := install.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("mariadb-install-db: %v: %s", err, out)
+		return fmt.Errorf("mariadb-install-db: %v: %s", err, out)
 	}
 	env.mysql = startMySQL()
 	if err := waitFor(60*time.Second, func() error {
@@ -115,10 +115,10 @@ func setup() (int, error) {
 		}
 		return err
 	}); err != nil {
-		return 0, fmt.Errorf("mariadb: %w", err)
+		return fmt.Errorf("mariadb: %w", err)
 	}
 	env.db, err = gorm.Open(mysql.Open(dsn()), &gorm.Config{Logger: logger.Discard})
-	return 0, err
+	return err
 }
 
 func dsn() string {

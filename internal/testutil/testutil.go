@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -373,12 +372,7 @@ func (h *Harness) StopRedis() {
 	if h.Mini != nil {
 		h.Mini.Close()
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		h.T.Fatalf("testutil: find a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := h.freePort()
 	dead := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: []string{addr}, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1,
 	})

@@ -28,6 +28,7 @@ import (
 	"gorm.io/gorm"
 
 	"linli/config"
+	"linli/internal/objstore"
 	"linli/internal/ratelimit"
 	"linli/internal/reqlog"
 	"linli/internal/store"
@@ -188,10 +189,13 @@ func devSecret(dir string) (string, error) {
 	return secret, nil
 }
 
+// newLogger returns the JSON logger of every command. It writes to stderr,
+// so that what a command prints on stdout (reconcile's JSON) stays
+// parseable.
 func newLogger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	return slog.New(reqlog.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})))
+	return slog.New(reqlog.NewHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 }
 
 // redisLogger sends go-redis's internal messages (pool dial failures and the
@@ -234,6 +238,9 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	deps := service.Deps{DB: db, Redis: rdb.Client, Config: cfg, Clock: service.SystemClock{}, Logger: log}
+	if deps.Objects, err = objectStore(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.WeChat.Enabled() {
 		client, err := wechat.HTTPClient(cfg.WeChat.APIBase, cfg.WeChat.Timeout)
 		if err != nil {
@@ -274,6 +281,17 @@ func migrationStatus(cfg *config.Config, log *slog.Logger) error {
 	}
 	fmt.Println(string(out))
 	return nil
+}
+
+// objectStore returns the S3 store of upload.s3 when upload.store is s3,
+// and nil (service.New's local store under upload.dir) otherwise.
+func objectStore(cfg *config.Config) (service.ObjectStore, error) {
+	if cfg.Upload.Store != config.UploadStoreS3 {
+		return nil, nil
+	}
+	s := cfg.Upload.S3
+	return objstore.NewS3(objstore.S3Options{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey, UseSSL: s.UseSSL}, service.FilesURLPrefix)
 }
 
 // reconcile prints the ledger reconciliation and fails when it found
@@ -356,6 +374,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				return nil, err
 			}
 			return []any{"activities", res.Activities, "obligations", res.Obligations}, nil
+		}},
+		sweep{name: "leaderboards", interval: cfg.TimeBank.LeaderboardCheckInterval, run: func(ctx context.Context) ([]any, error) {
+			drift, err := a.svc.TimeBank.CheckLeaderboards(ctx, true)
+			if len(drift) == 0 {
+				return nil, err
+			}
+			return []any{"repaired_differences", len(drift), "first", drift[0]}, err
 		}},
 		sweep{name: "uploads", interval: cfg.Upload.SweepInterval, run: func(ctx context.Context) ([]any, error) {
 			n, err := a.svc.Uploads.Sweep(ctx)

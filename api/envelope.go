@@ -84,14 +84,23 @@ func respond(c *gin.Context, status int, data any) {
 	c.JSON(status, Envelope{Code: service.CodeOK, Message: "ok", Data: data})
 }
 
+// StatusClientClosed is the status recorded (in the access log and the
+// metrics) for a request whose client went away before the answer: nobody
+// reads it, and it is not a server error.
+const StatusClientClosed = 499
+
 // fail writes the error envelope for err and records err for the access log.
-// Anything that is not a *service.Error becomes 10500 with a generic message.
+// A store that is down or did not answer within the request's deadline
+// gives 10503; anything else that is not a *service.Error becomes 10500
+// with a generic message (service.AsError). When the client has gone away,
+// the request ends with StatusClientClosed and no body.
 func fail(c *gin.Context, err error) {
-	var se *service.Error
-	if !errors.As(err, &se) {
-		se = service.Wrap(service.CodeInternal, "服务器开小差了，请稍后再试", err)
-	}
 	_ = c.Error(err)
+	if service.ClientGone(c.Request.Context()) && service.ErrorCode(err) >= service.CodeInternal {
+		c.AbortWithStatus(StatusClientClosed)
+		return
+	}
+	se := service.AsError(err)
 	if se.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int((se.RetryAfter+999_999_999)/1_000_000_000)))
 	}

@@ -93,6 +93,11 @@ func AccessLog() gin.HandlerFunc {
 		}
 		log, ctx := logger(c), c.Request.Context()
 		switch {
+		case status == StatusClientClosed:
+			if len(c.Errors) > 0 {
+				attrs = append(attrs, "error", c.Errors.Last().Err.Error())
+			}
+			log.InfoContext(ctx, "request: client went away", attrs...)
 		case status >= 500:
 			if len(c.Errors) > 0 {
 				attrs = append(attrs, "error", c.Errors.Last().Err.Error())
@@ -112,6 +117,18 @@ func routeOf(c *gin.Context) string {
 		return r
 	}
 	return "unmatched"
+}
+
+// Deadline gives every request the deadline d (http.request_timeout): the
+// database and Redis work it starts is cancelled when it passes, and fail
+// answers 503 10503 for it (service.AsError).
+func Deadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
 }
 
 // Recovery turns a panic into a 10500 envelope and logs the stack.
@@ -225,6 +242,21 @@ func userID(c *gin.Context) int64 {
 // Limiter is a shared rate limiter (internal/ratelimit implements it).
 type Limiter interface {
 	Allow(ctx context.Context, key string, perMinute int) (bool, time.Duration, error)
+}
+
+// WithBudget bounds every Allow of l by budget (redis.budget), so a Redis
+// that answers nothing delays a rate-limited request by at most that much.
+func WithBudget(l Limiter, budget time.Duration) Limiter { return budgetLimiter{l, budget} }
+
+type budgetLimiter struct {
+	l      Limiter
+	budget time.Duration
+}
+
+func (b budgetLimiter) Allow(ctx context.Context, key string, perMinute int) (bool, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.budget)
+	defer cancel()
+	return b.l.Allow(ctx, key, perMinute)
 }
 
 // RateLimit answers 429 10007 with Retry-After once key(c) has used its

@@ -14,14 +14,14 @@ func (h *Handler) Healthz(c *gin.Context) {
 	respond(c, http.StatusOK, gin.H{"status": "up"})
 }
 
-// Readyz serves GET /readyz: 200 when the database and Redis answer, else
-// 503 naming the store that is down.
+// Readyz serves GET /readyz: 200 when the database, Redis and the upload
+// store answer, else 503 naming the store that is down.
 func (h *Handler) Readyz(c *gin.Context) {
 	if down := h.svc.Ready(c.Request.Context()); len(down) > 0 {
 		abortWith(c, http.StatusServiceUnavailable, service.CodeUnavailable, "依赖服务不可用："+strings.Join(down, "、"))
 		return
 	}
-	respond(c, http.StatusOK, gin.H{"database": "up", "redis": "up"})
+	respond(c, http.StatusOK, gin.H{"database": "up", "redis": "up", "uploads": "up"})
 }
 
 // NoRoute answers unknown paths with a 10005 envelope.

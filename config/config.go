@@ -53,6 +53,10 @@ type HTTPConfig struct {
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	ReadTimeout     time.Duration `koanf:"read_timeout"`
 	WriteTimeout    time.Duration `koanf:"write_timeout"`
+	// RequestTimeout is every request's deadline: the database and Redis
+	// work it starts is cancelled when it passes, and the answer is 503
+	// 10503. It must be shorter than WriteTimeout.
+	RequestTimeout time.Duration `koanf:"request_timeout"`
 	// TrustedProxies lists proxy addresses whose X-Forwarded-For is believed
 	// (comma-separated CIDRs or IPs); empty trusts none.
 	TrustedProxies string `koanf:"trusted_proxies"`
@@ -85,6 +89,18 @@ type RedisConfig struct {
 	DialTimeout  time.Duration `koanf:"dial_timeout"`
 	ReadTimeout  time.Duration `koanf:"read_timeout"`
 	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// MaxRetries is how often a failed command is retried (0: never);
+	// MinRetryBackoff and MaxRetryBackoff bound the wait between tries.
+	MaxRetries      int           `koanf:"max_retries"`
+	MinRetryBackoff time.Duration `koanf:"min_retry_backoff"`
+	MaxRetryBackoff time.Duration `koanf:"max_retry_backoff"`
+	// DialRetries is how many times one connection is dialled before the
+	// command fails.
+	DialRetries int `koanf:"dial_retries"`
+	// Budget is the most one Redis step of a request (the session check, a
+	// rate-limit check, a login's session write) may take, retries
+	// included; when it passes the request is answered 503 10503.
+	Budget time.Duration `koanf:"budget"`
 	// Prefix is put before every key linli writes, so several deployments can
 	// share one Redis.
 	Prefix string `koanf:"prefix"`
@@ -188,6 +204,10 @@ type UploadConfig struct {
 	UnusedTTL time.Duration `koanf:"unused_ttl"`
 	// SweepInterval is how often serve runs the upload sweep; zero disables.
 	SweepInterval time.Duration `koanf:"sweep_interval"`
+	// Store is where uploads live: local (upload.dir, one host) or s3 (an
+	// S3-compatible bucket every instance shares).
+	Store string   `koanf:"store"`
+	S3    S3Config `koanf:"s3"`
 }
 
 // ContentConfig holds the local content check used when WeChat is not
@@ -213,6 +233,9 @@ type TimeBankConfig struct {
 	GiftDailyLimitPoints  int64 `koanf:"gift_daily_limit_points"`
 	// LeaderboardSize is how many leaders GET /leaderboards returns.
 	LeaderboardSize int `koanf:"leaderboard_size"`
+	// LeaderboardCheckInterval is how often serve compares the leaderboards
+	// with the ledger and rebuilds those that drifted; zero disables.
+	LeaderboardCheckInterval time.Duration `koanf:"leaderboard_check_interval"`
 	// ManualCredit caps what staff credit by hand (POST /admin/credits).
 	ManualCredit ManualCreditConfig `koanf:"manual_credit"`
 
@@ -361,6 +384,7 @@ func baseDefaults() map[string]any {
 		"http.shutdown_timeout":      "20s",
 		"http.read_timeout":          "15s",
 		"http.write_timeout":         "30s",
+		"http.request_timeout":       "15s",
 		"http.trusted_proxies":       "",
 		"data.dir":                   "./data",
 		"database.driver":            "sqlite",
@@ -378,6 +402,11 @@ func baseDefaults() map[string]any {
 		"redis.dial_timeout":         "3s",
 		"redis.read_timeout":         "2s",
 		"redis.write_timeout":        "2s",
+		"redis.max_retries":          1,
+		"redis.min_retry_backoff":    "8ms",
+		"redis.max_retry_backoff":    "64ms",
+		"redis.dial_retries":         1,
+		"redis.budget":               "2s",
 		"redis.prefix":               "linli:",
 		"bootstrap.admins":           "",
 		"jwt.secret":                 "",
@@ -412,6 +441,13 @@ func baseDefaults() map[string]any {
 		"upload.url_ttl":                   "1h",
 		"upload.unused_ttl":                "24h",
 		"upload.sweep_interval":            "10m",
+		"upload.store":                     "local",
+		"upload.s3.endpoint":               "",
+		"upload.s3.bucket":                 "",
+		"upload.s3.region":                 "",
+		"upload.s3.access_key":             "",
+		"upload.s3.secret_key":             "",
+		"upload.s3.use_ssl":                true,
 		"content.words_file":               "",
 
 		// Volunteer activities.
@@ -431,6 +467,7 @@ func baseDefaults() map[string]any {
 		"timebank.gift_daily_limit_minutes":              600,
 		"timebank.gift_daily_limit_points":               1000,
 		"timebank.leaderboard_size":                      50,
+		"timebank.leaderboard_check_interval":            "10m",
 		"timebank.manual_credit.max_minutes_per_request": 6000,
 		"timebank.manual_credit.max_points_per_request":  10000,
 		"timebank.manual_credit.max_minutes_per_month":   30000,
@@ -649,6 +686,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateNotify(bad); err != nil {
+		return err
+	}
+	if err := c.validateFaults(bad); err != nil {
 		return err
 	}
 	if c.User.HomeChangeMinInterval < 0 {

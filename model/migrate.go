@@ -94,6 +94,10 @@ func migrate(db *gorm.DB) ([]string, error) {
 	var applied []string
 	err := withMigrationLock(db, func(conn *gorm.DB) error {
 		applied = nil
+		conn, err := forMySQL(conn)
+		if err != nil {
+			return err
+		}
 		if err := conn.AutoMigrate(&SchemaMigration{}); err != nil {
 			return fmt.Errorf("migrate schema_migrations: %w", err)
 		}

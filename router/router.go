@@ -38,6 +38,7 @@ type Options struct {
 // gin.SetMode(gin.ReleaseMode) once before, as main does. Each call has its own
 // metrics registry, so several instances can live in one test process.
 func New(o Options) (http.Handler, error) {
+	o.Limiter = api.WithBudget(o.Limiter, o.Config.Redis.Budget)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
@@ -76,7 +77,8 @@ func New(o Options) (http.Handler, error) {
 
 	// Every route but the upload reads JSON bodies of at most http.max_body_bytes;
 	// POST /uploads has its own, larger limit.
-	base := r.Group("/api/v1")
+	// Every API request has the deadline http.request_timeout.
+	base := r.Group("/api/v1", api.Deadline(o.Config.HTTP.RequestTimeout))
 	v1 := base.Group("", api.BodyLimit(o.Config.HTTP.MaxBodyBytes))
 	v1.GET("/openapi.json", api.OpenAPI(openapi))
 	base.GET("/files/:name", h.ServeFile)

@@ -127,14 +127,16 @@ func (s *AuthService) startSession(ctx context.Context, userID int64, wxSessionK
 	sid := randomHex(16)
 	secret := randomHex(24)
 	cfg := s.deps.Config.JWT
+	rctx, cancel := s.deps.redisBudget(ctx)
+	defer cancel()
 	pipe := s.deps.Redis.TxPipeline()
-	pipe.HSet(ctx, s.sessionKey(sid), map[string]any{
+	pipe.HSet(rctx, s.sessionKey(sid), map[string]any{
 		"uid": userID,
 		"rh":  hashToken(secret),
 		"sk":  wxSessionKey,
 	})
-	pipe.PExpire(ctx, s.sessionKey(sid), cfg.RefreshTTL)
-	if _, err := pipe.Exec(ctx); err != nil {
+	pipe.PExpire(rctx, s.sessionKey(sid), cfg.RefreshTTL)
+	if _, err := pipe.Exec(rctx); err != nil {
 		return nil, unavailable("服务暂时不可用，请稍后再试", err)
 	}
 	t, err := s.tokens(userID, sid, secret)
@@ -199,6 +201,8 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*Tokens
 		return nil, Errorf(CodeUnauthenticated, "登录已失效，请重新登录")
 	}
 	newSecret := randomHex(24)
+	ctx, cancel := s.deps.redisBudget(ctx)
+	defer cancel()
 	res, err := s.rotate.Run(ctx, s.deps.Redis,
 		[]string{s.sessionKey(sid), s.usedKey(sid)},
 		hashToken(secret), hashToken(newSecret), s.deps.Config.JWT.RefreshTTL.Milliseconds()).Int()
@@ -225,6 +229,8 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*Tokens
 // Logout ends a session at once for every instance. It returns 10503 when
 // Redis is unreachable.
 func (s *AuthService) Logout(ctx context.Context, p Principal) error {
+	ctx, cancel := s.deps.redisBudget(ctx)
+	defer cancel()
 	if err := s.deps.Redis.Del(ctx, s.sessionKey(p.SessionID), s.usedKey(p.SessionID)).Err(); err != nil {
 		return unavailable("服务暂时不可用，请稍后再试", err)
 	}
@@ -255,11 +261,13 @@ func (s *AuthService) Authenticate(ctx context.Context, accessToken string) (Pri
 	}
 	// One round trip: the session, the caller's cached context and the org
 	// epoch that context and the org copy must match.
+	rctx, cancel := s.deps.redisBudget(ctx)
+	defer cancel()
 	pipe := s.deps.Redis.Pipeline()
-	sess := pipe.HGet(ctx, s.sessionKey(claims.SessionID), "uid")
-	cached := s.callers.cache.cachedCmd(ctx, pipe, uid)
-	epochCmd := s.orgs.epochCmd(ctx, pipe)
-	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	sess := pipe.HGet(rctx, s.sessionKey(claims.SessionID), "uid")
+	cached := s.callers.cache.cachedCmd(rctx, pipe, uid)
+	epochCmd := s.orgs.epochCmd(rctx, pipe)
+	_, _ = pipe.Exec(rctx) // each command's error is looked at below
 	stored, err := sess.Int64()
 	if errors.Is(err, redis.Nil) {
 		return Principal{}, Errorf(CodeUnauthenticated, "登录已失效，请重新登录")

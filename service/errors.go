@@ -55,17 +55,14 @@ func Wrap(code int, message string, err error) *Error {
 	return &Error{Code: code, Message: message, Err: err}
 }
 
-// ErrorCode returns the code of err: 0 for nil, the code of an *Error in its
-// chain, and CodeInternal for anything else.
+// ErrorCode returns the code of err: 0 for nil, else the code AsError
+// gives it (the code of an *Error in its chain, 10503 for a store that is
+// down, CodeInternal for anything else).
 func ErrorCode(err error) int {
 	if err == nil {
 		return CodeOK
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return CodeInternal
+	return AsError(err).Code
 }
 
 // Shorthands for the general codes.

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Ready pings the database and Redis and returns the names of the stores
-// that did not answer within two seconds ("database", "redis"); none means
-// ready.
+// Ready pings the database and Redis and checks that the upload store
+// takes writes, and returns the names of the stores that did not answer
+// within two seconds or failed ("database", "redis", "uploads"); none
+// means ready.
 func (s *Service) Ready(ctx context.Context) []string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -17,6 +18,9 @@ func (s *Service) Ready(ctx context.Context) []string {
 	}
 	if err := s.deps.Redis.Ping(ctx).Err(); err != nil {
 		down = append(down, "redis")
+	}
+	if c, ok := s.deps.Objects.(interface{ Check(context.Context) error }); ok && c.Check(ctx) != nil {
+		down = append(down, "uploads")
 	}
 	return down
 }

@@ -145,6 +145,12 @@ func (d Deps) redisKey(parts ...string) string {
 	return d.Config.Redis.Prefix + strings.Join(parts, ":")
 }
 
+// redisBudget bounds one Redis step of a request (the session check, a
+// login's session write) by redis.budget, retries included.
+func (d Deps) redisBudget(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.Config.Redis.Budget)
+}
+
 // afterCommitKey holds, on a transaction opened by Deps.tx, the functions to
 // run once it has committed.
 const afterCommitKey = "linli:after_commit"

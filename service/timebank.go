@@ -731,11 +731,23 @@ func sameManualCredit(row *model.ManualCredit, in ManualCreditInput, cur model.C
 	return nil
 }
 
-// Reconcile checks the whole ledger (see ledger.Reconcile) for the
-// `linli reconcile` command. It returns an error only when the database
-// fails.
+// Reconcile checks the whole ledger (see ledger.Reconcile) and compares
+// every built leaderboard with it (CheckLeaderboards, without repairing),
+// for `linli reconcile` and GET /admin/reconcile: a leaderboard that
+// differs is a mismatch naming the org, set and user. It returns the
+// database's error, or 10503 when Redis cannot be read.
 func (s *TimeBankService) Reconcile(ctx context.Context) (*ledger.Report, error) {
-	return s.ledger.Reconcile(ctx, s.deps.DB)
+	rep, err := s.ledger.Reconcile(ctx, s.deps.DB)
+	if err != nil {
+		return nil, err
+	}
+	drift, err := s.CheckLeaderboards(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	rep.Details = append(rep.Details, drift...)
+	rep.Mismatches = len(rep.Details)
+	return rep, nil
 }
 
 // ReconcileAsAdmin is Reconcile for an admin of a root org (or a bootstrap

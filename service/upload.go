@@ -125,7 +125,8 @@ func reencode(data []byte, maxPixels int64) (out []byte, contentType, ext string
 // (reencode). The type is sniffed from the bytes: JPEG and PNG are accepted.
 // It returns 10001 for an empty file, another type, a corrupt or too large
 // image, or more than upload.max_bytes, and 10007 when the owner reached
-// upload.daily_count images or upload.daily_bytes bytes today.
+// upload.daily_count images or upload.daily_bytes bytes today, and 10503
+// when the object store is full, read-only or unreachable.
 func (s *UploadService) Create(ctx context.Context, ownerID int64, data []byte) (*UploadView, error) {
 	cfg := s.deps.Config.Upload
 	if len(data) == 0 {
@@ -154,7 +155,13 @@ func (s *UploadService) Create(ctx context.Context, ownerID int64, data []byte) 
 			return err
 		}
 		put = true
-		return s.deps.Objects.Put(ctx, key, ct, bytes.NewReader(clean))
+		if err := s.deps.Objects.Put(ctx, key, ct, bytes.NewReader(clean)); err != nil {
+			if DependencyDown(err) {
+				return unavailable("图片存储暂时不可用，请稍后再试", err)
+			}
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		if put {

@@ -123,3 +123,27 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Check writes and removes a small probe file under Dir: it fails when the
+// directory cannot take writes (read-only, full, gone), which /readyz
+// reports.
+func (l *Local) Check(ctx context.Context) error {
+	if err := os.MkdirAll(l.Dir, 0o750); err != nil {
+		return fmt.Errorf("objstore: %w", err)
+	}
+	f, err := os.CreateTemp(l.Dir, ".ready-*")
+	if err != nil {
+		return fmt.Errorf("objstore: %w", err)
+	}
+	_, err = f.Write([]byte("ok"))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(f.Name()); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("objstore: %w", err)
+	}
+	return ctx.Err()
+}

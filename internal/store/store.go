@@ -102,6 +102,15 @@ func OpenDB(cfg *config.Config, log *slog.Logger) (*gorm.DB, string, error) {
 	return db, desc, nil
 }
 
+// retries maps redis.max_retries to go-redis, where 0 means its default (3)
+// and -1 none.
+func retries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
 // Redis is an open Redis client and what to close when done.
 type Redis struct {
 	Client redis.UniversalClient
@@ -119,11 +128,11 @@ func (r *Redis) Close() error {
 	return err
 }
 
-// OpenRedis connects to the configured Redis, or starts an in-process
-// miniredis (with TTLs following the clock) when redis.addr is empty.
-func OpenRedis(cfg *config.Config) (*Redis, error) {
-	rc := cfg.Redis
-	opts := &redis.UniversalOptions{
+// RedisOptions returns the client options of rc (without addresses): its
+// timeouts, retries and pool, and commands that stop at their context's
+// deadline.
+func RedisOptions(rc config.RedisConfig) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
 		Username:     rc.Username,
 		Password:     rc.Password,
 		DB:           rc.DB,
@@ -132,7 +141,21 @@ func OpenRedis(cfg *config.Config) (*Redis, error) {
 		DialTimeout:  rc.DialTimeout,
 		ReadTimeout:  rc.ReadTimeout,
 		WriteTimeout: rc.WriteTimeout,
+		// A command gives up at its context's deadline (the request's
+		// redis.budget) as well as at the timeouts above.
+		ContextTimeoutEnabled: true,
+		MaxRetries:            retries(rc.MaxRetries),
+		MinRetryBackoff:       rc.MinRetryBackoff,
+		MaxRetryBackoff:       rc.MaxRetryBackoff,
+		DialerRetries:         rc.DialRetries,
 	}
+}
+
+// OpenRedis connects to the configured Redis, or starts an in-process
+// miniredis (with TTLs following the clock) when redis.addr is empty.
+func OpenRedis(cfg *config.Config) (*Redis, error) {
+	rc := cfg.Redis
+	opts := RedisOptions(rc)
 	if rc.Addr == "" {
 		// The in-process server listens on a loopback port of its own: its
 		// Dial (a synchronous net.Pipe) stalls a pipeline of many commands,

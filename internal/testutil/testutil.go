@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -261,6 +260,9 @@ type Harness struct {
 	RealMySQL, RealRedis bool
 	// trips counts round trips for Trips.
 	trips tripCounter
+	// Objects is the object store of every instance; nil: the local disk
+	// store under the harness's upload.dir.
+	Objects service.ObjectStore
 }
 
 // Option changes how New builds a harness.
@@ -270,6 +272,7 @@ type options struct {
 	overrides map[string]any
 	noWeChat  bool
 	logWriter io.Writer
+	objects   service.ObjectStore
 }
 
 // WithConfig sets configuration keys (key path → value) before validation.
@@ -301,6 +304,10 @@ func New(t testing.TB, opts ...Option) *Harness {
 		// limits are high unless a test sets them with WithConfig.
 		"ratelimit.login_per_minute": 100000,
 		"ratelimit.write_per_minute": 100000,
+		// The storms of the concurrency tests share two cores with other
+		// work: the deadlines are generous unless a test sets them.
+		"http.request_timeout": "25s",
+		"redis.budget":         "10s",
 	}}
 	for _, opt := range opts {
 		opt(o)
@@ -318,7 +325,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	}
 	cfg := testConfig(o.overrides)
 	h := &Harness{T: t, Config: cfg, Clock: &Clock{}, WeChat: process.wechat,
-		RealMySQL: process.mysqlDSN != "", RealRedis: cfg.Redis.Addr != ""}
+		RealMySQL: process.mysqlDSN != "", RealRedis: cfg.Redis.Addr != "", Objects: o.objects}
 
 	w, level := io.Discard, slog.LevelError
 	if o.logWriter != nil {
@@ -374,19 +381,25 @@ func deleteKeys(rdb redis.UniversalClient, prefix string) {
 // matters lives in one process.
 func (h *Harness) NewInstance() (*service.Service, http.Handler) {
 	h.T.Helper()
+	return h.instanceOver(h.DB, h.Redis)
+}
+
+// instanceOver builds an instance over db and rdb.
+func (h *Harness) instanceOver(db *gorm.DB, rdb redis.UniversalClient) (*service.Service, http.Handler) {
+	h.T.Helper()
 	deps := service.Deps{
-		DB: h.DB, Redis: h.Redis, Config: h.Config, Clock: h.Clock,
-		Logger: h.Logger,
+		DB: db, Redis: rdb, Config: h.Config, Clock: h.Clock,
+		Logger: h.Logger, Objects: h.Objects,
 	}
 	if h.Config.WeChat.Enabled() {
-		deps.WeChat = wechat.New(h.Config.WeChat.AppID, h.Config.WeChat.Secret, h.Redis, h.Config.Redis.Prefix)
+		deps.WeChat = wechat.New(h.Config.WeChat.AppID, h.Config.WeChat.Secret, rdb, h.Config.Redis.Prefix)
 	}
 	svc := service.New(deps)
-	sqlDB, _ := h.DB.DB()
+	sqlDB, _ := db.DB()
 	r, err := router.New(router.Options{
 		Service: svc, Config: h.Config, Logger: deps.Logger,
-		Limiter: ratelimit.New(h.Redis, h.Config.Redis.Prefix),
-		SQLDB:   sqlDB, Redis: h.Redis,
+		Limiter: ratelimit.New(rdb, h.Config.Redis.Prefix),
+		SQLDB:   sqlDB, Redis: rdb,
 	})
 	if err != nil {
 		h.T.Fatalf("testutil: router: %v", err)
@@ -405,12 +418,7 @@ func (h *Harness) StopRedis() {
 	if h.Mini != nil {
 		h.Mini.Close()
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		h.T.Fatalf("testutil: find a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := h.freePort()
 	dead := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: []string{addr}, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1,
 	})

@@ -22,22 +22,26 @@ func tripBudget(t *testing.T, name string, tr testutil.Trips, budget int) {
 // statements (the caller's context already cached, as on every request but
 // the first), so a change that adds a round trip to them fails here:
 //   - a claim: lock the claimer, the wish with every fact the claim decides
-//     on, the UPDATE, the claim, the event, the contact reveal;
+//     on, the UPDATE, the claim, the event, the contact reveal, the poster's
+//     notification;
 //   - an order: the goods with the buyer's home, stock, holding (2), order,
 //     the debit (accounts read and locked, replay look-up, transaction,
-//     entries, two balances), the order's debit id;
+//     entries, two balances), the order's debit id, the day's running
+//     figures (dashboard) and the buyer's notification (order ready);
 //   - a batch of n attendances: the activity, its org, the staff role, the
 //     locked attendances, the accounts (read, created, re-read, locked),
-//     then per attendance two credits of 4 statements, the member report,
-//     the service record and the attendance; after commit one read of the
-//     users' home communities and the answer's 3 reads.
+//     then per attendance two credits of 4 statements and each its day's
+//     running figures (dashboard), the member report, the service record,
+//     the attendance, its audit entry (with the org's path) and the
+//     volunteer's notification; after commit one read of the users' home
+//     communities and the answer's 3 reads.
 func TestWriteRoundTrips(t *testing.T) {
 	t.Run("claim", func(t *testing.T) {
 		w := newWishWorld(t)
 		id := w.published(t, "a")
 		w.h.Do("GET", "/me", nil, w.member.AccessToken).Expect(t, 200, 0)
 		tr := w.h.Trips(func() { w.act(t, w.member.AccessToken, id, "claim", nil, 200, 0) })
-		tripBudget(t, "claim", tr, 6)
+		tripBudget(t, "claim", tr, 7)
 	})
 
 	t.Run("order", func(t *testing.T) {
@@ -47,7 +51,7 @@ func TestWriteRoundTrips(t *testing.T) {
 		g := e.goods(t, map[string]any{"perUserLimit": 5})
 		e.order(t, u, g.ID)
 		tr := e.h.Trips(func() { e.order(t, u, g.ID) })
-		tripBudget(t, "order", tr, 13)
+		tripBudget(t, "order", tr, 15)
 	})
 
 	t.Run("approve batch", func(t *testing.T) {
@@ -66,7 +70,7 @@ func TestWriteRoundTrips(t *testing.T) {
 				e.h.Do("POST", fmt.Sprintf("/activities/%d/attendances/approve", id), map[string]any{"items": items}, tok).Expect(t, 200, 0)
 			})
 		}
-		const fixed, perItem = 12, 11
+		const fixed, perItem = 12, 16
 		tripBudget(t, "approve a batch of 1", batch(users[:1]), fixed+perItem)
 		tripBudget(t, fmt.Sprintf("approve a batch of %d", n), batch(users[1:]), fixed+n*perItem)
 	})

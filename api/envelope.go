@@ -49,14 +49,14 @@ func httpStatus(code int) int {
 	case service.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}
-	if code >= 20000 && code < 60000 || code >= 70000 && code < 70100 {
+	if code >= 20000 && code < 60000 || code >= 70000 && code < 70100 || code >= 80000 && code < 80100 {
 		return domainStatus(code)
 	}
 	return http.StatusInternalServerError
 }
 
 // domainStatus returns the HTTP status of a domain code (2xxxx wishes, 3xxxx
-// time bank and mall, 4xxxx activities, 5xxxx 双报到, 700xx cases). Domain codes name a
+// time bank and mall, 4xxxx activities, 5xxxx 双报到, 700xx cases, 800xx records). Domain codes name a
 // conflict with the object's state unless listed here otherwise.
 func domainStatus(code int) int {
 	switch code {

@@ -384,6 +384,55 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 	}
 }
 
+// TestOutboxCrashedWorkerBatchResent: a worker that died holding a batch
+// (its lease passed; one row had taken its acceptance, one had not; a
+// mixed batch of users with and without acceptances) loses nothing: once
+// the lease passes another instance sends each row once, the row that had
+// taken an acceptance takes no second one, and the user without any gets
+// the row inbox-only. Before the lease passes nobody touches the batch.
+func TestOutboxCrashedWorkerBatchResent(t *testing.T) {
+	w := testutil.NewWorld(t, notifyConfig(nil))
+	h := w.Harness
+	u, openid := notifyUser(w, "crash")
+	v, openid2 := notifyUser(w, "crash-none")
+	grant(t, h, u.UserID, tplGift, 2)
+	notifyGift(t, h, u.UserID, "10 分钟")
+	notifyGift(t, h, u.UserID, "20 分钟")
+	notifyGift(t, h, v.UserID, "30 分钟")
+	rows := append(outboxOf(t, h, u.UserID), outboxOf(t, h, v.UserID)...)
+	// The dead worker's state: all three leased under its token for 30 s,
+	// the first row's acceptance taken (and used from the grant).
+	now := h.Clock.Now().UTC()
+	ids := []int64{rows[0].ID, rows[1].ID, rows[2].ID}
+	if err := h.DB.Model(&model.OutboxMessage{}).Where("id IN ?", ids).Updates(map[string]any{"status": model.OutboxSending,
+		"lease_token": "dead-worker", "lease_until": now.Add(30 * time.Second), "attempts": 1}).Error; err != nil {
+		t.Fatal(err)
+	}
+	h.DB.Model(&model.OutboxMessage{}).Where("id = ?", rows[0].ID).Update("grant_taken", true)
+	h.DB.Model(&model.SubscriptionGrant{}).Where("user_id = ?", u.UserID).Update("remaining", 1)
+
+	other, _ := h.NewInstance()
+	if n := drain(t, other); n != 0 || h.WeChat.SubscribeAttempts(openid) != 0 {
+		t.Fatalf("a live lease was taken: %d rows, %d requests", n, h.WeChat.SubscribeAttempts(openid))
+	}
+	h.Clock.Advance(31 * time.Second)
+	if n := drain(t, other); n != 3 {
+		t.Fatalf("%d rows finished after the lease passed, want 3", n)
+	}
+	after := append(outboxOf(t, h, u.UserID), outboxOf(t, h, v.UserID)...)
+	if after[0].Status != model.OutboxSent || after[1].Status != model.OutboxSent || after[2].Status != model.OutboxInboxOnly ||
+		after[0].Attempts != 2 || after[0].LeaseToken != "" {
+		t.Fatalf("rows after recovery: %+v", after)
+	}
+	if len(h.WeChat.SentTo(openid)) != 2 || h.WeChat.SubscribeAttempts(openid2) != 0 || remaining(t, h, u.UserID, tplGift) != 0 {
+		t.Fatalf("%d sent to the user with acceptances, %d requests for the one without, %d acceptances left",
+			len(h.WeChat.SentTo(openid)), h.WeChat.SubscribeAttempts(openid2), remaining(t, h, u.UserID, tplGift))
+	}
+	if n := drain(t, h.Svc); n != 0 || len(h.WeChat.SentTo(openid)) != 2 {
+		t.Fatal("a recovered row was sent again")
+	}
+}
+
 // TestOutboxRefusedAndInboxOnly: 43101 ends the row refused, not retried,
 // the acceptance given back; without an acceptance the row is inbox-only
 // and WeChat is not called.

@@ -591,7 +591,9 @@ func (s *NotificationService) Run(ctx context.Context, n int) {
 }
 
 // Drain sends every due outbox row it can lease, batch after batch, until
-// none is left or ctx ends, and returns how many rows it finished.
+// none is left or ctx ends, and returns how many rows it finished. A batch
+// costs three commits whatever its size: the lease, the acceptances taken,
+// and the outcomes.
 func (s *NotificationService) Drain(ctx context.Context) (int, error) {
 	total := 0
 	for ctx.Err() == nil {
@@ -602,17 +604,10 @@ func (s *NotificationService) Drain(ctx context.Context) (int, error) {
 		if !due {
 			return total, nil
 		}
-		for i, r := range rows {
-			if ctx.Err() != nil {
-				s.unlease(rows[i:])
-				return total, nil
-			}
-			// A send that started is recorded even when ctx ends meanwhile.
-			if err := s.deliver(context.WithoutCancel(ctx), r); err != nil {
-				s.unlease(rows[i+1:])
-				return total, err
-			}
-			total++
+		n, err := s.deliver(ctx, rows)
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil
@@ -662,44 +657,80 @@ func (s *NotificationService) lease(ctx context.Context) (rows []leasedRow, due 
 // unlease gives rows this worker leased and did not send back to pending
 // (on shutdown), so no other worker waits for their lease to pass.
 func (s *NotificationService) unlease(rows []leasedRow) {
+	if len(rows) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, r := range rows {
-		_ = s.deps.DB.WithContext(ctx).Model(&model.OutboxMessage{}).Where("id = ? AND lease_token = ?", r.ID, r.LeaseToken).
-			Updates(map[string]any{"status": model.OutboxPending, "lease_token": "", "lease_until": nil,
-				"attempts": gorm.Expr("attempts - 1")}).Error
-	}
+	_ = s.deps.DB.WithContext(ctx).Model(&model.OutboxMessage{}).Where("id IN ? AND lease_token = ?", rowIDs(rows), rows[0].LeaseToken).
+		Updates(map[string]any{"status": model.OutboxPending, "lease_token": "", "lease_until": nil,
+			"attempts": gorm.Expr("attempts - 1")}).Error
 }
 
-// errLeaseLost means another worker took the row after this one's lease
-// passed: this worker leaves it alone.
+// rowIDs returns the ids of rows.
+func rowIDs(rows []leasedRow) []int64 {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// errLeaseLost means another worker took a row after this one's lease
+// passed: this worker leaves the batch alone.
 var errLeaseLost = errors.New("outbox: lease lost")
 
-// deliver sends one leased row: it takes one of the user's acceptances of
-// the template (none: the row is inbox-only, no WeChat call), sends, and
-// records the outcome — sent; refused (43101: the acceptance is given
-// back, no retry); or, for any other error, a retry after an exponential
-// backoff, or failed once notify.retry_for has passed since the row was
-// written. It returns only the database's errors.
-func (s *NotificationService) deliver(ctx context.Context, r leasedRow) error {
-	if !r.GrantTaken {
-		took, err := s.takeGrant(ctx, r)
-		if errors.Is(err, errLeaseLost) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if !took {
-			s.outcomes.inboxOnly.Add(1)
-			return s.finish(ctx, r, map[string]any{"status": model.OutboxInboxOnly}, false)
-		}
-		r.GrantTaken = true
+// outcome is what became of one leased row: the columns to set, and whether
+// the acceptance the row took is given back.
+type outcome struct {
+	row    leasedRow
+	set    map[string]any
+	refund bool
+}
+
+// deliver sends a leased batch (all rows hold one lease token): it takes
+// one of each user's acceptances of the row's template (a row whose user
+// holds none is inbox-only, with no WeChat call), sends the rest, and
+// records every outcome in one transaction — sent; refused (43101: the
+// acceptance is given back, no retry); or, for any other error, a retry
+// after an exponential backoff, or failed once notify.retry_for has passed
+// since the row was written. When ctx ends, the rows not yet sent go back
+// to pending. A crash between a send and the record of its outcome sends
+// that row again once its lease passes: at least once, never lost. It
+// returns how many rows it finished, and only the database's errors.
+func (s *NotificationService) deliver(ctx context.Context, rows []leasedRow) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
 	}
+	toSend, err := s.takeGrants(ctx, rows)
+	if errors.Is(err, errLeaseLost) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	finished := len(rows) - len(toSend)
+	outs := make([]outcome, 0, len(toSend))
+	for i, r := range toSend {
+		if ctx.Err() != nil {
+			s.unlease(toSend[i:])
+			break
+		}
+		// A send that started is recorded even when ctx ends meanwhile.
+		outs = append(outs, s.send(context.WithoutCancel(ctx), r))
+	}
+	if err := s.finish(context.WithoutCancel(ctx), outs); err != nil {
+		return finished, err
+	}
+	return finished + len(outs), nil
+}
+
+// send sends one row whose acceptance is taken and returns its outcome.
+func (s *NotificationService) send(ctx context.Context, r leasedRow) outcome {
 	var p messagePayload
 	if err := json.Unmarshal([]byte(r.Payload), &p); err != nil {
 		s.outcomes.failed.Add(1)
-		return s.finish(ctx, r, map[string]any{"status": model.OutboxFailed, "last_error": "payload: " + err.Error(), "grant_taken": false}, true)
+		return outcome{r, map[string]any{"status": model.OutboxFailed, "last_error": "payload: " + err.Error(), "grant_taken": false}, true}
 	}
 	wx := s.deps.Config.WeChat
 	err := s.deps.WeChat.SendSubscribe(ctx, SubscribeMessage{ToUser: r.OpenID, TemplateID: r.TemplateID, Page: p.Page,
@@ -707,13 +738,13 @@ func (s *NotificationService) deliver(ctx context.Context, r leasedRow) error {
 	now := s.deps.Clock.Now().UTC()
 	if err == nil {
 		s.outcomes.sent.Add(1)
-		return s.finish(ctx, r, map[string]any{"status": model.OutboxSent, "sent_at": now, "last_error": ""}, false)
+		return outcome{r, map[string]any{"status": model.OutboxSent, "sent_at": now, "last_error": ""}, false}
 	}
 	msg := cutRunes(err.Error(), 255)
 	var apiErr WeChatAPIError
 	if errors.As(err, &apiErr) && apiErr.WeChatErrCode() == wxErrRefused {
 		s.outcomes.refused.Add(1)
-		return s.finish(ctx, r, map[string]any{"status": model.OutboxRefused, "last_error": msg, "grant_taken": false}, true)
+		return outcome{r, map[string]any{"status": model.OutboxRefused, "last_error": msg, "grant_taken": false}, true}
 	}
 	cfg := s.deps.Config.Notify
 	wait := cfg.RetryBase << min(max(r.Attempts-1, 0), 30)
@@ -723,49 +754,102 @@ func (s *NotificationService) deliver(ctx context.Context, r leasedRow) error {
 	next := now.Add(wait)
 	if next.After(r.CreatedAt.Add(cfg.RetryFor)) {
 		s.outcomes.failed.Add(1)
-		return s.finish(ctx, r, map[string]any{"status": model.OutboxFailed, "last_error": msg, "grant_taken": false}, true)
+		return outcome{r, map[string]any{"status": model.OutboxFailed, "last_error": msg, "grant_taken": false}, true}
 	}
 	s.outcomes.retried.Add(1)
-	return s.finish(ctx, r, map[string]any{"status": model.OutboxPending, "next_attempt_at": next, "last_error": msg}, false)
+	return outcome{r, map[string]any{"status": model.OutboxPending, "next_attempt_at": next, "last_error": msg}, false}
 }
 
-// takeGrant uses one of the user's acceptances of the row's template and
-// records that on the row, in one transaction. It reports false when the
-// user holds none, and errLeaseLost when the row is no longer this
-// worker's.
-func (s *NotificationService) takeGrant(ctx context.Context, r leasedRow) (bool, error) {
-	took := false
+// takeGrants uses, in one transaction, one of each user's acceptances of
+// the row's template for every row of the batch that has not taken one yet
+// (a retried row keeps the one it took), records that on the rows, and
+// finishes the rows whose user holds none as inbox-only. It returns the
+// rows to send, and errLeaseLost (nothing changed) when some row is no
+// longer this worker's.
+func (s *NotificationService) takeGrants(ctx context.Context, rows []leasedRow) ([]leasedRow, error) {
+	var send []leasedRow
+	inboxOnly := 0
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		took = false
-		res := tx.Model(&model.SubscriptionGrant{}).Where("user_id = ? AND template_id = ? AND remaining > 0", r.UserID, r.TemplateID).
-			Update("remaining", gorm.Expr("remaining - 1"))
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error
+		send, inboxOnly = send[:0], 0
+		var took, none []int64
+		for _, r := range rows {
+			if r.GrantTaken {
+				send = append(send, r)
+				continue
+			}
+			res := tx.Model(&model.SubscriptionGrant{}).Where("user_id = ? AND template_id = ? AND remaining > 0", r.UserID, r.TemplateID).
+				Update("remaining", gorm.Expr("remaining - 1"))
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				none = append(none, r.ID)
+				continue
+			}
+			took = append(took, r.ID)
+			r.GrantTaken = true
+			send = append(send, r)
 		}
-		res = tx.Model(&model.OutboxMessage{}).Where("id = ? AND lease_token = ?", r.ID, r.LeaseToken).Update("grant_taken", true)
-		if res.Error != nil {
-			return res.Error
+		token := rows[0].LeaseToken
+		if err := setLeased(tx, took, token, map[string]any{"grant_taken": true}); err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
-			return errLeaseLost
-		}
-		took = true
-		return nil
+		inboxOnly = len(none)
+		return setLeased(tx, none, token, map[string]any{"status": model.OutboxInboxOnly, "lease_token": "", "lease_until": nil,
+			"updated_at": s.deps.Clock.Now().UTC()})
 	})
-	return took, err
+	if err == nil {
+		s.outcomes.inboxOnly.Add(uint64(inboxOnly))
+	}
+	return send, err
 }
 
-// finish records the outcome of a leased row (only while the lease is
-// still this worker's) and ends the lease; with refund, the acceptance the
-// row took (if any) is given back in the same transaction.
-func (s *NotificationService) finish(ctx context.Context, r leasedRow, set map[string]any, refund bool) error {
-	set["lease_token"], set["lease_until"], set["updated_at"] = "", nil, s.deps.Clock.Now().UTC()
+// setLeased sets columns on the rows ids that still hold the lease token,
+// and returns errLeaseLost when one of them does not.
+func setLeased(tx *gorm.DB, ids []int64, token string, set map[string]any) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	res := tx.Model(&model.OutboxMessage{}).Where("id IN ? AND lease_token = ?", ids, token).Updates(set)
+	if res.Error == nil && res.RowsAffected != int64(len(ids)) {
+		return errLeaseLost
+	}
+	return res.Error
+}
+
+// finish records the outcomes of a batch in one transaction and ends their
+// leases: the sent rows by one statement, the others one by one, each
+// giving back the acceptance it took when its outcome says so. A row whose
+// lease another worker took meanwhile is left to that worker.
+func (s *NotificationService) finish(ctx context.Context, outs []outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	now := s.deps.Clock.Now().UTC()
 	return s.deps.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&model.OutboxMessage{}).Where("id = ? AND lease_token = ?", r.ID, r.LeaseToken).Updates(set)
-		if res.Error != nil || res.RowsAffected == 0 || !refund || !r.GrantTaken {
-			return res.Error
+		var sent []int64
+		for _, o := range outs {
+			if o.set["status"] == model.OutboxSent {
+				sent = append(sent, o.row.ID)
+				continue
+			}
+			o.set["lease_token"], o.set["lease_until"], o.set["updated_at"] = "", nil, now
+			res := tx.Model(&model.OutboxMessage{}).Where("id = ? AND lease_token = ?", o.row.ID, o.row.LeaseToken).Updates(o.set)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 1 && o.refund && o.row.GrantTaken {
+				if err := tx.Model(&model.SubscriptionGrant{}).Where("user_id = ? AND template_id = ?", o.row.UserID, o.row.TemplateID).
+					Update("remaining", gorm.Expr("remaining + 1")).Error; err != nil {
+					return err
+				}
+			}
 		}
-		return tx.Model(&model.SubscriptionGrant{}).Where("user_id = ? AND template_id = ?", r.UserID, r.TemplateID).
-			Update("remaining", gorm.Expr("remaining + 1")).Error
+		if len(sent) == 0 {
+			return nil
+		}
+		return tx.Model(&model.OutboxMessage{}).Where("id IN ? AND lease_token = ?", sent, outs[0].row.LeaseToken).
+			Updates(map[string]any{"status": model.OutboxSent, "sent_at": now, "last_error": "", "lease_token": "",
+				"lease_until": nil, "updated_at": now}).Error
 	})
 }

@@ -114,6 +114,11 @@ func (b *bench) prepare(ctx context.Context) error {
 			return fmt.Errorf("top up %d: %w", r.id, err)
 		}
 	}
+	// An inbox of 40 notifications per resident, the newer half unread, for
+	// GET /me/notifications (written once: a rerun finds them there).
+	if err := b.fillInboxes(ctx); err != nil {
+		return err
+	}
 	// The baseline's leaderboard: a sorted set of what users earned.
 	var earned []struct{ OwnerID, Earned int64 }
 	if err := db.Raw(`SELECT owner_id, earned FROM accounts WHERE owner_kind = 'user' AND currency = 'minutes'
@@ -191,6 +196,31 @@ func (b *bench) mint(ctx context.Context, ids []int64) ([]string, error) {
 	}
 	wg.Wait()
 	return out, firstErr
+}
+
+// inboxSize is how many notifications each resident's inbox holds.
+const inboxSize = 40
+
+// fillInboxes gives each resident inboxSize notifications (the newer half
+// unread) unless they have some already.
+func (b *bench) fillInboxes(ctx context.Context) error {
+	now := time.Now().UTC()
+	var rows [][]any
+	for _, r := range b.residents {
+		var n int64
+		if err := b.db.WithContext(ctx).Model(&model.Notification{}).Where("user_id = ?", r.id).Count(&n).Error; err != nil {
+			return err
+		}
+		for i := int(n); i < inboxSize; i++ {
+			at := now.Add(time.Duration(i-inboxSize) * time.Hour)
+			var read any
+			if i < inboxSize/2 {
+				read = at.Add(time.Minute)
+			}
+			rows = append(rows, []any{r.id, "wish_claimed", "心愿已被认领", "您的微心愿「给独居老人送餐」已被认领", "wish", int64(i + 1), read, at})
+		}
+	}
+	return b.insertRows(ctx, "notifications", []string{"user_id", "event", "title", "body", "object_kind", "object_id", "read_at", "created_at"}, rows)
 }
 
 // insertRows writes rows with multi-row INSERTs of 1000 rows.

@@ -67,6 +67,7 @@ func (b *bench) scenarios() []scenario {
 		b.read("GET /activities", func(resident) string { return "/api/v1/activities" }),
 		b.read("GET /me", func(resident) string { return "/api/v1/me" }),
 		b.read("GET /me/account", func(resident) string { return "/api/v1/me/account" }),
+		b.read("GET /me/notifications", func(resident) string { return "/api/v1/me/notifications" }),
 		b.read("GET /leaderboards", func(resident) string { return "/api/v1/leaderboards" }),
 		b.read("GET /mall/goods", func(resident) string { return "/api/v1/mall/goods" }),
 		b.asAdmin("GET /cases (street)", func(ctx context.Context) (string, error) {

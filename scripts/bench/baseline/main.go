@@ -68,6 +68,7 @@ func main() {
 	a.GET("/activities", s.activities)
 	a.GET("/me", s.me)
 	a.GET("/me/account", s.account)
+	a.GET("/me/notifications", s.inbox)
 	a.GET("/leaderboards", s.leaderboard)
 	a.GET("/mall/goods", s.goods)
 	a.GET("/cases", s.cases)
@@ -209,6 +210,15 @@ func (s *server) me(c *gin.Context) {
 
 func (s *server) account(c *gin.Context) {
 	s.list(c, `SELECT currency, balance, earned FROM accounts WHERE owner_kind = 'user' AND owner_id = ?`, c.GetInt64("uid"))
+}
+
+// inbox: the newest page of the caller's notifications (pageSize+1 rows)
+// with the unread count in the same statement.
+func (s *server) inbox(c *gin.Context) {
+	uid := c.GetInt64("uid")
+	s.list(c, `SELECT id, event, title, body, object_kind, object_id, read_at, created_at,
+		(SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL) AS unread_count
+		FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT 21`, uid, uid)
 }
 
 // leaderboard: linli keeps rankings in Redis sorted sets; the baseline reads

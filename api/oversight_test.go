@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,17 +251,21 @@ func TestAuditRollsBackWithItsAction(t *testing.T) {
 	}
 
 	// The entry cannot be written: the approval does not happen either.
+	// (The entry is written by a raw INSERT … SELECT, or by a create.)
 	fail := errors.New("audit store down")
-	cb := h.DB.Callback().Create()
-	if err := cb.Before("gorm:create").Register("test:fail_audit", func(db *gorm.DB) {
-		if db.Statement.Table == "audit_entries" {
+	failAudit := func(db *gorm.DB) {
+		if db.Statement.Table == "audit_entries" || strings.Contains(db.Statement.SQL.String(), "INSERT INTO audit_entries") {
 			_ = db.AddError(fail)
 		}
-	}); err != nil {
+	}
+	if err := h.DB.Callback().Create().Before("gorm:create").Register("test:fail_audit", failAudit); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.DB.Callback().Raw().Before("gorm:raw").Register("test:fail_audit", failAudit); err != nil {
 		t.Fatal(err)
 	}
 	res := h.Do("POST", fmt.Sprintf("/activities/%d/attendances/%d/approve", id, vs[0].id), map[string]any{"minutes": 60, "score": 5, "reason": "未扫码，现场核实"}, staff)
-	if err := cb.Remove("test:fail_audit"); err != nil {
+	if err := errors.Join(h.DB.Callback().Create().Remove("test:fail_audit"), h.DB.Callback().Raw().Remove("test:fail_audit")); err != nil {
 		t.Fatal(err)
 	}
 	res.Expect(t, 500, service.CodeInternal)

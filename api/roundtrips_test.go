@@ -70,7 +70,7 @@ func TestWriteRoundTrips(t *testing.T) {
 				e.h.Do("POST", fmt.Sprintf("/activities/%d/attendances/approve", id), map[string]any{"items": items}, tok).Expect(t, 200, 0)
 			})
 		}
-		const fixed, perItem = 12, 16
+		const fixed, perItem = 12, 15
 		tripBudget(t, "approve a batch of 1", batch(users[:1]), fixed+perItem)
 		tripBudget(t, fmt.Sprintf("approve a batch of %d", n), batch(users[1:]), fixed+n*perItem)
 	})

@@ -68,6 +68,7 @@ type CaseService struct {
 	reports  *ReportService
 	content  *ContentService
 	orgs     *OrgTree
+	notify   *NotificationService
 }
 
 // CaseInput is a new report.

@@ -281,10 +281,17 @@ func (s *CaseService) overdue(ctx context.Context, c *model.Case, now time.Time)
 			eventOpt{dept: dept, step: before.Step, onTime: new(false), note: note}); err != nil {
 			return err
 		}
-		if kind == caseActEscalate {
-			return s.event(tx, &cur, nil, roleSystem, caseActEscalate, before.Status, cur.Status, eventOpt{note: note})
+		if kind != caseActEscalate {
+			return nil
 		}
-		return nil
+		if err := s.event(tx, &cur, nil, roleSystem, caseActEscalate, before.Status, cur.Status, eventOpt{note: note}); err != nil {
+			return err
+		}
+		event := EventCaseEscalated
+		if cur.Status == model.CaseWhistled {
+			event = EventCaseWhistled
+		}
+		return s.tell(tx, &cur, nil, event, note)
 	})
 	return kind, err
 }
@@ -308,6 +315,9 @@ func (s *CaseService) autoClose(ctx context.Context, id int64, cutoff time.Time)
 		}
 		if err := s.event(tx, c, nil, roleSystem, caseActClose, model.CaseResolved, model.CaseClosed,
 			eventOpt{dept: c.ResolvedDept, note: "反映人未在期限内评价，系统自动结案"}); err != nil {
+			return err
+		}
+		if err := s.tell(tx, c, nil, EventCaseClosed, "未在期限内评价，系统自动结案"); err != nil {
 			return err
 		}
 		return s.credit(ctx, tx, c)

@@ -69,6 +69,9 @@ type CaseService struct {
 	content  *ContentService
 	orgs     *OrgTree
 	notify   *NotificationService
+	// callers is who the caller is (cached); appointing or removing
+	// dept_staff changes it.
+	callers *CallerService
 }
 
 // CaseInput is a new report.

@@ -372,33 +372,36 @@ type DeptStaffView struct {
 	UserID       int64 `json:"userId"`
 }
 
-// AddDeptStaff makes userID staff of a department (dept_staff); doing it
-// twice returns the first appointment. It returns 10004 unless the caller
-// is admin of the department's street or district (or above) and 10005
-// for an unknown department or user.
+// roleDeptStaff is the role GET /me lists for each department a user is
+// staff of (orgId = the department).
+const roleDeptStaff = "dept_staff"
+
+// AddDeptStaff makes userID staff of a department (dept_staff), with an
+// audit entry, and drops the user's cached roles so that GET /me lists it;
+// doing it twice returns the first appointment. It returns 10004 unless
+// the caller is admin of the department's street or district (or above)
+// and 10005 for an unknown department or user.
 func (s *CaseService) AddDeptStaff(ctx context.Context, actorID, deptID, userID int64) (*DeptStaffView, error) {
 	var out model.DeptStaff
 	exists := false
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		dept, err := loadOrg(ctx, tx, deptID)
-		if err != nil {
-			return err
-		}
-		if dept.Level != model.LevelDepartment {
-			return notFound("职能部门")
-		}
-		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, deptID); err != nil {
+		if _, err := s.deptForAdmin(ctx, tx, actorID, deptID); err != nil {
 			return err
 		}
 		if _, err := loadUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		out = model.DeptStaff{DeptID: deptID, UserID: userID, CreatedBy: actorID, CreatedAt: s.deps.Clock.Now()}
-		err = tx.Create(&out).Error
+		err := tx.Create(&out).Error
 		if exists = isDuplicate(err); exists {
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		s.callers.Changed(tx, userID)
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: deptID, Action: AuditDeptStaffAppoint, ObjectKind: "dept_staff",
+			ObjectID: out.ID, After: map[string]any{"userId": userID, "departmentId": deptID}})
 	})
 	if err != nil {
 		return nil, err
@@ -410,4 +413,52 @@ func (s *CaseService) AddDeptStaff(ctx context.Context, actorID, deptID, userID 
 		}
 	}
 	return &DeptStaffView{ID: out.ID, DepartmentID: out.DeptID, UserID: out.UserID}, nil
+}
+
+// RemoveDeptStaff ends userID's dept_staff appointment of a department,
+// with an audit entry naming who held it, and drops the user's cached roles:
+// from the commit on they act for the department no more and GET /me no
+// longer lists it. It returns 10004 unless the caller is admin of the
+// department's street or district (or above) and 10005 for an unknown
+// department or a user who is not its staff (also when removed twice).
+func (s *CaseService) RemoveDeptStaff(ctx context.Context, actorID, deptID, userID int64) error {
+	return s.deps.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := s.deptForAdmin(ctx, tx, actorID, deptID); err != nil {
+			return err
+		}
+		var row model.DeptStaff
+		if err := tx.Where("dept_id = ? AND user_id = ?", deptID, userID).Limit(1).Find(&row).Error; err != nil {
+			return err
+		}
+		if row.ID == 0 {
+			return notFound("部门工作人员")
+		}
+		// Two removals at once: one deletes the row, the other finds none.
+		res := tx.Where("id = ?", row.ID).Delete(&model.DeptStaff{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return notFound("部门工作人员")
+		}
+		s.callers.Changed(tx, userID)
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: deptID, Action: AuditDeptStaffRemove, ObjectKind: "dept_staff",
+			ObjectID: row.ID, Before: map[string]any{"userId": userID, "departmentId": deptID}, After: map[string]any{"removed": true}})
+	})
+}
+
+// deptForAdmin loads a department for an appointment by actorID: 10005
+// unless it is a department, 10004 unless actorID is admin of it or above.
+func (s *CaseService) deptForAdmin(ctx context.Context, tx *gorm.DB, actorID, deptID int64) (*model.OrgUnit, error) {
+	dept, err := loadOrg(ctx, tx, deptID)
+	if err != nil {
+		return nil, err
+	}
+	if dept.Level != model.LevelDepartment {
+		return nil, notFound("职能部门")
+	}
+	if _, err := s.authz.RequireAdmin(ctx, tx, actorID, deptID); err != nil {
+		return nil, err
+	}
+	return dept, nil
 }

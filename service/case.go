@@ -90,9 +90,12 @@ type caseAccess struct {
 	// reporter: the case's reporter; follower: the reporter of a case merged
 	// into it.
 	reporter, follower bool
-	// staff of the case's community or above; officer: admin of the
-	// whistle office that has the case.
+	// staff of the case's community or above.
 	staff bool
+	// officer: a whistle officer of the case's street or district, once
+	// the case has been whistled (it acts only where the case is now:
+	// requireOfficer).
+	officer bool
 	// depts are the caller's departments dispatched in the current round.
 	depts    []int64
 	assignee bool
@@ -100,10 +103,10 @@ type caseAccess struct {
 
 // handler reports whether the caller handles the case: staff, a
 // dispatched department or the assignee.
-func (a caseAccess) handler() bool { return a.staff || len(a.depts) > 0 || a.assignee }
+func (a caseAccess) handler() bool { return a.staff || a.officer || len(a.depts) > 0 || a.assignee }
 
 // identity reports whether the caller may see who reported the case.
-func (a caseAccess) identity() bool { return a.reporter || a.staff || len(a.depts) > 0 }
+func (a caseAccess) identity() bool { return a.reporter || a.staff || a.officer || len(a.depts) > 0 }
 
 // photos reports whether the caller may see the case's photos.
 func (a caseAccess) photos() bool { return a.reporter || a.handler() }
@@ -394,8 +397,14 @@ func deptIDsOf(ctx context.Context, db *gorm.DB, userID int64) ([]int64, error) 
 func (s *CaseService) access(ctx context.Context, db *gorm.DB, callerID int64, c *model.Case) (caseAccess, error) {
 	a := caseAccess{callerID: callerID, reporter: c.ReporterID == callerID}
 	var err error
-	if a.staff, err = s.authz.IsStaff(ctx, db, callerID, &model.OrgUnit{ID: c.CommunityID, Path: c.CommunityPath}); err != nil {
+	community := &model.OrgUnit{ID: c.CommunityID, Path: c.CommunityPath}
+	if a.staff, err = s.authz.IsStaff(ctx, db, callerID, community); err != nil {
 		return a, err
+	}
+	if !a.staff && c.WhistleOrgID != 0 {
+		if a.officer, err = s.authz.holds(ctx, db, callerID, community, model.RoleWhistleOfficer); err != nil {
+			return a, err
+		}
 	}
 	if c.AssigneeUserID != nil && *c.AssigneeUserID == callerID {
 		a.assignee = true

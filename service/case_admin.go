@@ -84,8 +84,14 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 	default:
 		return List[CaseView]{}, invalid("请选择社区、街道、区或职能部门")
 	}
-	if err := s.requireListAccess(ctx, db, callerID, org, dept); err != nil {
+	officer, err := s.requireListAccess(ctx, db, callerID, org, dept)
+	if err != nil {
 		return List[CaseView]{}, err
+	}
+	if officer {
+		// A whistle officer sees the cases whistled to the street or
+		// district, not those the communities handle themselves.
+		q = q.Where("whistle_org_id <> 0")
 	}
 	// Without a page number the list is a feed read by cursor: one query
 	// of pageSize+1 ids from the list index, nothing counted (a street may
@@ -120,7 +126,7 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 		slices.SortFunc(cs, func(a, b model.Case) int { return slices.Index(ids, a.ID) - slices.Index(ids, b.ID) })
 	}
 	views, err := s.views(ctx, db, cs, func(c *model.Case) caseAccess {
-		a := caseAccess{callerID: callerID, reporter: c.ReporterID == callerID, staff: !dept}
+		a := caseAccess{callerID: callerID, reporter: c.ReporterID == callerID, staff: !dept && !officer, officer: officer}
 		if dept {
 			a.depts = []int64{org.ID}
 		}
@@ -136,26 +142,29 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 }
 
 // requireListAccess returns nil when the caller may list the cases of org:
-// staff of it or above, or for a department its dept_staff. It returns
-// 10004 otherwise.
-func (s *CaseService) requireListAccess(ctx context.Context, db *gorm.DB, callerID int64, org *model.OrgUnit, dept bool) error {
+// staff of it or above, for a department its dept_staff, or a whistle
+// officer of it or above (officer is then true). It returns 10004
+// otherwise.
+func (s *CaseService) requireListAccess(ctx context.Context, db *gorm.DB, callerID int64, org *model.OrgUnit, dept bool) (officer bool, err error) {
 	if dept {
 		var n int64
 		if err := db.Model(&model.DeptStaff{}).Where("dept_id = ? AND user_id = ?", org.ID, callerID).Count(&n).Error; err != nil {
-			return err
+			return false, err
 		}
 		if n > 0 {
-			return nil
+			return false, nil
 		}
 	}
 	ok, err := s.authz.IsStaff(ctx, db, callerID, org)
-	if err != nil {
-		return err
+	if err != nil || ok {
+		return false, err
 	}
-	if !ok {
-		return forbidden("您无权查看该单位的案件")
+	if !dept {
+		if officer, err = s.authz.holds(ctx, db, callerID, org, model.RoleWhistleOfficer); err != nil || officer {
+			return officer, err
+		}
 	}
-	return nil
+	return false, forbidden("您无权查看该单位的案件")
 }
 
 func joinCaseStatuses() string {

@@ -349,17 +349,23 @@ func (s *CaseService) Whistle(ctx context.Context, actorID, id int64, reason str
 	}, nil)
 }
 
-// requireOfficer returns nil when the caller is admin of the whistle
-// office (street or district) that has c, else 10004.
+// requireOfficer returns nil when the caller is of the whistle office
+// (street or district) that has c: its admin or its whistle officer (or of
+// an org above). It returns 10004 otherwise.
 func (s *CaseService) requireOfficer(ctx context.Context, tx *gorm.DB, actorID int64, c *model.Case) error {
 	if c.WhistleOrgID == 0 {
 		return forbidden("该案件尚未吹哨，由社区办理")
 	}
-	if _, err := s.authz.RequireAdmin(ctx, tx, actorID, c.WhistleOrgID); err != nil {
-		if ErrorCode(err) == CodeForbidden {
-			return forbidden("只有街道或区的吹哨办（管理员）可以派单或上报")
-		}
+	office, err := loadOrg(ctx, tx, c.WhistleOrgID)
+	if err != nil {
 		return err
+	}
+	ok, err := s.authz.holds(ctx, tx, actorID, office, model.RoleAdmin, model.RoleWhistleOfficer)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return forbidden("只有街道或区的吹哨办（管理员或吹哨办工作人员）可以派单或上报")
 	}
 	return nil
 }

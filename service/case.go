@@ -306,9 +306,11 @@ func (s *CaseService) Create(ctx context.Context, actorID int64, in CaseInput) (
 	return v, nil
 }
 
-// deadline returns when step of a case of category, started at now, is due.
+// deadline returns when step of a case of category, started at now, is due
+// (see stepDue).
 func (s *CaseService) deadline(category, step string, now time.Time) *time.Time {
-	t := now.Add(s.deps.Config.Case.StepDeadline(category, step))
+	cfg := s.deps.Config
+	t := stepDue(now, cfg.Case.StepDeadline(category, step), cfg.Case.Calendar, cfg.Location)
 	return &t
 }
 

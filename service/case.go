@@ -469,7 +469,7 @@ func (s *CaseService) Get(ctx context.Context, callerID, id int64) (*CaseView, e
 
 // view builds the full view of one case; with timeline, its events too.
 func (s *CaseService) view(ctx context.Context, db *gorm.DB, c *model.Case, a caseAccess, timeline bool) (*CaseView, error) {
-	vs, err := s.views(ctx, db, []model.Case{*c}, func(*model.Case) caseAccess { return a })
+	vs, err := s.views(ctx, db, []model.Case{*c}, func(*model.Case) caseAccess { return a }, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -542,9 +542,10 @@ func (s *CaseService) at(t *time.Time) *time.Time {
 }
 
 // views builds the views of a page of cases with one query for their
-// photos and one for their reporters; names of communities and
-// departments come from the org tree.
-func (s *CaseService) views(ctx context.Context, db *gorm.DB, cs []model.Case, accessOf func(*model.Case) caseAccess) ([]CaseView, error) {
+// photos and, unless known holds them (read with the page), one for their
+// reporters; names of communities and departments come from the org tree.
+func (s *CaseService) views(ctx context.Context, db *gorm.DB, cs []model.Case, accessOf func(*model.Case) caseAccess,
+	known map[int64]model.User) ([]CaseView, error) {
 	var imageIDs, reporterIDs, orgIDs []int64
 	for i := range cs {
 		a := accessOf(&cs[i])
@@ -570,8 +571,11 @@ func (s *CaseService) views(ctx context.Context, db *gorm.DB, cs []model.Case, a
 			return nil, err
 		}
 	}
-	reporters := map[int64]model.User{}
-	if len(reporterIDs) > 0 {
+	reporters := known
+	if reporters == nil {
+		reporters = map[int64]model.User{}
+	}
+	if known == nil && len(reporterIDs) > 0 {
 		var us []model.User
 		if err := db.Select("id", "nickname", "real_name", "phone").Where("id IN ?", reporterIDs).Find(&us).Error; err != nil {
 			return nil, err

@@ -260,3 +260,19 @@ func (h *Handler) AddDeptStaff(c *gin.Context) {
 	v, err := h.svc.Cases.AddDeptStaff(c.Request.Context(), userID(c), id, req.UserID)
 	reply(c, http.StatusCreated, v, err)
 }
+
+// RemoveDeptStaff serves DELETE /admin/departments/{id}/staff/{userId} →
+// {departmentId, userId, removed} [admin of the department's street or
+// district].
+func (h *Handler) RemoveDeptStaff(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	user, ok := pathID(c, "userId")
+	if !ok {
+		return
+	}
+	err := h.svc.Cases.RemoveDeptStaff(c.Request.Context(), userID(c), id, user)
+	reply(c, http.StatusOK, gin.H{"departmentId": id, "userId": user, "removed": true}, err)
+}

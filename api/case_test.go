@@ -387,7 +387,7 @@ func TestCaseOverdueSweep(t *testing.T) {
 	}
 	sweepBoth()
 	expect(model.CaseSubmitted, "community", 0)
-	f.advance(f.h.Config.Case.Deadline.Accept + time.Minute)
+	f.advance(f.h.Config.Case.StepDeadlines["accept"].Duration + time.Minute)
 	if r := sweepBoth(); r.Escalated < 3 {
 		t.Fatalf("community step: %+v", r)
 	}
@@ -399,10 +399,10 @@ func TestCaseOverdueSweep(t *testing.T) {
 	if page.Total != 3 {
 		t.Fatalf("overdue list: %+v", page)
 	}
-	f.advance(f.h.Config.Case.Deadline.Dispatch + time.Minute)
+	f.advance(f.h.Config.Case.StepDeadlines["dispatch"].Duration + time.Minute)
 	sweepBoth()
 	expect(model.CaseEscalated, "district", 2)
-	f.advance(f.h.Config.Case.Deadline.Dispatch + time.Minute)
+	f.advance(f.h.Config.Case.StepDeadlines["dispatch"].Duration + time.Minute)
 	if r := sweepBoth(); r.Supervised < 3 {
 		t.Fatalf("district step: %+v", r)
 	}

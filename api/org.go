@@ -42,7 +42,7 @@ func (h *Handler) ListOrgs(c *gin.Context) {
 type appointStaffRequest struct {
 	UserID int64  `json:"userId" binding:"required,gt=0"`
 	OrgID  int64  `json:"orgId" binding:"required,gt=0"`
-	Role   string `json:"role" binding:"required,oneof=staff admin"`
+	Role   string `json:"role" binding:"required,oneof=staff admin whistle_officer"`
 }
 
 // AppointStaff serves POST /admin/staff {userId, orgId, role} [admin of org].

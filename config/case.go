@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -11,12 +12,19 @@ import (
 type CaseConfig struct {
 	// Categories is the comma-separated list of categories a report picks.
 	Categories string `koanf:"categories"`
-	// Deadline holds the default deadline of each step.
+	// Deadline holds the default deadline of each step: a duration ("72h")
+	// or a number of working days ("3wd", see ParseStepDeadline).
 	Deadline CaseDeadlines `koanf:"deadline"`
 	// CategoryDeadlines overrides step deadlines per category:
-	// "安全隐患.accept=1h,安全隐患.resolve=24h" (category.step=duration, comma-
-	// or semicolon-separated; steps as in case.deadline).
+	// "安全隐患.accept=1h,安全隐患.resolve=1wd" (category.step=deadline, comma-
+	// or semicolon-separated; steps and values as in case.deadline).
 	CategoryDeadlines string `koanf:"category_deadlines"`
+	// Holidays are the days off that are not weekends (法定节假日), and
+	// Workdays the weekend days that are working days (调休): dates
+	// "2026-10-01" or ranges "2026-10-01~2026-10-08", comma-separated, in
+	// Location. Working-day deadlines skip weekends and holidays.
+	Holidays string `koanf:"holidays"`
+	Workdays string `koanf:"workdays"`
 	// RatingWindow is how long after the resolution the reporter may rate
 	// or reopen; an unrated case closes itself after it.
 	RatingWindow time.Duration `koanf:"rating_window"`
@@ -35,20 +43,96 @@ type CaseConfig struct {
 	// sweep; zero disables.
 	SweepInterval time.Duration `koanf:"sweep_interval"`
 
-	// CategoryList and StepDeadlines are resolved by Validate.
-	CategoryList  []string                 `koanf:"-"`
-	StepDeadlines map[string]time.Duration `koanf:"-"`
-	Overrides     map[string]time.Duration `koanf:"-"` // "category.step" → duration
+	// CategoryList, StepDeadlines, Overrides and Calendar are resolved by
+	// Validate.
+	CategoryList  []string                `koanf:"-"`
+	StepDeadlines map[string]StepDeadline `koanf:"-"`
+	Overrides     map[string]StepDeadline `koanf:"-"` // "category.step" → deadline
+	Calendar      WorkCalendar            `koanf:"-"`
 	practical     map[string]bool
 }
 
-// CaseDeadlines are the default deadlines of a case's steps.
+// CaseDeadlines are the default deadlines of a case's steps, each a
+// duration or working days (ParseStepDeadline).
 type CaseDeadlines struct {
-	Accept      time.Duration `koanf:"accept"`
-	Resolve     time.Duration `koanf:"resolve"`
-	Dispatch    time.Duration `koanf:"dispatch"`
-	ReportIn    time.Duration `koanf:"report_in"`
-	DeptResolve time.Duration `koanf:"dept_resolve"`
+	Accept      string `koanf:"accept"`
+	Resolve     string `koanf:"resolve"`
+	Dispatch    string `koanf:"dispatch"`
+	ReportIn    string `koanf:"report_in"`
+	DeptResolve string `koanf:"dept_resolve"`
+}
+
+// StepDeadline is how long a step may take: a plain Duration, or WorkDays
+// working days (when WorkDays > 0): the step is then due at the end of the
+// WorkDays-th working day after the day it started (自次日起算).
+type StepDeadline struct {
+	Duration time.Duration
+	WorkDays int
+}
+
+// ParseStepDeadline reads a step deadline: a positive Go duration ("2h",
+// "72h") or a number of working days followed by "wd" ("3wd", 1–60).
+func ParseStepDeadline(s string) (StepDeadline, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "wd"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 1 || days > 60 {
+			return StepDeadline{}, fmt.Errorf("%q is not 1wd to 60wd", s)
+		}
+		return StepDeadline{WorkDays: days}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return StepDeadline{}, fmt.Errorf("%q is neither a positive duration nor working days such as 3wd", s)
+	}
+	return StepDeadline{Duration: d}, nil
+}
+
+// WorkCalendar says which days are working days: Monday to Friday, except
+// Holidays, plus the weekend days in Workdays (调休). Keys are dates
+// "2006-01-02".
+type WorkCalendar struct {
+	Holidays map[string]bool
+	Workdays map[string]bool
+}
+
+// IsWorkday reports whether the calendar day of t (in t's location) is a
+// working day.
+func (c WorkCalendar) IsWorkday(t time.Time) bool {
+	key := t.Format(time.DateOnly)
+	if c.Workdays[key] {
+		return true
+	}
+	if c.Holidays[key] {
+		return false
+	}
+	wd := t.Weekday()
+	return wd != time.Saturday && wd != time.Sunday
+}
+
+// ParseDates reads "2026-10-01,2026-10-03~2026-10-08" into a set of dates.
+func ParseDates(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, item := range splitList(s) {
+		from, to, isRange := strings.Cut(item, "~")
+		a, err := time.Parse(time.DateOnly, strings.TrimSpace(from))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a date YYYY-MM-DD", from)
+		}
+		b := a
+		if isRange {
+			if b, err = time.Parse(time.DateOnly, strings.TrimSpace(to)); err != nil {
+				return nil, fmt.Errorf("%q is not a date YYYY-MM-DD", to)
+			}
+			if b.Before(a) || b.Sub(a) > 60*24*time.Hour {
+				return nil, fmt.Errorf("%q is not a range of at most 60 days", item)
+			}
+		}
+		for d := a; !d.After(b); d = d.AddDate(0, 0, 1) {
+			out[d.Format(time.DateOnly)] = true
+		}
+	}
+	return out, nil
 }
 
 // caseDefaults are the case keys with their defaults.
@@ -61,6 +145,8 @@ func caseDefaults() map[string]any {
 		"case.deadline.report_in":        "24h",
 		"case.deadline.dept_resolve":     "120h",
 		"case.category_deadlines":        "",
+		"case.holidays":                  "",
+		"case.workdays":                  "",
 		"case.rating_window":             "168h",
 		"case.duplicate_radius_m":        100,
 		"case.duplicate_window":          "24h",
@@ -71,7 +157,7 @@ func caseDefaults() map[string]any {
 }
 
 // StepDeadline returns the deadline of step for a case of category.
-func (c CaseConfig) StepDeadline(category, step string) time.Duration {
+func (c CaseConfig) StepDeadline(category, step string) StepDeadline {
 	if d, ok := c.Overrides[category+"."+step]; ok {
 		return d
 	}
@@ -95,15 +181,24 @@ func (c *Config) validateCase(bad func(key, why string) error) error {
 		}
 	}
 	d := cc.Deadline
-	cc.StepDeadlines = map[string]time.Duration{
+	cc.StepDeadlines = map[string]StepDeadline{}
+	for step, v := range map[string]string{
 		"accept": d.Accept, "resolve": d.Resolve, "dispatch": d.Dispatch, "report_in": d.ReportIn, "dept_resolve": d.DeptResolve,
-	}
-	for step, v := range cc.StepDeadlines {
-		if v <= 0 {
-			return bad("case.deadline."+step, "must be positive")
+	} {
+		sd, err := ParseStepDeadline(v)
+		if err != nil {
+			return bad("case.deadline."+step, err.Error())
 		}
+		cc.StepDeadlines[step] = sd
 	}
-	cc.Overrides = map[string]time.Duration{}
+	var err error
+	if cc.Calendar.Holidays, err = ParseDates(cc.Holidays); err != nil {
+		return bad("case.holidays", err.Error())
+	}
+	if cc.Calendar.Workdays, err = ParseDates(cc.Workdays); err != nil {
+		return bad("case.workdays", err.Error())
+	}
+	cc.Overrides = map[string]StepDeadline{}
 	for _, item := range splitList(strings.ReplaceAll(cc.CategoryDeadlines, ";", ",")) {
 		key, val, ok := strings.Cut(item, "=")
 		cat, step, ok2 := strings.Cut(strings.TrimSpace(key), ".")
@@ -116,9 +211,9 @@ func (c *Config) validateCase(bad func(key, why string) error) error {
 		if _, known := cc.StepDeadlines[step]; !known {
 			return bad("case.category_deadlines", fmt.Sprintf("unknown step %q", step))
 		}
-		v, err := time.ParseDuration(strings.TrimSpace(val))
-		if err != nil || v <= 0 {
-			return bad("case.category_deadlines", fmt.Sprintf("%q is not a positive duration", val))
+		v, err := ParseStepDeadline(val)
+		if err != nil {
+			return bad("case.category_deadlines", err.Error())
 		}
 		cc.Overrides[cat+"."+step] = v
 	}

@@ -49,6 +49,8 @@ func NotificationEvents() []string {
 		"service_approved", "service_rejected",
 		"activity_cancelled", "activity_reminder", "waitlist_promoted", "hours_approved",
 		"order_ready", "order_expired", "gift_received", "credit_received", "obligation_reminder",
+		"case_accepted", "case_assigned", "case_whistled", "case_dispatched", "case_reported_in", "case_returned",
+		"case_escalated", "case_resolved", "case_closed", "case_reopened", "case_merged",
 	}
 }
 

@@ -73,13 +73,16 @@ func PathIDs(path string) []int64 {
 	return ids
 }
 
-// StaffRoleKind is staff or admin.
+// StaffRoleKind is staff, admin or whistle_officer.
 type StaffRoleKind string
 
 // The scoped roles an org unit can grant.
 const (
 	RoleStaff StaffRoleKind = "staff"
 	RoleAdmin StaffRoleKind = "admin"
+	// RoleWhistleOfficer (吹哨办) of a street or district dispatches and
+	// escalates the cases whistled to it; it grants no staff rights.
+	RoleWhistleOfficer StaffRoleKind = "whistle_officer"
 )
 
 // StaffRole grants a user staff or admin rights on an org unit and everything

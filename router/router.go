@@ -233,6 +233,7 @@ func New(o Options) (http.Handler, error) {
 	authed.GET("/admin/case-stats", h.CaseStats)
 	authed.POST("/admin/departments", h.CreateDepartment)
 	authed.POST("/admin/departments/:id/staff", h.AddDeptStaff)
+	authed.DELETE("/admin/departments/:id/staff/:userId", h.RemoveDeptStaff)
 	// Staff oversight: the review queue, the audit log, dashboards, exports.
 	authed.GET("/admin/queue", h.Queue)
 	authed.GET("/admin/audit", h.Audit)

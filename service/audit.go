@@ -42,6 +42,8 @@ const (
 	AuditActivityPublish    = "activity.publish"
 	AuditActivityCancel     = "activity.cancel"
 	AuditExport             = "export"
+	AuditDeptStaffAppoint   = "dept_staff.appoint"
+	AuditDeptStaffRemove    = "dept_staff.remove"
 )
 
 // auditEvent is what an action tells the audit log. Org is the org unit the

@@ -327,6 +327,14 @@ func (s *CallerService) build(ctx context.Context, userID int64) (*Caller, error
 		}
 	}
 	c.Roles = append(c.Roles, reported...)
+	// dept_staff of departments (cases; orgId = the department).
+	depts, err := deptIDsOf(ctx, db, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range depts {
+		c.Roles = append(c.Roles, ScopedRole{Role: roleDeptStaff, OrgID: d})
+	}
 	return c, nil
 }
 

@@ -68,6 +68,10 @@ type CaseService struct {
 	reports  *ReportService
 	content  *ContentService
 	orgs     *OrgTree
+	notify   *NotificationService
+	// callers is who the caller is (cached); appointing or removing
+	// dept_staff changes it.
+	callers *CallerService
 }
 
 // CaseInput is a new report.
@@ -86,9 +90,12 @@ type caseAccess struct {
 	// reporter: the case's reporter; follower: the reporter of a case merged
 	// into it.
 	reporter, follower bool
-	// staff of the case's community or above; officer: admin of the
-	// whistle office that has the case.
+	// staff of the case's community or above.
 	staff bool
+	// officer: a whistle officer of the case's street or district, once
+	// the case has been whistled (it acts only where the case is now:
+	// requireOfficer).
+	officer bool
 	// depts are the caller's departments dispatched in the current round.
 	depts    []int64
 	assignee bool
@@ -96,10 +103,10 @@ type caseAccess struct {
 
 // handler reports whether the caller handles the case: staff, a
 // dispatched department or the assignee.
-func (a caseAccess) handler() bool { return a.staff || len(a.depts) > 0 || a.assignee }
+func (a caseAccess) handler() bool { return a.staff || a.officer || len(a.depts) > 0 || a.assignee }
 
 // identity reports whether the caller may see who reported the case.
-func (a caseAccess) identity() bool { return a.reporter || a.staff || len(a.depts) > 0 }
+func (a caseAccess) identity() bool { return a.reporter || a.staff || a.officer || len(a.depts) > 0 }
 
 // photos reports whether the caller may see the case's photos.
 func (a caseAccess) photos() bool { return a.reporter || a.handler() }
@@ -299,9 +306,11 @@ func (s *CaseService) Create(ctx context.Context, actorID int64, in CaseInput) (
 	return v, nil
 }
 
-// deadline returns when step of a case of category, started at now, is due.
+// deadline returns when step of a case of category, started at now, is due
+// (see stepDue).
 func (s *CaseService) deadline(category, step string, now time.Time) *time.Time {
-	t := now.Add(s.deps.Config.Case.StepDeadline(category, step))
+	cfg := s.deps.Config
+	t := stepDue(now, cfg.Case.StepDeadline(category, step), cfg.Case.Calendar, cfg.Location)
 	return &t
 }
 
@@ -390,8 +399,14 @@ func deptIDsOf(ctx context.Context, db *gorm.DB, userID int64) ([]int64, error) 
 func (s *CaseService) access(ctx context.Context, db *gorm.DB, callerID int64, c *model.Case) (caseAccess, error) {
 	a := caseAccess{callerID: callerID, reporter: c.ReporterID == callerID}
 	var err error
-	if a.staff, err = s.authz.IsStaff(ctx, db, callerID, &model.OrgUnit{ID: c.CommunityID, Path: c.CommunityPath}); err != nil {
+	community := &model.OrgUnit{ID: c.CommunityID, Path: c.CommunityPath}
+	if a.staff, err = s.authz.IsStaff(ctx, db, callerID, community); err != nil {
 		return a, err
+	}
+	if !a.staff && c.WhistleOrgID != 0 {
+		if a.officer, err = s.authz.holds(ctx, db, callerID, community, model.RoleWhistleOfficer); err != nil {
+			return a, err
+		}
 	}
 	if c.AssigneeUserID != nil && *c.AssigneeUserID == callerID {
 		a.assignee = true
@@ -454,7 +469,7 @@ func (s *CaseService) Get(ctx context.Context, callerID, id int64) (*CaseView, e
 
 // view builds the full view of one case; with timeline, its events too.
 func (s *CaseService) view(ctx context.Context, db *gorm.DB, c *model.Case, a caseAccess, timeline bool) (*CaseView, error) {
-	vs, err := s.views(ctx, db, []model.Case{*c}, func(*model.Case) caseAccess { return a })
+	vs, err := s.views(ctx, db, []model.Case{*c}, func(*model.Case) caseAccess { return a }, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -527,9 +542,10 @@ func (s *CaseService) at(t *time.Time) *time.Time {
 }
 
 // views builds the views of a page of cases with one query for their
-// photos and one for their reporters; names of communities and
-// departments come from the org tree.
-func (s *CaseService) views(ctx context.Context, db *gorm.DB, cs []model.Case, accessOf func(*model.Case) caseAccess) ([]CaseView, error) {
+// photos and, unless known holds them (read with the page), one for their
+// reporters; names of communities and departments come from the org tree.
+func (s *CaseService) views(ctx context.Context, db *gorm.DB, cs []model.Case, accessOf func(*model.Case) caseAccess,
+	known map[int64]model.User) ([]CaseView, error) {
 	var imageIDs, reporterIDs, orgIDs []int64
 	for i := range cs {
 		a := accessOf(&cs[i])
@@ -555,8 +571,11 @@ func (s *CaseService) views(ctx context.Context, db *gorm.DB, cs []model.Case, a
 			return nil, err
 		}
 	}
-	reporters := map[int64]model.User{}
-	if len(reporterIDs) > 0 {
+	reporters := known
+	if reporters == nil {
+		reporters = map[int64]model.User{}
+	}
+	if known == nil && len(reporterIDs) > 0 {
 		var us []model.User
 		if err := db.Select("id", "nickname", "real_name", "phone").Where("id IN ?", reporterIDs).Find(&us).Error; err != nil {
 			return nil, err

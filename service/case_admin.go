@@ -24,7 +24,7 @@ func (s *CaseService) Mine(ctx context.Context, callerID int64, p Page) (List[Ca
 	}
 	views, err := s.views(ctx, db, cs, func(c *model.Case) caseAccess {
 		return caseAccess{callerID: callerID, reporter: c.ReporterID == callerID, follower: c.ReporterID != callerID}
-	})
+	}, nil)
 	if err != nil {
 		return List[CaseView]{}, err
 	}
@@ -45,51 +45,65 @@ type CaseFilter struct {
 // first, with the reporter, as a feed read by cursor (p.ByCursor) or a
 // counted page: a community, street or district for its staff
 // (or staff above), a department for its dept_staff (the cases dispatched
-// to it in any round). It returns 10001 for an unknown status or category
-// or a grid or a cursor it did not make, 10004 unless the caller may see the unit's cases and 10005 for
-// an unknown unit.
+// to it in any round), a street or district for its whistle officers (the
+// cases whistled to it). Who the caller is comes from the cached caller and
+// the unit from the org tree: a feed page is one statement (the page's
+// rows with their reporters), plus one for photos when the page has any.
+// It returns 10001 for an unknown status or category or a grid or a cursor
+// it did not make, 10004 unless the caller may see the unit's cases and
+// 10005 for an unknown unit.
 func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p Page) (List[CaseView], error) {
 	db := s.deps.DB.WithContext(ctx)
-	org, err := loadOrg(ctx, db, f.OrgID)
+	org, err := s.orgs.Get(ctx, f.OrgID)
 	if err != nil {
 		return List[CaseView]{}, err
 	}
-	q := db.Model(&model.Case{})
+	q := db.Table("cases").Joins("LEFT JOIN users ON users.id = cases.reporter_id")
 	if f.Status != "" {
 		if !model.CaseStatus(f.Status).Valid() {
 			return List[CaseView]{}, invalid("状态需为 %s 之一", joinCaseStatuses())
 		}
-		q = q.Where("status = ?", f.Status)
+		q = q.Where("cases.status = ?", f.Status)
 	}
 	if f.Category != "" {
 		if !slices.Contains(s.deps.Config.Case.CategoryList, f.Category) {
 			return List[CaseView]{}, invalid("类别需为 %s 之一", strings.Join(s.deps.Config.Case.CategoryList, "、"))
 		}
-		q = q.Where("category = ?", f.Category)
+		q = q.Where("cases.category = ?", f.Category)
 	}
 	if f.Overdue != nil {
-		q = q.Where("overdue = ?", *f.Overdue)
+		q = q.Where("cases.overdue = ?", *f.Overdue)
 	}
 	dept := false
 	switch org.Level {
 	case model.LevelCommunity:
-		q = q.Where("community_id = ?", org.ID)
+		q = q.Where("cases.community_id = ?", org.ID)
 	case model.LevelStreet:
-		q = q.Where("street_id = ?", org.ID)
+		q = q.Where("cases.street_id = ?", org.ID)
 	case model.LevelDistrict:
-		q = q.Where("district_id = ?", org.ID)
+		q = q.Where("cases.district_id = ?", org.ID)
 	case model.LevelDepartment:
 		dept = true
-		q = q.Where("id IN (?)", db.Session(&gorm.Session{NewDB: true}).Model(&model.CaseDept{}).Select("case_id").Where("dept_id = ?", org.ID))
+		q = q.Where("cases.id IN (?)", db.Session(&gorm.Session{NewDB: true}).Model(&model.CaseDept{}).Select("case_id").Where("dept_id = ?", org.ID))
 	default:
 		return List[CaseView]{}, invalid("请选择社区、街道、区或职能部门")
 	}
-	if err := s.requireListAccess(ctx, db, callerID, org, dept); err != nil {
+	caller, err := s.callers.Get(ctx, callerID)
+	if err != nil {
 		return List[CaseView]{}, err
 	}
+	access := caseListAccess(caller, org)
+	switch access {
+	case "":
+		return List[CaseView]{}, forbidden("您无权查看该单位的案件")
+	case roleOfficer:
+		// A whistle officer sees the cases whistled to the street or
+		// district, not those the communities handle themselves.
+		q = q.Where("cases.whistle_org_id <> 0")
+	}
 	// Without a page number the list is a feed read by cursor: one query
-	// of pageSize+1 ids from the list index, nothing counted (a street may
-	// have 100,000 cases); with one it is counted.
+	// of pageSize+1 rows in the order of the list index, nothing counted (a
+	// street may have 100,000 cases); with one it is counted.
 	var total int64
 	limit := p.PageSize
 	if p.ByCursor {
@@ -99,7 +113,7 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 			if err != nil {
 				return List[CaseView]{}, err
 			}
-			q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", cur.At, cur.At, cur.ID)
+			q = q.Where("(cases.created_at < ? OR (cases.created_at = ? AND cases.id < ?))", cur.At, cur.At, cur.ID)
 		}
 	} else {
 		if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
@@ -107,25 +121,25 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 		}
 		q = q.Offset(p.Offset())
 	}
-	// The page's ids come from the list index alone; only those rows are read.
-	var ids []int64
-	if err := q.Order("created_at DESC").Order("id DESC").Limit(limit).Pluck("id", &ids).Error; err != nil {
+	var rows []caseWithReporter
+	err = q.Select("cases.*, users.nickname AS reporter_nickname, users.real_name AS reporter_real_name, users.phone AS reporter_phone").
+		Order("cases.created_at DESC").Order("cases.id DESC").Limit(limit).Scan(&rows).Error
+	if err != nil {
 		return List[CaseView]{}, err
 	}
-	var cs []model.Case
-	if len(ids) > 0 {
-		if err := db.Where("id IN ?", ids).Find(&cs).Error; err != nil {
-			return List[CaseView]{}, err
-		}
-		slices.SortFunc(cs, func(a, b model.Case) int { return slices.Index(ids, a.ID) - slices.Index(ids, b.ID) })
+	cs := make([]model.Case, len(rows))
+	reporters := make(map[int64]model.User, len(rows))
+	for i, r := range rows {
+		cs[i] = r.Case
+		reporters[r.ReporterID] = model.User{ID: r.ReporterID, Nickname: r.ReporterNickname, RealName: r.ReporterRealName, Phone: r.ReporterPhone}
 	}
 	views, err := s.views(ctx, db, cs, func(c *model.Case) caseAccess {
-		a := caseAccess{callerID: callerID, reporter: c.ReporterID == callerID, staff: !dept}
+		a := caseAccess{callerID: callerID, reporter: c.ReporterID == callerID, staff: access == roleStaff, officer: access == roleOfficer}
 		if dept {
 			a.depts = []int64{org.ID}
 		}
 		return a
-	})
+	}, reporters)
 	if err != nil {
 		return List[CaseView]{}, err
 	}
@@ -135,27 +149,66 @@ func (s *CaseService) List(ctx context.Context, callerID int64, f CaseFilter, p 
 	return NewList(views, total, p), nil
 }
 
+// caseWithReporter is a row of GET /cases: the case and its reporter's
+// name and phone, read in one statement.
+type caseWithReporter struct {
+	model.Case
+	ReporterNickname string
+	ReporterRealName string
+	ReporterPhone    string
+}
+
+// caseListAccess returns how the caller may list the cases of org, from
+// the cached caller: roleStaff for staff or admin of it or above,
+// roleDept for dept_staff of the department org, roleOfficer for a whistle
+// officer of it or above, "" when they may not.
+func caseListAccess(caller *Caller, org *model.OrgUnit) string {
+	if org.Level == model.LevelDepartment {
+		for _, r := range caller.Roles {
+			if r.Role == roleDeptStaff && r.OrgID == org.ID {
+				return roleDept
+			}
+		}
+	}
+	if caller.IsStaffOf(org) {
+		return roleStaff
+	}
+	if org.Level == model.LevelDepartment {
+		return ""
+	}
+	above := org.AncestorIDs()
+	for _, r := range caller.Roles {
+		if r.Role == string(model.RoleWhistleOfficer) && slices.Contains(above, r.OrgID) {
+			return roleOfficer
+		}
+	}
+	return ""
+}
+
 // requireListAccess returns nil when the caller may list the cases of org:
-// staff of it or above, or for a department its dept_staff. It returns
-// 10004 otherwise.
-func (s *CaseService) requireListAccess(ctx context.Context, db *gorm.DB, callerID int64, org *model.OrgUnit, dept bool) error {
+// staff of it or above, for a department its dept_staff, or a whistle
+// officer of it or above (officer is then true). It returns 10004
+// otherwise.
+func (s *CaseService) requireListAccess(ctx context.Context, db *gorm.DB, callerID int64, org *model.OrgUnit, dept bool) (officer bool, err error) {
 	if dept {
 		var n int64
 		if err := db.Model(&model.DeptStaff{}).Where("dept_id = ? AND user_id = ?", org.ID, callerID).Count(&n).Error; err != nil {
-			return err
+			return false, err
 		}
 		if n > 0 {
-			return nil
+			return false, nil
 		}
 	}
 	ok, err := s.authz.IsStaff(ctx, db, callerID, org)
-	if err != nil {
-		return err
+	if err != nil || ok {
+		return false, err
 	}
-	if !ok {
-		return forbidden("您无权查看该单位的案件")
+	if !dept {
+		if officer, err = s.authz.holds(ctx, db, callerID, org, model.RoleWhistleOfficer); err != nil || officer {
+			return officer, err
+		}
 	}
-	return nil
+	return false, forbidden("您无权查看该单位的案件")
 }
 
 func joinCaseStatuses() string {
@@ -281,10 +334,17 @@ func (s *CaseService) overdue(ctx context.Context, c *model.Case, now time.Time)
 			eventOpt{dept: dept, step: before.Step, onTime: new(false), note: note}); err != nil {
 			return err
 		}
-		if kind == caseActEscalate {
-			return s.event(tx, &cur, nil, roleSystem, caseActEscalate, before.Status, cur.Status, eventOpt{note: note})
+		if kind != caseActEscalate {
+			return nil
 		}
-		return nil
+		if err := s.event(tx, &cur, nil, roleSystem, caseActEscalate, before.Status, cur.Status, eventOpt{note: note}); err != nil {
+			return err
+		}
+		event := EventCaseEscalated
+		if cur.Status == model.CaseWhistled {
+			event = EventCaseWhistled
+		}
+		return s.tell(tx, &cur, nil, event, note)
 	})
 	return kind, err
 }
@@ -308,6 +368,9 @@ func (s *CaseService) autoClose(ctx context.Context, id int64, cutoff time.Time)
 		}
 		if err := s.event(tx, c, nil, roleSystem, caseActClose, model.CaseResolved, model.CaseClosed,
 			eventOpt{dept: c.ResolvedDept, note: "反映人未在期限内评价，系统自动结案"}); err != nil {
+			return err
+		}
+		if err := s.tell(tx, c, nil, EventCaseClosed, "未在期限内评价，系统自动结案"); err != nil {
 			return err
 		}
 		return s.credit(ctx, tx, c)
@@ -362,33 +425,36 @@ type DeptStaffView struct {
 	UserID       int64 `json:"userId"`
 }
 
-// AddDeptStaff makes userID staff of a department (dept_staff); doing it
-// twice returns the first appointment. It returns 10004 unless the caller
-// is admin of the department's street or district (or above) and 10005
-// for an unknown department or user.
+// roleDeptStaff is the role GET /me lists for each department a user is
+// staff of (orgId = the department).
+const roleDeptStaff = "dept_staff"
+
+// AddDeptStaff makes userID staff of a department (dept_staff), with an
+// audit entry, and drops the user's cached roles so that GET /me lists it;
+// doing it twice returns the first appointment. It returns 10004 unless
+// the caller is admin of the department's street or district (or above)
+// and 10005 for an unknown department or user.
 func (s *CaseService) AddDeptStaff(ctx context.Context, actorID, deptID, userID int64) (*DeptStaffView, error) {
 	var out model.DeptStaff
 	exists := false
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		dept, err := loadOrg(ctx, tx, deptID)
-		if err != nil {
-			return err
-		}
-		if dept.Level != model.LevelDepartment {
-			return notFound("职能部门")
-		}
-		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, deptID); err != nil {
+		if _, err := s.deptForAdmin(ctx, tx, actorID, deptID); err != nil {
 			return err
 		}
 		if _, err := loadUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		out = model.DeptStaff{DeptID: deptID, UserID: userID, CreatedBy: actorID, CreatedAt: s.deps.Clock.Now()}
-		err = tx.Create(&out).Error
+		err := tx.Create(&out).Error
 		if exists = isDuplicate(err); exists {
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		s.callers.Changed(tx, userID)
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: deptID, Action: AuditDeptStaffAppoint, ObjectKind: "dept_staff",
+			ObjectID: out.ID, After: map[string]any{"userId": userID, "departmentId": deptID}})
 	})
 	if err != nil {
 		return nil, err
@@ -400,4 +466,52 @@ func (s *CaseService) AddDeptStaff(ctx context.Context, actorID, deptID, userID 
 		}
 	}
 	return &DeptStaffView{ID: out.ID, DepartmentID: out.DeptID, UserID: out.UserID}, nil
+}
+
+// RemoveDeptStaff ends userID's dept_staff appointment of a department,
+// with an audit entry naming who held it, and drops the user's cached roles:
+// from the commit on they act for the department no more and GET /me no
+// longer lists it. It returns 10004 unless the caller is admin of the
+// department's street or district (or above) and 10005 for an unknown
+// department or a user who is not its staff (also when removed twice).
+func (s *CaseService) RemoveDeptStaff(ctx context.Context, actorID, deptID, userID int64) error {
+	return s.deps.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := s.deptForAdmin(ctx, tx, actorID, deptID); err != nil {
+			return err
+		}
+		var row model.DeptStaff
+		if err := tx.Where("dept_id = ? AND user_id = ?", deptID, userID).Limit(1).Find(&row).Error; err != nil {
+			return err
+		}
+		if row.ID == 0 {
+			return notFound("部门工作人员")
+		}
+		// Two removals at once: one deletes the row, the other finds none.
+		res := tx.Where("id = ?", row.ID).Delete(&model.DeptStaff{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return notFound("部门工作人员")
+		}
+		s.callers.Changed(tx, userID)
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: deptID, Action: AuditDeptStaffRemove, ObjectKind: "dept_staff",
+			ObjectID: row.ID, Before: map[string]any{"userId": userID, "departmentId": deptID}, After: map[string]any{"removed": true}})
+	})
+}
+
+// deptForAdmin loads a department for an appointment by actorID: 10005
+// unless it is a department, 10004 unless actorID is admin of it or above.
+func (s *CaseService) deptForAdmin(ctx context.Context, tx *gorm.DB, actorID, deptID int64) (*model.OrgUnit, error) {
+	dept, err := loadOrg(ctx, tx, deptID)
+	if err != nil {
+		return nil, err
+	}
+	if dept.Level != model.LevelDepartment {
+		return nil, notFound("职能部门")
+	}
+	if _, err := s.authz.RequireAdmin(ctx, tx, actorID, deptID); err != nil {
+		return nil, err
+	}
+	return dept, nil
 }

@@ -175,8 +175,11 @@ func (s *CaseService) Accept(ctx context.Context, actorID, id int64) (*CaseView,
 			"accepted_at": now, "step": model.StepResolve, "step_deadline": s.deadline(c.Category, model.StepResolve, now),
 		}}, requireCaseStaff(a)
 	}, func(tx *gorm.DB, before, c *model.Case) error {
-		return s.event(tx, c, &actorID, roleStaff, caseActAccept, before.Status, c.Status,
-			eventOpt{step: model.StepAccept, onTime: onTime(before, now)})
+		if err := s.event(tx, c, &actorID, roleStaff, caseActAccept, before.Status, c.Status,
+			eventOpt{step: model.StepAccept, onTime: onTime(before, now)}); err != nil {
+			return err
+		}
+		return s.tell(tx, c, &actorID, EventCaseAccepted, "")
 	}, nil)
 }
 
@@ -230,7 +233,10 @@ func (s *CaseService) Assign(ctx context.Context, actorID, id int64, to Assignme
 		}
 		return st, nil
 	}, func(tx *gorm.DB, before, c *model.Case) error {
-		return s.event(tx, c, &actorID, roleStaff, caseActAssign, before.Status, c.Status, eventOpt{note: "指派给" + name})
+		if err := s.event(tx, c, &actorID, roleStaff, caseActAssign, before.Status, c.Status, eventOpt{note: "指派给" + name}); err != nil {
+			return err
+		}
+		return s.tell(tx, c, &actorID, EventCaseAssigned, "")
 	}, nil)
 }
 
@@ -297,8 +303,11 @@ func (s *CaseService) Resolve(ctx context.Context, actorID, id int64, note strin
 		if dept != nil {
 			step = model.StepDeptResolve
 		}
-		return s.event(tx, c, &actorID, role, caseActResolve, before.Status, c.Status,
-			eventOpt{dept: dept, step: step, onTime: onTime(before, now), note: note})
+		if err := s.event(tx, c, &actorID, role, caseActResolve, before.Status, c.Status,
+			eventOpt{dept: dept, step: step, onTime: onTime(before, now), note: note}); err != nil {
+			return err
+		}
+		return s.tell(tx, c, &actorID, EventCaseResolved, note)
 	}, nil)
 }
 
@@ -333,21 +342,30 @@ func (s *CaseService) Whistle(ctx context.Context, actorID, id int64, reason str
 			// Blowing the whistle is the community's response to the report.
 			o.step, o.onTime = model.StepAccept, onTime(before, now)
 		}
-		return s.event(tx, c, &actorID, roleStaff, caseActWhistle, before.Status, c.Status, o)
+		if err := s.event(tx, c, &actorID, roleStaff, caseActWhistle, before.Status, c.Status, o); err != nil {
+			return err
+		}
+		return s.tell(tx, c, &actorID, EventCaseWhistled, "")
 	}, nil)
 }
 
-// requireOfficer returns nil when the caller is admin of the whistle
-// office (street or district) that has c, else 10004.
+// requireOfficer returns nil when the caller is of the whistle office
+// (street or district) that has c: its admin or its whistle officer (or of
+// an org above). It returns 10004 otherwise.
 func (s *CaseService) requireOfficer(ctx context.Context, tx *gorm.DB, actorID int64, c *model.Case) error {
 	if c.WhistleOrgID == 0 {
 		return forbidden("该案件尚未吹哨，由社区办理")
 	}
-	if _, err := s.authz.RequireAdmin(ctx, tx, actorID, c.WhistleOrgID); err != nil {
-		if ErrorCode(err) == CodeForbidden {
-			return forbidden("只有街道或区的吹哨办（管理员）可以派单或上报")
-		}
+	office, err := loadOrg(ctx, tx, c.WhistleOrgID)
+	if err != nil {
 		return err
+	}
+	ok, err := s.authz.holds(ctx, tx, actorID, office, model.RoleAdmin, model.RoleWhistleOfficer)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return forbidden("只有街道或区的吹哨办（管理员或吹哨办工作人员）可以派单或上报")
 	}
 	return nil
 }
@@ -417,7 +435,7 @@ func (s *CaseService) Dispatch(ctx context.Context, actorID, id int64, in Dispat
 				return err
 			}
 		}
-		return nil
+		return s.tell(tx, c, &actorID, EventCaseDispatched, "")
 	}, func(now *model.Case) error {
 		if now.Status == model.CaseDispatched || now.Status == model.CaseReportedIn {
 			return Errorf(CodeCaseAlreadyDispatched, "该案件已由其他人派单")
@@ -444,7 +462,10 @@ func (s *CaseService) Escalate(ctx context.Context, actorID, id int64) (*CaseVie
 		return caseStep{from: []model.CaseStatus{model.CaseWhistled, model.CaseReturned, model.CaseDispatched},
 			to: model.CaseEscalated, set: escalation(c, s.deadline(c.Category, model.StepDispatch, now))}, nil
 	}, func(tx *gorm.DB, before, c *model.Case) error {
-		return s.event(tx, c, &actorID, roleOfficer, caseActEscalate, before.Status, c.Status, eventOpt{note: "上报区级吹哨办"})
+		if err := s.event(tx, c, &actorID, roleOfficer, caseActEscalate, before.Status, c.Status, eventOpt{note: "上报区级吹哨办"}); err != nil {
+			return err
+		}
+		return s.tell(tx, c, &actorID, EventCaseEscalated, "")
 	}, nil)
 }
 
@@ -524,7 +545,15 @@ func (s *CaseService) ReportIn(ctx context.Context, actorID, id int64) (*CaseVie
 			}
 			o.step, o.onTime, o.note = model.StepReportIn, onTime(&before, now), "牵头部门报到"
 		}
-		return s.event(tx, c, &actorID, roleDept, caseActReportIn, before.Status, c.Status, o)
+		if err := s.event(tx, c, &actorID, roleDept, caseActReportIn, before.Status, c.Status, o); err != nil {
+			return err
+		}
+		if c.Status == before.Status {
+			// Only the lead's report-in moves the case; the others are
+			// on the timeline.
+			return nil
+		}
+		return s.tell(tx, c, &actorID, EventCaseReportedIn, "")
 	})
 	if err != nil {
 		return nil, err
@@ -598,7 +627,10 @@ func (s *CaseService) Return(ctx context.Context, actorID, id int64, reason stri
 			Update("status", model.DeptReturned).Error; err != nil {
 			return err
 		}
-		return s.event(tx, c, &actorID, roleDept, caseActReturn, before.Status, c.Status, eventOpt{dept: &dept, note: reason})
+		if err := s.event(tx, c, &actorID, roleDept, caseActReturn, before.Status, c.Status, eventOpt{dept: &dept, note: reason}); err != nil {
+			return err
+		}
+		return s.tell(tx, c, &actorID, EventCaseReturned, "")
 	})
 	if err != nil {
 		return nil, err
@@ -657,6 +689,11 @@ func (s *CaseService) Merge(ctx context.Context, actorID, id, intoID int64) (*Ca
 			eventOpt{note: fmt.Sprintf("与 #%d 为同一问题，已合并，请关注 #%d 的办理进度", now.ID, now.ID)}); err != nil {
 			return err
 		}
+		// The merged case's reporter and followers now follow the other
+		// case: they are told which one.
+		if err := s.tell(tx, c, &actorID, EventCaseMerged, fmt.Sprintf("请关注 #%d 的办理进度", now.ID)); err != nil {
+			return err
+		}
 		return s.event(tx, &now, &actorID, roleStaff, caseActMergeIn, now.Status, now.Status,
 			eventOpt{note: fmt.Sprintf("#%d 反映的同一问题已合并至此", c.ID)})
 	}, nil)
@@ -706,6 +743,9 @@ func (s *CaseService) Rate(ctx context.Context, actorID, id int64, rating int, c
 			eventOpt{dept: c.ResolvedDept, rating: &rating, note: note}); err != nil {
 			return err
 		}
+		if err := s.tell(tx, c, &actorID, EventCaseClosed, note); err != nil {
+			return err
+		}
 		return s.credit(ctx, tx, c)
 	}, nil)
 }
@@ -736,7 +776,10 @@ func (s *CaseService) Reopen(ctx context.Context, actorID, id int64, reason stri
 			"reopened": true, "resolved_at": nil, "resolved_by": nil, "resolved_dept": nil, "resolved_unit": nil,
 			"step": step, "step_deadline": s.deadline(c.Category, step, now)}}, nil
 	}, func(tx *gorm.DB, before, c *model.Case) error {
-		return s.event(tx, c, &actorID, roleReporter, caseActReopen, before.Status, c.Status, eventOpt{dept: c.LeadDeptID, note: reason})
+		if err := s.event(tx, c, &actorID, roleReporter, caseActReopen, before.Status, c.Status, eventOpt{dept: c.LeadDeptID, note: reason}); err != nil {
+			return err
+		}
+		return s.tell(tx, c, &actorID, EventCaseReopened, reason)
 	}, nil)
 }
 

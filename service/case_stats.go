@@ -136,7 +136,7 @@ func (s *CaseService) Stats(ctx context.Context, actorID, orgID int64, from, to 
 	default:
 		return nil, invalid("请选择社区、街道、区或职能部门")
 	}
-	if err := s.requireListAccess(ctx, db, actorID, org, org.Level == model.LevelDepartment); err != nil {
+	if _, err := s.requireListAccess(ctx, db, actorID, org, org.Level == model.LevelDepartment); err != nil {
 		return nil, err
 	}
 	out := &CaseStats{OrgID: orgID, From: from, To: to, ByStatus: map[string]int64{},

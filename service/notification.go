@@ -88,6 +88,9 @@ func eventText(event string) (title, status, body string) {
 	case EventObligationReminder:
 		return "报到任务提醒", "待完成", "%s的报到任务尚未完成，请在季度结束前完成"
 	}
+	if title, status, body, ok := caseEventText(event); ok {
+		return title, status, body
+	}
 	return "通知", "", "%s"
 }
 

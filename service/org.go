@@ -119,25 +119,31 @@ type StaffView struct {
 	Role   string `json:"role"`
 }
 
-// AppointStaff makes userID staff or admin of orgID. An admin may appoint
+// AppointStaff makes userID staff, admin or whistle officer of orgID (a
+// whistle officer only of a street or district). An admin may appoint
 // only inside their own scope. Appointing twice returns the existing row. It
-// returns 10001 for a bad role, 10005 for an unknown user or org, and 10004
-// when the caller is not admin of orgID or above.
+// returns 10001 for a bad role (or a whistle officer of another level),
+// 10005 for an unknown user or org, and 10004 when the caller is not admin
+// of orgID or above.
 func (s *OrgService) AppointStaff(ctx context.Context, actorID, userID, orgID int64, role model.StaffRoleKind) (*StaffView, error) {
-	if role != model.RoleStaff && role != model.RoleAdmin {
-		return nil, invalid("角色需为 staff 或 admin")
+	if role != model.RoleStaff && role != model.RoleAdmin && role != model.RoleWhistleOfficer {
+		return nil, invalid("角色需为 staff、admin 或 whistle_officer")
 	}
 	var out model.StaffRole
 	exists := false
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
-		if _, err := s.authz.RequireAdmin(ctx, tx, actorID, orgID); err != nil {
+		org, err := s.authz.RequireAdmin(ctx, tx, actorID, orgID)
+		if err != nil {
 			return err
+		}
+		if role == model.RoleWhistleOfficer && org.Level != model.LevelStreet && org.Level != model.LevelDistrict {
+			return invalid("吹哨办工作人员只能设在街道或区")
 		}
 		if _, err := loadUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		out = model.StaffRole{UserID: userID, OrgID: orgID, Role: role, CreatedBy: actorID}
-		err := tx.Create(&out).Error
+		err = tx.Create(&out).Error
 		exists = isDuplicate(err)
 		if exists {
 			return nil // nothing was written

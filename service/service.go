@@ -134,7 +134,7 @@ func New(d Deps) *Service {
 		Activities:    &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify},
 		Reports:       reports,
 		Notifications: notify,
-		Cases:         &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs},
+		Cases:         &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs, notify: notify, callers: callers},
 		Audit:         &AuditService{deps: d, authz: authz},
 		Oversight:     &OversightService{deps: d, authz: authz, orgs: orgs, reports: reports, wishes: wishes},
 	}

@@ -757,7 +757,12 @@ func (s *WishService) staffPaths(ctx context.Context, db *gorm.DB, callerID int6
 	}
 	ids := make([]int64, 0, len(roles))
 	for _, r := range roles {
-		ids = append(ids, r.OrgID)
+		if r.Role == string(model.RoleStaff) || r.Role == string(model.RoleAdmin) {
+			ids = append(ids, r.OrgID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	var paths []string
 	err = db.Model(&model.OrgUnit{}).Where("id IN ? AND path <> ''", ids).Order("path").Pluck("path", &paths).Error

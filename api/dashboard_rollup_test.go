@@ -52,12 +52,15 @@ func sameRollups(t *testing.T, h *testutil.Harness) {
 	t.Helper()
 	var liveQ, rebuiltQ []model.MemberQuarterStats
 	var liveW, rebuiltW []model.WishDayDurations
-	h.DB.Order("user_id, quarter").Find(&liveQ)
+	// A member whose counts went back to zero keeps a row of zeros; a
+	// rebuild writes none.
+	nonzero := "contact_help + post_duty + public_activity + practical_deed + month1 + month2 + month3 <> 0"
+	h.DB.Where(nonzero).Order("user_id, quarter").Find(&liveQ)
 	h.DB.Order("community_id, day, kind, bucket").Find(&liveW)
 	if err := h.Svc.Oversight.RebuildStats(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.DB.Order("user_id, quarter").Find(&rebuiltQ)
+	h.DB.Where(nonzero).Order("user_id, quarter").Find(&rebuiltQ)
 	h.DB.Order("community_id, day, kind, bucket").Find(&rebuiltW)
 	if fmt.Sprint(liveQ) != fmt.Sprint(rebuiltQ) {
 		t.Errorf("member_quarter_stats running %v, rebuilt %v", liveQ, rebuiltQ)
@@ -165,4 +168,37 @@ func deref(f *float64) any {
 		return nil
 	}
 	return *f
+}
+
+// TestDashboardRollupsFollowAttendance: an attendance's service record
+// counts once in member_quarter_stats when approved, not at all after the
+// volunteer is marked absent, once again when staff approve it after all,
+// and a change of minutes alone changes no count; each state equals a
+// rebuild.
+func TestDashboardRollupsFollowAttendance(t *testing.T) {
+	e := newActEnv(t)
+	h := e.h
+	if err := h.Svc.Oversight.RebuildStats(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u := e.volunteer("rollup")
+	id := attended(t, e, 60, u)
+	counted := func(want int) {
+		t.Helper()
+		var n int64
+		h.DB.Model(&model.MemberQuarterStats{}).Where("user_id = ?", u.id).Select("COALESCE(SUM(public_activity), 0)").Scan(&n)
+		if n != int64(want) {
+			t.Fatalf("public activities counted %d, want %d", n, want)
+		}
+		sameRollups(t, h)
+	}
+	p := fmt.Sprintf("/activities/%d/attendances/%d/", id, u.id)
+	h.Do("POST", p+"approve", map[string]any{"minutes": 60, "score": 5}, e.staff()).Expect(t, 200, 0)
+	counted(1)
+	h.Do("POST", p+"absent", nil, e.staff()).Expect(t, 200, 0)
+	counted(0)
+	h.Do("POST", p+"approve", map[string]any{"minutes": 60, "score": 3, "reason": "现场登记遗漏"}, e.staff()).Expect(t, 200, 0)
+	counted(1)
+	h.Do("POST", p+"approve", map[string]any{"minutes": 45, "score": 3, "reason": "时长更正"}, e.staff()).Expect(t, 200, 0)
+	counted(1)
 }

@@ -50,6 +50,9 @@ func tables() []any {
 		&OutboxMessage{},
 		&SubscriptionGrant{},
 		&Reminder{},
+		// Oversight: dashboard roll-ups (issue 13).
+		&MemberQuarterStats{},
+		&WishDayDurations{},
 	}
 }
 

@@ -83,18 +83,20 @@ const (
 // MemberReport is an in-office Party member reporting to their residential
 // community (党员报到). ActiveUserID equals UserID while the report is the
 // member's approved one and is NULL otherwise; its unique index keeps one
-// active report per member.
+// active report per member. ix_report_dashboard (community, status, user,
+// mode) covers the dashboard's compliance count, which joins each member to
+// their member_quarter_stats row.
 type MemberReport struct {
 	ID           int64        `gorm:"primaryKey"`
-	UserID       int64        `gorm:"not null;index"`
-	CommunityID  int64        `gorm:"not null;index:ix_report_community_status,priority:1"`
+	UserID       int64        `gorm:"not null;index;index:ix_report_dashboard,priority:3"`
+	CommunityID  int64        `gorm:"not null;index:ix_report_community_status,priority:1;index:ix_report_dashboard,priority:1"`
 	RealName     string       `gorm:"size:64;not null"`
 	Phone        string       `gorm:"size:32;not null"`
 	UnitID       *int64       `gorm:"index"`
 	UnitName     string       `gorm:"size:128;not null;default:''"`
 	Branch       string       `gorm:"size:128;not null;default:''"`
-	Mode         ReportMode   `gorm:"size:16;not null"`
-	Status       ReviewStatus `gorm:"size:16;not null;index:ix_report_community_status,priority:2"`
+	Mode         ReportMode   `gorm:"size:16;not null;index:ix_report_dashboard,priority:4"`
+	Status       ReviewStatus `gorm:"size:16;not null;index:ix_report_community_status,priority:2;index:ix_report_dashboard,priority:2"`
 	ActiveUserID *int64       `gorm:"uniqueIndex"`
 	// PendingUserID equals UserID while the report awaits review and is NULL
 	// otherwise; its unique index keeps one pending report per member.

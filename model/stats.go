@@ -23,3 +23,37 @@ type CommunityDayStats struct {
 	PointsIssued   int64 `gorm:"not null;default:0"`
 	PointsRedeemed int64 `gorm:"not null;default:0"`
 }
+
+// MemberQuarterStats counts one member's approved service records of one
+// quarter (Quarter is year*10+q, e.g. 20264, in the configured zone): per
+// required kind and per month of the quarter. It is what the dashboard's
+// obligation compliance reads instead of joining every member to their
+// records. The services change it in the transaction that makes a record
+// approved (or takes the approval back); `linli rebuild-stats` recomputes it
+// from service_records.
+type MemberQuarterStats struct {
+	UserID         int64 `gorm:"primaryKey;autoIncrement:false"`
+	Quarter        int   `gorm:"primaryKey;autoIncrement:false"`
+	ContactHelp    int   `gorm:"not null;default:0"`
+	PostDuty       int   `gorm:"not null;default:0"`
+	PublicActivity int   `gorm:"not null;default:0"`
+	PracticalDeed  int   `gorm:"not null;default:0"`
+	Month1         int   `gorm:"not null;default:0"`
+	Month2         int   `gorm:"not null;default:0"`
+	Month3         int   `gorm:"not null;default:0"`
+}
+
+// WishDayDurations is a histogram of wish durations: for the wishes of one
+// community posted on one day (Day is yyyymmdd in the configured zone), how
+// many took a duration in each bucket (service.durationBucket) from
+// publication to the first claim (Kind 1) or from the claim to completion
+// (Kind 2). The wish service adds to it in the transaction of the first
+// claim and of the completion; `linli rebuild-stats` recomputes it from the
+// wishes.
+type WishDayDurations struct {
+	CommunityID int64 `gorm:"primaryKey;autoIncrement:false"`
+	Day         int   `gorm:"primaryKey;autoIncrement:false"`
+	Kind        int   `gorm:"primaryKey;autoIncrement:false"`
+	Bucket      int   `gorm:"primaryKey;autoIncrement:false"`
+	N           int64 `gorm:"not null;default:0"`
+}

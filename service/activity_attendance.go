@@ -738,17 +738,37 @@ func (s *ActivityService) approveRecord(ctx context.Context, db *gorm.DB, a *mod
 	if rec.Minutes == minutes && rec.Status == model.RecordApproved {
 		return nil
 	}
-	return db.Model(&model.ServiceRecord{}).Where("id = ?", rec.ID).
-		Updates(map[string]any{"minutes": minutes, "status": model.RecordApproved, "reject_reason": "",
-			"reviewed_by": actorID, "reviewed_at": s.deps.Clock.Now().UTC()}).Error
+	updates := map[string]any{"minutes": minutes, "status": model.RecordApproved, "reject_reason": "",
+		"reviewed_by": actorID, "reviewed_at": s.deps.Clock.Now().UTC()}
+	// Approved again after a withdrawal: counts toward the obligations
+	// again (the condition makes the count follow the row's own change).
+	res := db.Model(&model.ServiceRecord{}).Where("id = ? AND status <> ?", rec.ID, model.RecordApproved).Updates(updates)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 1 {
+		return s.deps.addRecordStats(db, rec.UserID, rec.Kind, rec.OccurredAt, 1)
+	}
+	return db.Model(&model.ServiceRecord{}).Where("id = ?", rec.ID).Updates(updates).Error
 }
 
 // withdrawRecord marks an attendance's service record rejected (absent), so
-// it no longer counts.
+// it no longer counts (nor in the dashboard's obligation counts).
 func (s *ActivityService) withdrawRecord(ctx context.Context, db *gorm.DB, att *model.Attendance, actorID int64) error {
-	return db.Model(&model.ServiceRecord{}).Where("source_key = ?", activityRecordKey(att)).
-		Updates(map[string]any{"minutes": 0, "status": model.RecordRejected, "reject_reason": "志愿活动缺席",
-			"reviewed_by": actorID, "reviewed_at": s.deps.Clock.Now().UTC()}).Error
+	var rec model.ServiceRecord
+	if err := db.Where("source_key = ?", activityRecordKey(att)).Limit(1).Find(&rec).Error; err != nil || rec.ID == 0 {
+		return err
+	}
+	updates := map[string]any{"minutes": 0, "status": model.RecordRejected, "reject_reason": "志愿活动缺席",
+		"reviewed_by": actorID, "reviewed_at": s.deps.Clock.Now().UTC()}
+	res := db.Model(&model.ServiceRecord{}).Where("id = ? AND status = ?", rec.ID, model.RecordApproved).Updates(updates)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 1 {
+		return s.deps.addRecordStats(db, rec.UserID, rec.Kind, rec.OccurredAt, -1)
+	}
+	return db.Model(&model.ServiceRecord{}).Where("id = ?", rec.ID).Updates(updates).Error
 }
 
 // AttendanceView is an attendance as staff see it: the volunteer's real

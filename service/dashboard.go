@@ -76,7 +76,7 @@ type Dashboard struct {
 // commFigures collects the figures of one community.
 type commFigures struct {
 	DashboardFigures
-	toClaim, toComplete []float64
+	toClaim, toComplete map[int]int64 // duration histograms (bucket → wishes)
 }
 
 // Dashboard returns the figures of orgID (a district, street or community)
@@ -178,7 +178,7 @@ func sortFigures(fs []DashboardFigures) {
 func sumFigures(org *model.OrgUnit, comm map[int64]*commFigures, ids []int64) DashboardFigures {
 	f := emptyFigures()
 	f.OrgID, f.Name, f.Level, f.Communities = org.ID, org.Name, org.Level, len(ids)
-	var toClaim, toComplete []float64
+	toClaim, toComplete := map[int]int64{}, map[int]int64{}
 	for _, id := range ids {
 		c := comm[id]
 		if c == nil {
@@ -192,8 +192,12 @@ func sumFigures(org *model.OrgUnit, comm map[int64]*commFigures, ids []int64) Da
 		for k, v := range c.Wishes.ByStatus {
 			f.Wishes.ByStatus[k] += v
 		}
-		toClaim = append(toClaim, c.toClaim...)
-		toComplete = append(toComplete, c.toComplete...)
+		for b, n := range c.toClaim {
+			toClaim[b] += n
+		}
+		for b, n := range c.toComplete {
+			toComplete[b] += n
+		}
 		f.Activities += c.Activities
 		f.Signups += c.Signups
 		f.ApprovedMinutes += c.ApprovedMinutes
@@ -209,8 +213,8 @@ func sumFigures(org *model.OrgUnit, comm map[int64]*commFigures, ids []int64) Da
 		f.MallOrders.Picked += c.MallOrders.Picked
 		f.MallOrders.Points += c.MallOrders.Points
 	}
-	f.Wishes.MedianHoursToClaim = median(toClaim)
-	f.Wishes.MedianHoursToComplete = median(toComplete)
+	f.Wishes.MedianHoursToClaim = histogramMedian(toClaim)
+	f.Wishes.MedianHoursToComplete = histogramMedian(toComplete)
 	f.ApprovedHours = float64(f.ApprovedMinutes*10/60) / 10
 	if f.Obligations.Members > 0 {
 		f.Obligations.Rate = float64(f.Obligations.Compliant*1000/f.Obligations.Members) / 1000
@@ -232,7 +236,7 @@ func emptyFigures() DashboardFigures {
 func (s *OversightService) communityFigures(ctx context.Context, ids []int64, start, end time.Time) (map[int64]*commFigures, error) {
 	out := map[int64]*commFigures{}
 	for _, id := range ids {
-		c := &commFigures{DashboardFigures: emptyFigures()}
+		c := &commFigures{DashboardFigures: emptyFigures(), toClaim: map[int]int64{}, toComplete: map[int]int64{}}
 		c.OrgID = id
 		out[id] = c
 	}
@@ -296,10 +300,7 @@ func (s *OversightService) communityFigures(ctx context.Context, ids []int64, st
 		}),
 		grouped(func(c *commFigures, n, m int64) {
 			c.Obligations.Members, c.Obligations.Compliant = n, m
-		}, func() *gorm.DB {
-			return db.Table("(?) AS ob", s.reports.memberObligations(db, q, memberFilter{CommunityIDs: ids})).
-				Select("community_id, COUNT(*) AS n, COALESCE(SUM(compliant), 0) AS m").Group("community_id")
-		}),
+		}, func() *gorm.DB { return s.compliance(db, ids, q) }),
 		grouped(func(c *commFigures, n, m int64) {
 			c.MallOrders.Orders += n
 			c.MallOrders.Points += m
@@ -338,40 +339,73 @@ func (s *OversightService) communityFigures(ctx context.Context, ids []int64, st
 }
 
 // wishFigures counts the wishes posted in [start, end) by community and
-// state and collects their times to claim and to complete, from the
-// covering index ix_wish_dashboard.
+// state (grouped in SQL over the covering index ix_wish_dashboard) and adds
+// up their times to claim and to complete from the histograms of
+// wish_day_durations, whole days of the configured zone from the day of
+// start to the day before end.
 func (s *OversightService) wishFigures(db *gorm.DB, ids []int64, start, end time.Time, out map[int64]*commFigures, mu *sync.Mutex) error {
-	var rows []struct {
-		CommunityID    int64
-		Status         string
-		PublishedAt    *time.Time
-		FirstClaimedAt *time.Time
-		ClaimedAt      *time.Time
-		CompletedAt    *time.Time
+	var counts []struct {
+		CommunityID int64
+		Status      string
+		N           int64
 	}
-	err := db.Model(&model.Wish{}).
-		Select("community_id, status, published_at, first_claimed_at, claimed_at, completed_at").
-		Where("community_id IN ? AND created_at >= ? AND created_at < ?", ids, start.UTC(), end.UTC()).Scan(&rows).Error
+	err := db.Model(&model.Wish{}).Select("community_id, status, COUNT(*) AS n").
+		Where("community_id IN ? AND created_at >= ? AND created_at < ?", ids, start.UTC(), end.UTC()).
+		Group("community_id, status").Scan(&counts).Error
+	if err != nil {
+		return err
+	}
+	loc := s.deps.Config.Location
+	var hist []struct {
+		CommunityID int64
+		Kind        int
+		Bucket      int
+		N           int64
+	}
+	err = db.Model(&model.WishDayDurations{}).Select("community_id, kind, bucket, SUM(n) AS n").
+		Where("community_id IN ? AND day >= ? AND day < ?", ids, dayKey(start, loc), dayKey(end, loc)).
+		Group("community_id, kind, bucket").Scan(&hist).Error
 	if err != nil {
 		return err
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for _, r := range rows {
+	for _, r := range counts {
+		if c := out[r.CommunityID]; c != nil { // nil: a community created since the tree was read
+			c.Wishes.Total += r.N
+			c.Wishes.ByStatus[r.Status] += r.N
+		}
+	}
+	for _, r := range hist {
 		c := out[r.CommunityID]
-		if c == nil {
-			continue // a community created since the tree was read
-		}
-		c.Wishes.Total++
-		c.Wishes.ByStatus[r.Status]++
-		if r.PublishedAt != nil && r.FirstClaimedAt != nil {
-			c.toClaim = append(c.toClaim, r.FirstClaimedAt.Sub(*r.PublishedAt).Hours())
-		}
-		if r.ClaimedAt != nil && r.CompletedAt != nil {
-			c.toComplete = append(c.toComplete, r.CompletedAt.Sub(*r.ClaimedAt).Hours())
+		switch {
+		case c == nil:
+		case r.Kind == durationToClaim:
+			c.toClaim[r.Bucket] += r.N
+		case r.Kind == durationToComplete:
+			c.toComplete[r.Bucket] += r.N
 		}
 	}
 	return nil
+}
+
+// compliance counts, per community, the approved member reports and those
+// meeting quarter q's obligations, from each member's counts in
+// member_quarter_stats (one primary-key row per member) instead of their
+// records.
+func (s *OversightService) compliance(db *gorm.DB, ids []int64, q quarter) *gorm.DB {
+	r := s.deps.Config.Report.Obligations
+	return db.Table("member_reports AS mr").
+		Joins("LEFT JOIN member_quarter_stats AS qs ON qs.user_id = mr.user_id AND qs.quarter = ?", q.Year*10+q.Q).
+		Select(`mr.community_id, COUNT(*) AS n,
+			COALESCE(SUM(CASE WHEN COALESCE(qs.contact_help, 0) >= ? AND COALESCE(qs.post_duty, 0) >= ?
+				AND COALESCE(qs.public_activity, 0) >= ? AND COALESCE(qs.practical_deed, 0) >= ?
+				AND (mr.mode <> ? OR (COALESCE(qs.month1, 0) >= ? AND COALESCE(qs.month2, 0) >= ? AND COALESCE(qs.month3, 0) >= ?))
+				THEN 1 ELSE 0 END), 0) AS m`,
+			r.ContactHelp, r.PostDuty, r.PublicActivity, r.PracticalDeed,
+			model.ModeDaily, r.DailyPerMonth, r.DailyPerMonth, r.DailyPerMonth).
+		Where("mr.community_id IN ? AND mr.status = ?", ids, model.ReviewApproved).
+		Group("mr.community_id")
 }
 
 // starFigures counts the residents of each community by star rating: the

@@ -72,6 +72,10 @@ func (s *ReportService) addApprovedRecord(ctx context.Context, tx *gorm.DB, r Ap
 		err = tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("source_key = ?", r.SourceKey).Take(&existing).Error
 		return &existing, err
 	}
+	// The dashboard's obligation counts (member_quarter_stats).
+	if err := s.deps.addRecordStats(tx, rec.UserID, rec.Kind, rec.OccurredAt, 1); err != nil {
+		return nil, err
+	}
 	return &rec, nil
 }
 

@@ -122,17 +122,22 @@ func (s *ReportService) certificateView(c *model.Certificate) (*CertificateView,
 }
 
 // IssueCertificate issues the caller's numbered certificate for a quarter
-// that has ended, freezing their records, hours and obligation standing.
-// Issuing again for the same quarter returns the same certificate (created
-// false). It returns 10001 for a bad period, 50010 for a quarter not yet over
-// and 50005 unless the caller is a reported member.
+// (2026Q3) or a year (2026) that has ended, freezing their records, hours and
+// obligation standing (a year's: every service of the year, each quarterly
+// requirement times four, every month for a daily member). Issuing again for
+// the same period returns the same certificate (created false). It returns
+// 10001 for a bad period, 50010 for a period not yet over and 50005 unless
+// the caller is a reported member; nothing is written on failure.
 func (s *ReportService) IssueCertificate(ctx context.Context, actorID int64, period string) (*CertificateView, bool, error) {
-	q, err := parseQuarter(period, s.deps.Config.Location)
+	q, err := parsePeriod(period, s.deps.Config.Location)
 	if err != nil {
 		return nil, false, err
 	}
 	now := s.deps.Clock.Now()
 	if now.Before(q.End) {
+		if q.Q == 0 {
+			return nil, false, Errorf(CodePeriodNotEnded, "%s 年尚未结束，年度结束后才能开具证明", q)
+		}
 		return nil, false, Errorf(CodePeriodNotEnded, "%s 尚未结束，季度结束后才能开具证明", q)
 	}
 	var cert model.Certificate

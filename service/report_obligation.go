@@ -12,26 +12,43 @@ import (
 	"linli/model"
 )
 
-// ---- Quarters ----
+// ---- Quarters and years ----
 
-// quarter is a calendar quarter in the configured zone; End is exclusive.
+// quarter is an obligation period in the configured zone: a calendar
+// quarter, or (Q 0) a whole calendar year (评先评优 is annual). End is
+// exclusive.
 type quarter struct {
 	Year, Q    int
 	Start, End time.Time
 }
 
-// String returns the quarter as the API writes it, e.g. 2026Q4.
-func (q quarter) String() string { return fmt.Sprintf("%dQ%d", q.Year, q.Q) }
+// String returns the period as the API writes it: 2026Q4 for a quarter,
+// 2026 for a year.
+func (q quarter) String() string {
+	if q.Q == 0 {
+		return strconv.Itoa(q.Year)
+	}
+	return fmt.Sprintf("%dQ%d", q.Year, q.Q)
+}
 
-// monthSpan is one month of a quarter; End is exclusive.
+// quarters returns how many quarters the period spans (1 or 4): each
+// quarterly requirement is multiplied by it.
+func (q quarter) quarters() int {
+	if q.Q == 0 {
+		return 4
+	}
+	return 1
+}
+
+// monthSpan is one month of a period; End is exclusive.
 type monthSpan struct {
 	Label      string // 2026-10
 	Start, End time.Time
 }
 
-// months returns the three months of the quarter.
-func (q quarter) months() [3]monthSpan {
-	var out [3]monthSpan
+// months returns the months of the period: 3 for a quarter, 12 for a year.
+func (q quarter) months() []monthSpan {
+	out := make([]monthSpan, 3*q.quarters())
 	for i := range out {
 		start := q.Start.AddDate(0, i, 0)
 		out[i] = monthSpan{Label: start.Format("2006-01"), Start: start, End: start.AddDate(0, 1, 0)}
@@ -60,12 +77,32 @@ func parseQuarter(s string, loc *time.Location) (quarter, error) {
 	return quarter{Year: y, Q: n, Start: start, End: start.AddDate(0, 3, 0)}, nil
 }
 
-// period resolves an optional period: the current quarter when empty.
+// parsePeriod parses a quarter (2026Q4) or a year (2026). It returns 10001
+// for anything else.
+func parsePeriod(s string, loc *time.Location) (quarter, error) {
+	t := strings.TrimSpace(s)
+	if len(t) == 4 && !strings.ContainsAny(t, "qQ") {
+		y, err := strconv.Atoi(t)
+		if err != nil || y < 2000 || y > 2999 {
+			return quarter{}, invalid("period 需为季度（如 2026Q4）或年份（如 2026）")
+		}
+		start := time.Date(y, time.January, 1, 0, 0, 0, 0, loc)
+		return quarter{Year: y, Start: start, End: start.AddDate(1, 0, 0)}, nil
+	}
+	q, err := parseQuarter(t, loc)
+	if err != nil {
+		return quarter{}, invalid("period 需为季度（如 2026Q4）或年份（如 2026）")
+	}
+	return q, nil
+}
+
+// period resolves an optional period, a quarter or a year: the current
+// quarter when empty. It returns 10001 for a bad period.
 func (s *ReportService) period(p string) (quarter, error) {
 	if strings.TrimSpace(p) == "" {
 		return quarterOf(s.deps.Clock.Now(), s.deps.Config.Location), nil
 	}
-	return parseQuarter(p, s.deps.Config.Location)
+	return parsePeriod(p, s.deps.Config.Location)
 }
 
 // ---- The set-based obligation query ----
@@ -117,6 +154,12 @@ func (f memberFilter) apply(q *gorm.DB, alias, orgAlias string) *gorm.DB {
 // a query per member.
 func (s *ReportService) memberObligations(db *gorm.DB, q quarter, f memberFilter) *gorm.DB {
 	m := q.months()
+	var monthCols strings.Builder
+	args := []any{model.ServiceContactHelp, model.ServicePostDuty, model.ServicePublicActivity, model.ServicePracticalDeed}
+	for i := range m {
+		fmt.Fprintf(&monthCols, "SUM(CASE WHEN r.occurred_at >= ? AND r.occurred_at < ? THEN 1 ELSE 0 END) AS month%d,\n", i+1)
+		args = append(args, m[i].Start.UTC(), m[i].End.UTC())
+	}
 	counts := db.Table("member_reports AS mr").
 		Joins("LEFT JOIN service_records AS r ON r.user_id = mr.user_id AND r.status = ? AND r.occurred_at >= ? AND r.occurred_at < ?",
 			model.RecordApproved, q.Start.UTC(), q.End.UTC()).
@@ -125,23 +168,23 @@ func (s *ReportService) memberObligations(db *gorm.DB, q quarter, f memberFilter
 			SUM(CASE WHEN r.kind = ? THEN 1 ELSE 0 END) AS post_duty,
 			SUM(CASE WHEN r.kind = ? THEN 1 ELSE 0 END) AS public_activity,
 			SUM(CASE WHEN r.kind = ? THEN 1 ELSE 0 END) AS practical_deed,
-			SUM(CASE WHEN r.occurred_at >= ? AND r.occurred_at < ? THEN 1 ELSE 0 END) AS month1,
-			SUM(CASE WHEN r.occurred_at >= ? AND r.occurred_at < ? THEN 1 ELSE 0 END) AS month2,
-			SUM(CASE WHEN r.occurred_at >= ? AND r.occurred_at < ? THEN 1 ELSE 0 END) AS month3,
+			`+monthCols.String()+`
 			COUNT(r.user_id) AS records,
-			COALESCE(SUM(r.minutes), 0) AS minutes`,
-			model.ServiceContactHelp, model.ServicePostDuty, model.ServicePublicActivity, model.ServicePracticalDeed,
-			m[0].Start.UTC(), m[0].End.UTC(), m[1].Start.UTC(), m[1].End.UTC(), m[2].Start.UTC(), m[2].End.UTC()).
+			COALESCE(SUM(r.minutes), 0) AS minutes`, args...).
 		Group("mr.id")
 	counts = f.apply(counts, "mr", "o")
 	r := s.deps.Config.Report.Obligations
+	n := q.quarters()
+	monthly := make([]string, len(m))
+	for i := range m {
+		monthly[i] = fmt.Sprintf("g.month%d >= %d", i+1, r.DailyPerMonth)
+	}
 	return db.Table("(?) AS g", counts).
 		Select(`g.*,
 			CASE WHEN g.contact_help >= ? AND g.post_duty >= ? AND g.public_activity >= ? AND g.practical_deed >= ?
-				AND (g.mode <> ? OR (g.month1 >= ? AND g.month2 >= ? AND g.month3 >= ?))
+				AND (g.mode <> ? OR (`+strings.Join(monthly, " AND ")+`))
 				THEN 1 ELSE 0 END AS compliant`,
-			r.ContactHelp, r.PostDuty, r.PublicActivity, r.PracticalDeed,
-			model.ModeDaily, r.DailyPerMonth, r.DailyPerMonth, r.DailyPerMonth)
+			n*r.ContactHelp, n*r.PostDuty, n*r.PublicActivity, n*r.PracticalDeed, model.ModeDaily)
 }
 
 // obligationRow is a scanned row of memberObligations.
@@ -157,15 +200,16 @@ type obligationRow struct {
 	PostDuty       int
 	PublicActivity int
 	PracticalDeed  int
-	Month1         int
-	Month2         int
-	Month3         int
-	Records        int
-	Minutes        int
-	Compliant      int
-	AllMembers     int64
-	AllCompliant   int64
-	TotalRows      int64
+	// Month1…Month12 count the records of each month of the period (a
+	// quarter fills the first three).
+	Month1, Month2, Month3, Month4, Month5, Month6    int
+	Month7, Month8, Month9, Month10, Month11, Month12 int
+	Records                                           int
+	Minutes                                           int
+	Compliant                                         int
+	AllMembers                                        int64
+	AllCompliant                                      int64
+	TotalRows                                         int64
 }
 
 // ObligationItem is one requirement of a quarter and how far it is met.
@@ -207,7 +251,9 @@ type MemberObligationView struct {
 // memberView turns a row into a view; communityName may be empty.
 func (s *ReportService) memberView(r *obligationRow, q quarter, communityName string) MemberObligationView {
 	req := s.deps.Config.Report.Obligations
+	n := q.quarters()
 	item := func(k model.ServiceKind, required, done int) ObligationItem {
+		required *= n
 		return ObligationItem{Kind: k, Label: kindLabel(k), Required: required, Done: done, Met: done >= required}
 	}
 	perMonth := 0
@@ -215,8 +261,9 @@ func (s *ReportService) memberView(r *obligationRow, q quarter, communityName st
 		perMonth = req.DailyPerMonth
 	}
 	m := q.months()
-	done := [3]int{r.Month1, r.Month2, r.Month3}
-	months := make([]MonthItem, 0, 3)
+	done := [12]int{r.Month1, r.Month2, r.Month3, r.Month4, r.Month5, r.Month6,
+		r.Month7, r.Month8, r.Month9, r.Month10, r.Month11, r.Month12}
+	months := make([]MonthItem, 0, len(m))
 	for i := range m {
 		months = append(months, MonthItem{Month: m[i].Label, Required: perMonth, Done: done[i], Met: done[i] >= perMonth})
 	}
@@ -501,7 +548,7 @@ func (s *ReportService) unitActivities(db *gorm.DB, q quarter) *gorm.DB {
 // empty), or only unitID, with its counts for the quarter; its members are
 // those reporting to communities under orgPath.
 func (s *ReportService) unitRows(db *gorm.DB, q quarter, orgPath string, unitID *int64) *gorm.DB {
-	req := s.deps.Config.Report.Obligations.UnitPerQuarter
+	req := s.deps.Config.Report.Obligations.UnitPerQuarter * q.quarters()
 	members := db.Table("(?) AS m0", s.memberObligations(db, q, memberFilter{OrgPath: orgPath, UnitID: unitID})).
 		Select("m0.unit_id, COUNT(*) AS members, SUM(m0.compliant) AS compliant_members").
 		Where("m0.unit_id IS NOT NULL").Group("m0.unit_id")
@@ -527,10 +574,11 @@ func (s *ReportService) unitRows(db *gorm.DB, q quarter, orgPath string, unitID 
 	return rows
 }
 
-func (s *ReportService) unitView(r *unitRow, communityName string) UnitObligationView {
+// unitView turns a row of unitRows for period q into a view.
+func (s *ReportService) unitView(r *unitRow, q quarter, communityName string) UnitObligationView {
 	return UnitObligationView{
 		UnitID: r.UnitID, UnitName: r.UnitName, CommunityID: r.CommunityID, CommunityName: communityName,
-		Required: s.deps.Config.Report.Obligations.UnitPerQuarter, Projects: r.Projects, Activities: r.Activities,
+		Required: s.deps.Config.Report.Obligations.UnitPerQuarter * q.quarters(), Projects: r.Projects, Activities: r.Activities,
 		Done: r.Done, Compliant: r.Compliant == 1, Members: r.Members, CompliantMembers: r.CompliantMembers,
 	}
 }
@@ -562,7 +610,7 @@ func (s *ReportService) adminUnits(ctx context.Context, db *gorm.DB, org *model.
 	}
 	views := make([]UnitObligationView, 0, len(page))
 	for i := range page {
-		views = append(views, s.unitView(&page[i], names[page[i].CommunityID]))
+		views = append(views, s.unitView(&page[i], q, names[page[i].CommunityID]))
 	}
 	out.List = NewList(views, total, in.Page)
 	return out, nil
@@ -577,11 +625,11 @@ func (s *ReportService) unitStanding(ctx context.Context, db *gorm.DB, u *model.
 	}
 	if len(rows) == 0 { // not approved: nothing counts
 		return UnitObligationView{UnitID: u.ID, UnitName: u.Name, CommunityID: u.CommunityID,
-			Required: s.deps.Config.Report.Obligations.UnitPerQuarter}, nil
+			Required: s.deps.Config.Report.Obligations.UnitPerQuarter * q.quarters()}, nil
 	}
 	names, err := orgNames(ctx, db, []int64{u.CommunityID})
 	if err != nil {
 		return UnitObligationView{}, err
 	}
-	return s.unitView(&rows[0], names[u.CommunityID]), nil
+	return s.unitView(&rows[0], q, names[u.CommunityID]), nil
 }

@@ -556,6 +556,9 @@ func (s *ReportService) ReviewRecord(ctx context.Context, actorID, id int64, app
 			if err := s.creditRecord(ctx, tx, &r); err != nil {
 				return err
 			}
+			if err := s.deps.addRecordStats(tx, r.UserID, r.Kind, r.OccurredAt, 1); err != nil {
+				return err
+			}
 		}
 		event := EventServiceApproved
 		if !approve {

@@ -15,7 +15,7 @@ import (
 )
 
 // UnitReportMember is one member of a unit in the report-back: their
-// standing and records for the quarter.
+// standing and records for the period.
 type UnitReportMember struct {
 	MemberObligationView
 	Branch  string       `json:"branch"`
@@ -40,7 +40,7 @@ type UnitReportCommunity struct {
 	Members       []UnitReportMember `json:"members"`
 }
 
-// UnitReportView is the unit report-back (双报告) of one quarter.
+// UnitReportView is the unit report-back (双报告) of one quarter or year.
 type UnitReportView struct {
 	Period      string                `json:"period"`
 	Unit        UnitView              `json:"unit"`
@@ -50,7 +50,8 @@ type UnitReportView struct {
 	Communities []UnitReportCommunity `json:"communities"`
 }
 
-// UnitReport returns, for one quarter, every member of a unit with their
+// UnitReport returns, for one quarter (2026Q3) or year (2026; the current
+// quarter when period is empty), every member of a unit with their
 // records, hours and obligation standing, grouped by community, and the
 // unit's own standing. The unit's liaisons see all its members; staff see
 // the members reporting to communities they are staff of (and the unit's
@@ -167,7 +168,7 @@ func (s *ReportService) staffCommunities(ctx context.Context, db *gorm.DB, actor
 	return out, nil
 }
 
-// recordLines loads the approved records of the quarter of the rows'
+// recordLines loads the approved records of the period of the rows'
 // members, by user, in one query.
 func (s *ReportService) recordLines(db *gorm.DB, q quarter, rows []obligationRow) (map[int64][]RecordLine, error) {
 	out := map[int64][]RecordLine{}

@@ -73,10 +73,12 @@ func issuedStats(kind string, currency model.Currency, amount int64) (minutes, i
 }
 
 // RebuildStats recomputes community_stats from users and volunteer
-// profiles and community_day_stats from the ledger — the backfill after a
+// profiles, community_day_stats from the ledger, member_quarter_stats from
+// the approved service records and wish_day_durations from the wishes —
+// the backfill after a
 // bulk load (scripts/seed) or a restore, run by `linli rebuild-stats`. It
 // reads the ledger's community legs in pages of id, so memory stays flat,
-// and replaces both tables in one transaction each. It returns the
+// and replaces the tables in one transaction per pair. It returns the
 // database's error, if any.
 func (s *OversightService) RebuildStats(ctx context.Context) error {
 	db := s.deps.DB.WithContext(ctx)
@@ -111,7 +113,7 @@ func (s *OversightService) RebuildStats(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.deps.tx(ctx, func(tx *gorm.DB) error {
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("1 = 1").Delete(&model.CommunityStats{}).Error; err != nil {
 			return err
 		}
@@ -136,6 +138,10 @@ func (s *OversightService) RebuildStats(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.rebuildRollups(ctx)
 }
 
 type dayStatsKey struct {

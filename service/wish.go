@@ -1120,6 +1120,15 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 			}
 			return wrongState(w)
 		}
+		// The first claim ever, as this transaction read the wish, counts
+		// in the dashboard's time-to-claim histogram (one upsert; see
+		// docs/areas/oversight.md for the one race that could count a wish
+		// twice until rebuild-stats).
+		if w.FirstClaimedAt == nil && w.PublishedAt != nil {
+			if err := s.deps.addWishDuration(tx, w.CommunityID, w.CreatedAt, durationToClaim, now.Sub(*w.PublishedAt)); err != nil {
+				return err
+			}
+		}
 		claim := model.WishClaim{WishID: id, ActiveWishID: &id, ClaimerID: actorID, UnitID: unit,
 			Status: model.ClaimActive, ClaimedAt: now, Deadline: deadline}
 		if err := tx.Create(&claim).Error; err != nil {
@@ -1386,6 +1395,15 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 func (s *WishService) complete(ctx context.Context, tx *gorm.DB, w *model.Wish, now time.Time) error {
 	if w.ClaimerID == nil {
 		return fmt.Errorf("complete wish %d: no claimer", w.ID)
+	}
+	if w.ClaimedAt != nil { // the dashboard's time-to-complete histogram
+		done := now
+		if w.CompletedAt != nil {
+			done = *w.CompletedAt
+		}
+		if err := s.deps.addWishDuration(tx, w.CommunityID, w.CreatedAt, durationToComplete, done.Sub(*w.ClaimedAt)); err != nil {
+			return err
+		}
 	}
 	if err := tx.Model(&model.WishClaim{}).
 		Where("wish_id = ? AND claimer_id = ? AND status = ?", w.ID, *w.ClaimerID, model.ClaimFulfilled).

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -412,4 +413,38 @@ func TestConsentToPrivacyPolicy(t *testing.T) {
 	if m := me(); !m.ConsentRequired {
 		t.Fatalf("after a policy update: %+v", m)
 	}
+}
+
+// TestConcurrentErasureOnTwoInstances: the same session erases its account
+// from many requests on two instances at once: each answers 200 (or 401
+// once the session is gone), the account is erased once — one audit entry,
+// the community counts drop by exactly one resident and one volunteer.
+func TestConcurrentErasureOnTwoInstances(t *testing.T) {
+	w := testutil.NewWorld(t)
+	h := w.Harness
+	A := w.Tree.CommunityA.ID
+	u := w.Volunteer("ecc", A)
+	var before model.CommunityStats
+	h.DB.First(&before, A)
+	_, second := h.NewInstance()
+	answers := testutil.Answers(testutil.RaceSend(t, 8, func(i int) (http.Handler, testutil.Request) {
+		on := h.Router
+		if i%2 == 1 {
+			on = second
+		}
+		return on, testutil.Request{Method: "DELETE", Path: "/api/v1/me", Token: u.AccessToken}
+	}))
+	tally := testutil.Tally(answers)
+	if tally["200/0"] == 0 || tally["200/0"]+tally["401/10002"] != 8 {
+		t.Fatalf("answers: %v", tally)
+	}
+	if n := h.Count(&model.AuditEntry{}, "action = ? AND object_id = ?", service.AuditAccountErase, u.UserID); n != 1 {
+		t.Errorf("%d audit entries", n)
+	}
+	var after model.CommunityStats
+	h.DB.First(&after, A)
+	if after.Residents != before.Residents-1 || after.Volunteers != before.Volunteers-1 {
+		t.Errorf("community stats %+v → %+v", before, after)
+	}
+	h.Do("GET", "/me", nil, u.AccessToken).Expect(t, 401, service.CodeUnauthenticated)
 }

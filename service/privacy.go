@@ -197,9 +197,10 @@ const eraseReason = "账号注销"
 // erased:<id>, so the same WeChat account signs up afresh), the community
 // counts drop them, and an audit entry records the erasure. Every session
 // of the user ends: the caller check refuses an erased user on every
-// instance, and this session is removed from Redis. It returns 10005 when
-// the user is already erased (or unknown), 80011 when something of theirs
-// opened again meanwhile, and the database's or Redis's error.
+// instance, and this session is removed from Redis. Erasing an erased
+// account again (a concurrent request with the same session) changes
+// nothing and succeeds. It returns 10005 for an unknown user, 80011 when
+// something of theirs opened again meanwhile, and the database's error.
 func (s *PrivacyService) Erase(ctx context.Context, userID int64, sessionID string) error {
 	for attempt := 0; ; attempt++ {
 		if err := s.release(ctx, userID); err != nil {
@@ -309,8 +310,9 @@ func isRefusal(err error) bool {
 
 // eraseRows is the transaction of an erasure: the user's row is locked,
 // nothing of theirs may be open any more, every area erases its rows and
-// the user's own row is replaced last. It returns 10005 for an unknown or
-// erased user, 80011 when a claim, sign-up, order or report is open again,
+// the user's own row is replaced last; an account already erased (by a
+// concurrent request) is left as it is. It returns 10005 for an unknown
+// user, 80011 when a claim, sign-up, order or report is open again,
 // and the database's error.
 func (s *PrivacyService) eraseRows(ctx context.Context, userID int64) error {
 	return s.deps.tx(ctx, func(tx *gorm.DB) error {
@@ -319,7 +321,7 @@ func (s *PrivacyService) eraseRows(ctx context.Context, userID int64) error {
 			return notFoundOr(err, "用户")
 		}
 		if u.ErasedAt != nil {
-			return notFound("用户")
+			return nil // a concurrent erasure of the same account did it
 		}
 		if open, err := s.stillOpen(tx, userID); err != nil || open {
 			if err == nil {

@@ -448,3 +448,62 @@ func TestConcurrentErasureOnTwoInstances(t *testing.T) {
 	}
 	h.Do("GET", "/me", nil, u.AccessToken).Expect(t, 401, service.CodeUnauthenticated)
 }
+
+// TestDataExportZipAndErasureOnS3: with the S3 object store, the zip of
+// GET /me/data-export.zip holds the caller's files byte for byte, and an
+// erasure removes them from the bucket.
+func TestDataExportZipAndErasureOnS3(t *testing.T) {
+	store := testutil.NewS3Store(t, testutil.FakeS3(t))
+	w := testutil.NewWorld(t, testutil.WithObjectStore(store))
+	h := w.Harness
+	u := w.Login("pzip", w.Tree.CommunityA.ID)
+	var ups []struct {
+		ID  int64
+		URL string
+	}
+	for range 2 {
+		var up struct {
+			ID  int64
+			URL string
+		}
+		h.Upload(u.AccessToken, "a.png", testutil.PNG()).Expect(t, 201, 0).Decode(t, &up)
+		ups = append(ups, up)
+	}
+	res := h.Do("GET", "/me/data-export.zip", nil, u.AccessToken)
+	if res.Status != 200 || res.Header.Get("Content-Type") != "application/zip" {
+		t.Fatalf("zip: %d %s", res.Status, res.Header.Get("Content-Type"))
+	}
+	zr, err := zip.NewReader(bytes.NewReader(res.Raw), int64(len(res.Raw)))
+	if err != nil || len(zr.File) != 2 {
+		t.Fatalf("zip: %v %v", zr, err)
+	}
+	var keys []string
+	h.DB.Model(&model.Upload{}).Where("owner_id = ?", u.UserID).Order("id").Pluck("key", &keys)
+	for i, f := range zr.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		_, _ = got.ReadFrom(r)
+		obj, _, err := store.Open(context.Background(), keys[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		_, _ = want.ReadFrom(obj)
+		_ = obj.Close()
+		if f.Name != fmt.Sprintf("%d-%s", ups[i].ID, keys[i]) || !bytes.Equal(got.Bytes(), want.Bytes()) || got.Len() == 0 {
+			t.Errorf("entry %s: %d bytes, want %d", f.Name, got.Len(), want.Len())
+		}
+	}
+	h.Do("DELETE", "/me", nil, u.AccessToken).Expect(t, 200, 0)
+	for _, k := range keys {
+		if _, _, err := store.Open(context.Background(), k); err == nil {
+			t.Errorf("file %s is still in the bucket", k)
+		}
+	}
+	if h.Count(&model.Upload{}, "owner_id = ?", u.UserID) != 0 {
+		t.Error("upload rows remain")
+	}
+}

@@ -396,6 +396,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 			return []any{"escalated", res.Escalated, "supervised", res.Supervised, "auto_closed", res.AutoClosed}, nil
 		}},
+		sweep{name: "privacy", interval: cfg.Privacy.SweepInterval, run: func(ctx context.Context) ([]any, error) {
+			res, err := a.svc.Privacy.SweepRetention(ctx)
+			if err != nil || res.WishContacts == 0 {
+				return nil, err
+			}
+			return []any{"wish_contacts_blanked", res.WishContacts}, nil
+		}},
 	)
 	defer stopSweeps() // the sweeps end before the stores close
 	stopOutbox := runOutbox(ctx, cfg, a.svc, log)

@@ -55,7 +55,7 @@ func TestUnknownRouteAndMethodEnvelopes(t *testing.T) {
 			t.Fatalf("404 envelope incomplete: %s", res.Raw)
 		}
 	}
-	res := h.Do("DELETE", "/me", nil, "").Expect(t, 405, 10005)
+	res := h.Do("DELETE", "/orgs", nil, "").Expect(t, 405, 10005)
 	if res.Message == "" || res.RequestID == "" {
 		t.Fatalf("405 envelope incomplete: %s", res.Raw)
 	}

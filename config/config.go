@@ -41,6 +41,7 @@ type Config struct {
 	User      UserConfig      `koanf:"user"`
 	Case      CaseConfig      `koanf:"case"`
 	Notify    NotifyConfig    `koanf:"notify"`
+	Privacy   PrivacyConfig   `koanf:"privacy"`
 
 	// Location is Timezone resolved by Load; business periods use it.
 	Location *time.Location `koanf:"-"`
@@ -494,6 +495,9 @@ func baseDefaults() map[string]any {
 	for k, v := range caseDefaults() {
 		d[k] = v
 	}
+	for k, v := range privacyDefaults() {
+		d[k] = v
+	}
 	return d
 }
 
@@ -689,6 +693,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateFaults(bad); err != nil {
+		return err
+	}
+	if err := c.validatePrivacy(bad); err != nil {
 		return err
 	}
 	if c.User.HomeChangeMinInterval < 0 {

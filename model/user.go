@@ -23,4 +23,12 @@ type User struct {
 	HomeVerifiedBy *int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// ConsentVersion is the privacy-policy version the user last accepted
+	// (POST /me/consent) and ConsentAt when; "" and nil: never.
+	ConsentVersion string `gorm:"size:32;not null;default:''"`
+	ConsentAt      *time.Time
+	// ErasedAt is when the account was erased (DELETE /me): its identifying
+	// fields are gone, open_id is "erased:<id>" and it can no longer sign in.
+	ErasedAt *time.Time
 }

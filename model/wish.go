@@ -96,9 +96,13 @@ type Wish struct {
 	AutoConfirmed  bool       `gorm:"not null;default:false"`
 	Rating         *int       // 1–5; nil when confirmed automatically
 	Comment        string     `gorm:"size:255;not null;default:''"`
-	ClosedAt       *time.Time
-	CreatedAt      time.Time `gorm:"index:ix_wish_dashboard,priority:2;index:ix_wish_status_created,priority:2"`
-	UpdatedAt      time.Time
+	ClosedAt       *time.Time `gorm:"index:ix_wish_retention,priority:2"`
+	// ContactRedacted is set once contact_phone, address and proxy_phone
+	// were blanked: by the retention sweep privacy.wish_contact_retention
+	// after the wish closed, or by the poster's account erasure.
+	ContactRedacted bool      `gorm:"not null;default:false;index:ix_wish_retention,priority:1"`
+	CreatedAt       time.Time `gorm:"index:ix_wish_dashboard,priority:2;index:ix_wish_status_created,priority:2"`
+	UpdatedAt       time.Time
 }
 
 // WishClaimStatus is the state of one claim of a wish.

@@ -248,6 +248,12 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/me/subscriptions", h.Subscribe)
 	authed.GET("/admin/outbox", h.AdminOutbox)
 
+	// Personal information (PIPL): export, erasure, consent.
+	authed.GET("/me/data-export", h.DataExport)
+	authed.GET("/me/data-export.zip", h.DataExportZip)
+	authed.DELETE("/me", h.EraseMe)
+	authed.POST("/me/consent", h.Consent)
+
 	return r, nil
 }
 

@@ -69,7 +69,11 @@ func (s *AuthService) WeChatLogin(ctx context.Context, code string) (*Tokens, er
 	if err != nil {
 		return nil, err
 	}
-	return s.startSession(ctx, user.ID, sess.SessionKey, true)
+	// The session_key is dropped here: no feature of linli decrypts WeChat
+	// data with it (the phone number comes by code, getuserphonenumber),
+	// and personal data is kept only while a feature needs it (PIPL; see
+	// docs/areas/privacy.md).
+	return s.startSession(ctx, user.ID, true)
 }
 
 // DevLogin signs in as any openid without WeChat. Only dev mode mounts it; it
@@ -82,7 +86,7 @@ func (s *AuthService) DevLogin(ctx context.Context, openID, nickname string) (*T
 	if err != nil {
 		return nil, err
 	}
-	return s.startSession(ctx, user.ID, "", true)
+	return s.startSession(ctx, user.ID, true)
 }
 
 // upsertUser returns the user with openID, creating it once however many
@@ -123,7 +127,7 @@ func (s *AuthService) usedKey(sid string) string    { return s.deps.redisKey("se
 
 // startSession creates a session in Redis and returns its first token pair,
 // with the user's profile when withUser is set.
-func (s *AuthService) startSession(ctx context.Context, userID int64, wxSessionKey string, withUser bool) (*Tokens, error) {
+func (s *AuthService) startSession(ctx context.Context, userID int64, withUser bool) (*Tokens, error) {
 	sid := randomHex(16)
 	secret := randomHex(24)
 	cfg := s.deps.Config.JWT
@@ -133,7 +137,6 @@ func (s *AuthService) startSession(ctx context.Context, userID int64, wxSessionK
 	pipe.HSet(rctx, s.sessionKey(sid), map[string]any{
 		"uid": userID,
 		"rh":  hashToken(secret),
-		"sk":  wxSessionKey,
 	})
 	pipe.PExpire(rctx, s.sessionKey(sid), cfg.RefreshTTL)
 	if _, err := pipe.Exec(rctx); err != nil {
@@ -222,6 +225,12 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (*Tokens
 			return nil, Errorf(CodeUnauthenticated, "登录已失效，请重新登录")
 		}
 		return nil, unavailable("服务暂时不可用，请稍后再试", err)
+	}
+	// An erased account (DELETE /me) resolves to nobody: its other
+	// sessions end here rather than hand out tokens that would be refused.
+	if _, err := s.callers.Get(ctx, uid); ErrorCode(err) == CodeNotFound {
+		_ = s.deps.Redis.Del(ctx, s.sessionKey(sid), s.usedKey(sid)).Err()
+		return nil, Errorf(CodeUnauthenticated, "登录已失效，请重新登录")
 	}
 	return s.tokens(uid, sid, newSecret)
 }

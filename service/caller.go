@@ -34,6 +34,8 @@ type Caller struct {
 	MemberStreetID    int64  `json:"ms,omitempty"`
 	// Roles are the roles GET /me lists, in its order.
 	Roles []ScopedRole `json:"r"`
+	// ConsentVersion is the privacy-policy version the user accepted.
+	ConsentVersion string `json:"cv,omitempty"`
 }
 
 // Street returns the street of the caller's home community, else of the
@@ -75,6 +77,7 @@ func (c *Caller) Me() *MeView {
 		HomeCommunityID: c.HomeCommunityID,
 		HomeGridID:      c.HomeGridID,
 		Roles:           append([]ScopedRole{}, c.Roles...),
+		ConsentVersion:  c.ConsentVersion,
 	}
 }
 
@@ -282,6 +285,9 @@ func (s *CallerService) build(ctx context.Context, userID int64) (*Caller, error
 	if err != nil {
 		return nil, err
 	}
+	if u.ErasedAt != nil { // an erased account resolves to nobody: its sessions are refused
+		return nil, notFound("用户")
+	}
 	c := &Caller{
 		UserID:          u.ID,
 		Nickname:        u.Nickname,
@@ -290,6 +296,7 @@ func (s *CallerService) build(ctx context.Context, userID int64) (*Caller, error
 		HomeCommunityID: u.HomeCommunityID,
 		HomeGridID:      u.HomeGridID,
 		Roles:           []ScopedRole{},
+		ConsentVersion:  u.ConsentVersion,
 	}
 	if u.HomeCommunityID != nil {
 		c.Roles = append(c.Roles, ScopedRole{Role: "resident", OrgID: *u.HomeCommunityID})

@@ -80,6 +80,9 @@ type Service struct {
 	// Notifications keeps the inbox, the outbox of subscribe messages and
 	// the reminders; every area notifies through it.
 	Notifications *NotificationService
+	// Privacy answers a person's rights over their data: export, erasure,
+	// consent; and runs the retention sweep.
+	Privacy *PrivacyService
 }
 
 // New builds every area service over the same dependencies.
@@ -117,26 +120,37 @@ func New(d Deps) *Service {
 	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
+	// Personal data (PIPL): the export and the erasure walk every area that
+	// holds rows about a person, in this order (the users row is the
+	// privacy service's own, erased after them).
+	auth := &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)}
+	activities := &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify}
+	mall := &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs, notify: notify}
+	cases := &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs, notify: notify, callers: callers}
+	privacy := &PrivacyService{deps: d, auth: auth, callers: callers, timeBank: timeBank, wishes: wishes,
+		activities: activities, mall: mall, reports: reports, uploads: uploads,
+		areas: []personalData{reports, volunteers, activities, wishes, timeBank, mall, cases, notify, uploads}}
 	return &Service{
 		deps:          d,
 		Authz:         authz,
 		Callers:       callers,
 		OrgTree:       orgs,
-		Auth:          &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)},
+		Auth:          auth,
 		Users:         users,
 		Orgs:          &OrgService{deps: d, authz: authz, tree: orgs, callers: callerCache},
 		TimeBank:      timeBank,
 		Leaderboards:  leaderboards,
-		Mall:          &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs, notify: notify},
+		Mall:          mall,
 		Uploads:       uploads,
 		Wishes:        wishes,
 		Volunteers:    volunteers,
-		Activities:    &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify},
+		Activities:    activities,
 		Reports:       reports,
 		Notifications: notify,
-		Cases:         &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs, notify: notify, callers: callers},
+		Cases:         cases,
 		Audit:         &AuditService{deps: d, authz: authz},
 		Oversight:     &OversightService{deps: d, authz: authz, orgs: orgs, reports: reports, wishes: wishes},
+		Privacy:       privacy,
 	}
 }
 

@@ -33,6 +33,11 @@ type MeView struct {
 	HomeCommunityID *int64       `json:"homeCommunityId"`
 	HomeGridID      *int64       `json:"homeGridId"`
 	Roles           []ScopedRole `json:"roles"`
+	// ConsentVersion is the privacy-policy version the user accepted ("":
+	// none); ConsentRequired is set while it is not privacy.policy_version,
+	// and the mini-program then asks for POST /me/consent.
+	ConsentVersion  string `json:"consentVersion"`
+	ConsentRequired bool   `json:"consentRequired"`
 }
 
 // Me returns the caller's profile with every role they hold. It returns 10005
@@ -42,7 +47,7 @@ func (s *UserService) Me(ctx context.Context, userID int64) (*MeView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Me(), nil
+	return s.withConsent(c.Me()), nil
 }
 
 // fresh returns the caller's profile read from the database, for answers
@@ -52,7 +57,7 @@ func (s *UserService) fresh(ctx context.Context, userID int64) (*MeView, error) 
 	if err != nil {
 		return nil, err
 	}
-	return c.Me(), nil
+	return s.withConsent(c.Me()), nil
 }
 
 // ProfileUpdate holds the fields PUT /me may change; nil leaves a field alone.
@@ -288,7 +293,7 @@ func (s *UserService) Search(ctx context.Context, actorID int64, q string, p Pag
 	if !all && len(paths) == 0 {
 		return List[UserSummary]{}, forbidden("仅管理员可查询用户")
 	}
-	query := db.Model(&model.User{})
+	query := db.Model(&model.User{}).Where("erased_at IS NULL")
 	if !all {
 		query = query.Where(inSubtrees(db, paths))
 	}

@@ -35,8 +35,9 @@ type SubscribeMessage struct {
 	MiniprogramState, Lang string
 }
 
-// WeChatSession is the result of code2session. SessionKey is secret: it is
-// kept in Redis and never returned or logged.
+// WeChatSession is the result of code2session. SessionKey is secret: no
+// feature needs it, so the login drops it — it is never stored, returned or
+// logged (see docs/areas/privacy.md).
 type WeChatSession struct {
 	OpenID     string
 	UnionID    string

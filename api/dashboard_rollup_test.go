@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"testing"
 	"time"
 
@@ -201,4 +202,52 @@ func TestDashboardRollupsFollowAttendance(t *testing.T) {
 	counted(1)
 	h.Do("POST", p+"approve", map[string]any{"minutes": 45, "score": 3, "reason": "时长更正"}, e.staff()).Expect(t, 200, 0)
 	counted(1)
+}
+
+// TestDashboardRollupsUnderRacingApprovals: ten pending services of one
+// member, each approved twice at once on two instances: ten approvals win,
+// ten get 409 50006, and member_quarter_stats counts each record once.
+func TestDashboardRollupsUnderRacingApprovals(t *testing.T) {
+	f := newReportFixture(t)
+	h := f.h
+	A := f.tree.CommunityA.ID
+	if err := h.Svc.Oversight.RebuildStats(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := f.member(t, A, "centralized", nil)
+	at := h.Clock.Now().Add(-time.Hour).Format(time.RFC3339)
+	kinds := []string{"contact_help", "public_activity", "practical_deed"}
+	ids := make([]int64, 10)
+	for i := range ids {
+		var r struct{ ID int64 }
+		h.Do("POST", "/services", map[string]any{"kind": kinds[i%3], "occurredAt": at, "minutes": 30}, m.AccessToken).
+			Expect(t, 201, 0).Decode(t, &r)
+		ids[i] = r.ID
+	}
+	_, second := h.NewInstance()
+	routers := []http.Handler{h.Router, second}
+	res := testutil.Race(t, 20, func(i int) *testutil.Response {
+		return send(routers[i%2], "POST", fmt.Sprintf("/services/%d/approve", ids[i/2]), f.staffA.AccessToken, nil)
+	})
+	won, refused := 0, 0
+	for i, r := range res {
+		switch {
+		case r.Status == 200 && r.Code == 0:
+			won++
+		case r.Status == 409 && r.Code == service.CodeAlreadyReviewed:
+			refused++
+		default:
+			t.Errorf("approval %d: HTTP %d code %d", i, r.Status, r.Code)
+		}
+	}
+	if won != 10 || refused != 10 {
+		t.Fatalf("%d approvals won, %d refused", won, refused)
+	}
+	var n int64
+	h.DB.Model(&model.MemberQuarterStats{}).Where("user_id = ?", m.UserID).
+		Select("COALESCE(SUM(contact_help + public_activity + practical_deed), 0)").Scan(&n)
+	if n != 10 {
+		t.Fatalf("%d records counted, want 10", n)
+	}
+	sameRollups(t, h)
 }

@@ -50,6 +50,7 @@ func tables() []any {
 		&OutboxMessage{},
 		&SubscriptionGrant{},
 		&Reminder{},
+		&CaseDayStats{},
 	}
 }
 

@@ -60,8 +60,9 @@ commands:
             rebuild every org's leaderboards in Redis from the ledger
   rebuild-stats
             recompute the dashboard's running figures (residents and
-            volunteers per community, the ledger's per-day totals) from
-            the rows: after a bulk load such as scripts/seed, or a restore
+            volunteers per community, the ledger's per-day totals, the
+            cases' per-day event counts) from the rows: after a bulk load
+            such as scripts/seed, a restore, or the upgrade adding them
   version   print the version
 `
 
@@ -144,6 +145,11 @@ func run(args []string) error {
 			return fmt.Errorf("rebuild stats: %w", err)
 		}
 		log.Info("dashboard figures rebuilt")
+		n, err := a.svc.Cases.RebuildCaseDayStats(context.Background())
+		if err != nil {
+			return fmt.Errorf("rebuild case day stats: %w", err)
+		}
+		log.Info("case figures rebuilt", "rows", n)
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)

@@ -211,3 +211,23 @@ type CaseEvent struct {
 	Note       string     `gorm:"size:500;not null;default:''"`
 	CreatedAt  time.Time  `gorm:"index:ix_case_event_community,priority:2;index:ix_case_event_street,priority:2;index:ix_case_event_district,priority:2;index:ix_case_event_dept,priority:2"`
 }
+
+// CaseDayStats counts one day's timeline events (Day is yyyymmdd in the
+// configured zone) of one community, department (0: none), action and step,
+// with how many met their deadline and the ratings given, for GET
+// /admin/case-stats over whole days. The case service adds to the row in
+// the transaction of each event; `linli rebuild-stats` recomputes every
+// row from case_events.
+type CaseDayStats struct {
+	Day         int    `gorm:"primaryKey;autoIncrement:false;index:ix_case_day_street,priority:2;index:ix_case_day_district,priority:2;index:ix_case_day_dept,priority:2"`
+	CommunityID int64  `gorm:"primaryKey;autoIncrement:false"`
+	DeptID      int64  `gorm:"primaryKey;autoIncrement:false;index:ix_case_day_dept,priority:1"`
+	Action      string `gorm:"primaryKey;size:24"`
+	Step        string `gorm:"primaryKey;size:16"`
+	StreetID    int64  `gorm:"not null;index:ix_case_day_street,priority:1"`
+	DistrictID  int64  `gorm:"not null;index:ix_case_day_district,priority:1"`
+	N           int64  `gorm:"not null;default:0"`
+	OnTime      int64  `gorm:"not null;default:0"`
+	RatingSum   int64  `gorm:"not null;default:0"`
+	Rated       int64  `gorm:"not null;default:0"`
+}

@@ -53,6 +53,7 @@ func tables() []any {
 		// Oversight: dashboard roll-ups (issue 13).
 		&MemberQuarterStats{},
 		&WishDayDurations{},
+		&CaseDayStats{},
 	}
 }
 

@@ -362,11 +362,15 @@ func (s *CaseService) event(tx *gorm.DB, c *model.Case, actorID *int64, role, ac
 	if r := []rune(note); len(r) > 500 {
 		note = string(r[:500])
 	}
-	return tx.Create(&model.CaseEvent{
+	e := model.CaseEvent{
 		CaseID: c.ID, CommunityID: c.CommunityID, StreetID: c.StreetID, DistrictID: c.DistrictID, DeptID: o.dept,
 		ActorID: actorID, ActorRole: role, Action: action, Step: o.step, FromStatus: from, ToStatus: to,
 		OnTime: o.onTime, Rating: o.rating, Note: note, CreatedAt: s.deps.Clock.Now(),
-	}).Error
+	}
+	if err := tx.Create(&e).Error; err != nil {
+		return err
+	}
+	return s.addDayStats(tx, &e)
 }
 
 // onTime reports whether c's current step is done at now, as a pointer for

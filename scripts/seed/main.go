@@ -42,6 +42,7 @@ import (
 	"linli/config"
 	"linli/internal/store"
 	"linli/model"
+	"linli/service"
 )
 
 // Scale is the size of a data set.
@@ -158,9 +159,11 @@ func run(args []string) error {
 	if err := model.Migrate(gdb); err != nil {
 		return err
 	}
-	if s, err := gdb.DB(); err == nil {
-		_ = s.Close()
-	}
+	defer func() {
+		if s, err := gdb.DB(); err == nil {
+			_ = s.Close()
+		}
+	}()
 	db, err := sql.Open("mysql", withParam(store.MySQLDSN(*dsn), "interpolateParams=true"))
 	if err != nil {
 		return err
@@ -179,6 +182,16 @@ func run(args []string) error {
 		{"activities, sign-ups, ledger", g.activities},
 		{"mall goods", g.goods},
 		{"departments, cases, case events", g.cases},
+		// The running figures the services keep in their transactions, as
+		// `linli rebuild-stats` recomputes them from the rows written above.
+		{"running figures (linli rebuild-stats)", func(ctx context.Context) error {
+			svc := service.New(service.Deps{DB: gdb, Config: lcfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err := svc.Oversight.RebuildStats(ctx); err != nil {
+				return err
+			}
+			_, err := svc.Cases.RebuildCaseDayStats(ctx)
+			return err
+		}},
 	}
 	ctx := context.Background()
 	for _, st := range steps {

@@ -493,11 +493,13 @@ func (s *server) order(c *gin.Context) {
 }
 
 // cases: the first page of a street's cases as linli's feed reads it
-// (pageSize+1 rows, newest first, nothing counted).
+// (pageSize+1 rows, newest first, nothing counted), with the reporter's
+// name and phone that staff see.
 func (s *server) cases(c *gin.Context) {
-	s.list(c, `SELECT id, community_id, category, content, images, lat, lng, address, reporter_id, status,
-		level, step, step_deadline, overdue, created_at FROM cases WHERE street_id = ?
-		ORDER BY created_at DESC, id DESC LIMIT 21`, c.Query("orgId"))
+	s.list(c, `SELECT c.id, c.community_id, c.category, c.content, c.images, c.lat, c.lng, c.address, c.reporter_id,
+		c.status, c.level, c.step, c.step_deadline, c.overdue, c.created_at, u.nickname, u.real_name, u.phone
+		FROM cases c LEFT JOIN users u ON u.id = c.reporter_id WHERE c.street_id = ?
+		ORDER BY c.created_at DESC, c.id DESC LIMIT 21`, c.Query("orgId"))
 }
 
 // caseStats: a district's cases by category and status, and its events

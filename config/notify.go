@@ -49,6 +49,7 @@ func NotificationEvents() []string {
 		"service_approved", "service_rejected",
 		"activity_cancelled", "activity_reminder", "waitlist_promoted", "hours_approved",
 		"order_ready", "order_expired", "gift_received", "credit_received", "obligation_reminder",
+		"correction_accepted", "correction_refused",
 	}
 }
 

@@ -50,6 +50,12 @@ func tables() []any {
 		&OutboxMessage{},
 		&SubscriptionGrant{},
 		&Reminder{},
+		// Volunteer records (issue 16).
+		&VolunteerCertificate{},
+		&CertificateCounter{},
+		&VolunteerTraining{},
+		&VolunteerAward{},
+		&RecordCorrection{},
 	}
 }
 

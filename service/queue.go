@@ -19,11 +19,12 @@ const (
 	QueueAttendance    = "attendance"
 	QueueProject       = "project"
 	QueueCreditRequest = "credit_request"
+	QueueCorrection    = "record_correction"
 )
 
 // QueueKinds lists the queue kinds in the order counts are shown.
 func QueueKinds() []string {
-	return []string{QueueWish, QueueMemberReport, QueueUnit, QueueService, QueueAttendance, QueueProject, QueueCreditRequest}
+	return []string{QueueWish, QueueMemberReport, QueueUnit, QueueService, QueueAttendance, QueueProject, QueueCreditRequest, QueueCorrection}
 }
 
 // OversightService gives staff one review queue, dashboards and spreadsheet
@@ -81,6 +82,9 @@ func (s *OversightService) queueSource(db *gorm.DB, kind string, subtree *gorm.D
 	case QueueProject:
 		return q.Table("projects").Select("'project' AS kind, id, id AS object_id, claimed_by AS user_id, community_id, title, updated_at AS waiting_since").
 			Where("status = ? AND community_id IN (?)", model.ProjectAwaitingConfirmation, subtree)
+	case QueueCorrection: // not a request about the actor's own record
+		return q.Table("record_corrections").Select("'record_correction' AS kind, id, id AS object_id, user_id, community_id, title, created_at AS waiting_since").
+			Where("status = ? AND user_id <> ? AND community_id IN (?)", model.CorrectionPending, actorID, subtree)
 	default: // QueueCreditRequest: not the actor's own request, nor one for them
 		return q.Table("manual_credits").Select("'credit_request' AS kind, id, id AS object_id, user_id, community_id, reason AS title, created_at AS waiting_since").
 			Where("status = ? AND actor_id <> ? AND user_id <> ? AND community_id IN (?)", model.ManualCreditPending, actorID, actorID, subtree)

@@ -77,6 +77,9 @@ type Service struct {
 	// is staff's review queue, dashboards and exports.
 	Audit     *AuditService
 	Oversight *OversightService
+	// Records keeps volunteer records: certificates, training, awards
+	// and correction requests.
+	Records *VolunteerRecordService
 	// Notifications keeps the inbox, the outbox of subscribe messages and
 	// the reminders; every area notifies through it.
 	Notifications *NotificationService
@@ -117,7 +120,7 @@ func New(d Deps) *Service {
 	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
-	return &Service{
+	svc := &Service{
 		deps:          d,
 		Authz:         authz,
 		Callers:       callers,
@@ -138,6 +141,11 @@ func New(d Deps) *Service {
 		Audit:         &AuditService{deps: d, authz: authz},
 		Oversight:     &OversightService{deps: d, authz: authz, orgs: orgs, reports: reports, wishes: wishes},
 	}
+	// Volunteer records read every area's services and correct them through
+	// the activities' approval and the time bank.
+	svc.Records = &VolunteerRecordService{deps: d, authz: authz, reports: reports, activities: svc.Activities,
+		timeBank: timeBank, notify: notify, orgs: orgs}
+	return svc
 }
 
 // redisKey joins parts after the configured prefix.

@@ -129,6 +129,17 @@ func (h *Handler) RecordAward(c *gin.Context) {
 	reply(c, http.StatusCreated, v, err)
 }
 
+// ClearContentFlag serves POST /admin/content-flags/{id}/clear [staff]:
+// the flagged text was looked at.
+func (h *Handler) ClearContentFlag(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := h.svc.ContentReview.Clear(c.Request.Context(), userID(c), id)
+	reply(c, http.StatusOK, v, err)
+}
+
 // ---- Corrections ----
 
 type correctionRequest struct {

@@ -56,6 +56,7 @@ func tables() []any {
 		&VolunteerTraining{},
 		&VolunteerAward{},
 		&RecordCorrection{},
+		&ContentFlag{},
 	}
 }
 

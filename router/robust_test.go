@@ -44,7 +44,7 @@ func statusFits(status, code int) bool {
 	case 10503:
 		return status == 503
 	}
-	if code >= 20000 && code < 60000 || code >= 70000 && code < 70100 {
+	if code >= 20000 && code < 60000 || code >= 70000 && code < 70100 || code >= 80000 && code < 80100 {
 		return status == 400 || status == 403 || status == 404 || status == 409
 	}
 	return false

@@ -261,6 +261,7 @@ func New(o Options) (http.Handler, error) {
 	authed.GET("/admin/record-corrections", h.AdminCorrections)
 	authed.POST("/admin/record-corrections/:id/accept", h.AcceptCorrection)
 	authed.POST("/admin/record-corrections/:id/refuse", h.RefuseCorrection)
+	authed.POST("/admin/content-flags/:id/clear", h.ClearContentFlag)
 
 	return r, nil
 }

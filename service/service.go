@@ -80,6 +80,8 @@ type Service struct {
 	// Records keeps volunteer records: certificates, training, awards
 	// and correction requests.
 	Records *VolunteerRecordService
+	// ContentReview lets staff clear flagged user texts.
+	ContentReview *ContentReviewService
 	// Notifications keeps the inbox, the outbox of subscribe messages and
 	// the reminders; every area notifies through it.
 	Notifications *NotificationService
@@ -113,11 +115,11 @@ func New(d Deps) *Service {
 	notify := newNotificationService(d, authz)
 	boards := newLeaderboards(d)
 	timeBank := newTimeBankService(d, authz, boards, notify)
-	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache, notify: notify}
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache, notify: notify, content: content}
 	// Who the caller is (GET /me, and every read that depends on the
 	// caller's home or roles) comes from a cache every area above keeps true.
 	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
-	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
+	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers, content: content}
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
 	svc := &Service{
@@ -145,6 +147,7 @@ func New(d Deps) *Service {
 	// the activities' approval and the time bank.
 	svc.Records = &VolunteerRecordService{deps: d, authz: authz, reports: reports, activities: svc.Activities,
 		timeBank: timeBank, notify: notify, orgs: orgs}
+	svc.ContentReview = &ContentReviewService{deps: d, authz: authz}
 	return svc
 }
 

@@ -404,11 +404,16 @@ func (s *ReportService) projectDate(p *model.Project, completedOn string) (time.
 // date (today when empty; not in the future, not before the claim): it then
 // awaits confirmation by the community's staff (ConfirmProject) and counts
 // toward nothing until confirmed. Staff of the project's community or a
-// liaison of its unit may do it. It returns 10001 for a bad note or date,
-// 10005 for an unknown project, 10004 for anyone else and 50013 when it was
-// completed already.
+// liaison of its unit may do it; the note passes the content check. It
+// returns 10001 for a bad note or date, 10005 for an unknown project, 10004
+// for anyone else, 50013 when it was completed already and 10008 for a risky
+// note (nothing changes).
 func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, note, completedOn string) (*ProjectView, error) {
 	note, err := textField(note, 1, 1000, "完成情况")
+	if err != nil {
+		return nil, err
+	}
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"completion_note": note})
 	if err != nil {
 		return nil, err
 	}
@@ -439,6 +444,9 @@ func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, 
 		}
 		if res.RowsAffected == 0 {
 			return Errorf(CodeProjectDone, "项目已提交完成")
+		}
+		if err := s.content.flagTexts(tx, flagged, "project", id, actorID, p.CommunityID); err != nil {
+			return err
 		}
 		return s.reloadProject(ctx, tx, id, &out)
 	})

@@ -74,6 +74,8 @@ func domainStatus(code int) int {
 		return http.StatusForbidden
 	case service.CodeCaseNotDispatched, service.CodeCaseDeptOutside:
 		return http.StatusForbidden
+	case service.CodeNotVolunteer:
+		return http.StatusForbidden
 	default:
 		return http.StatusConflict
 	}

@@ -494,6 +494,11 @@ func (h *Handler) CertificateQRCode(c *gin.Context) {
 // VerifyCertificate serves GET /certificates/verify?number=&code= without
 // sign-in.
 func (h *Handler) VerifyCertificate(c *gin.Context) {
+	if service.IsVolunteerCertificateNumber(c.Query("number")) {
+		v, err := h.svc.Records.VerifyCertificate(c.Request.Context(), c.Query("number"), c.Query("code"))
+		reply(c, http.StatusOK, v, err)
+		return
+	}
 	v, err := h.svc.Reports.VerifyCertificate(c.Request.Context(), c.Query("number"), c.Query("code"))
 	reply(c, http.StatusOK, v, err)
 }

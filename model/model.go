@@ -54,6 +54,13 @@ func tables() []any {
 		&MemberQuarterStats{},
 		&WishDayDurations{},
 		&CaseDayStats{},
+		// Volunteer records (issue 16).
+		&VolunteerCertificate{},
+		&CertificateCounter{},
+		&VolunteerTraining{},
+		&VolunteerAward{},
+		&RecordCorrection{},
+		&ContentFlag{},
 	}
 }
 

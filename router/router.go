@@ -247,6 +247,22 @@ func New(o Options) (http.Handler, error) {
 	authed.POST("/me/notifications/:id/read", h.ReadNotification)
 	authed.POST("/me/subscriptions", h.Subscribe)
 	authed.GET("/admin/outbox", h.AdminOutbox)
+	// Volunteer records (民政部令第67号): the record, certificates (verified
+	// by GET /certificates/verify), training, awards, corrections.
+	authed.GET("/me/volunteer-record", h.MyVolunteerRecord)
+	authed.POST("/me/volunteer-certificates", h.IssueVolunteerCertificate)
+	authed.GET("/me/volunteer-certificates", h.MyVolunteerCertificates)
+	authed.GET("/me/volunteer-certificates/:id/qrcode", h.VolunteerCertificateQRCode)
+	authed.POST("/me/record-corrections", h.RequestCorrection)
+	authed.GET("/me/record-corrections", h.MyCorrections)
+	authed.GET("/admin/volunteers/:userId/record", h.VolunteerRecordFor)
+	authed.POST("/admin/volunteers/:userId/certificates", h.IssueVolunteerCertificateFor)
+	authed.POST("/admin/volunteers/:userId/trainings", h.RecordTraining)
+	authed.POST("/admin/volunteers/:userId/awards", h.RecordAward)
+	authed.GET("/admin/record-corrections", h.AdminCorrections)
+	authed.POST("/admin/record-corrections/:id/accept", h.AcceptCorrection)
+	authed.POST("/admin/record-corrections/:id/refuse", h.RefuseCorrection)
+	authed.POST("/admin/content-flags/:id/clear", h.ClearContentFlag)
 
 	// Personal information (PIPL): export, erasure, consent.
 	authed.GET("/me/data-export", h.DataExport)

@@ -717,7 +717,8 @@ func (s *CaseService) reporterCheck(c *model.Case, a caseAccess) error {
 // member or unit that resolved an assigned case is credited then. It
 // returns 10001 for a bad rating or comment, 10004 unless the caller is the
 // reporter, 10005 for an unknown case or one the caller may not see, 10006
-// unless the case is resolved and 70004 after the window.
+// unless the case is resolved, 70004 after the window and 10008 for a risky
+// comment (nothing changes; the comment passes the content check).
 func (s *CaseService) Rate(ctx context.Context, actorID, id int64, rating int, comment string) (*CaseView, error) {
 	comment = strings.TrimSpace(comment)
 	if rating < 1 || rating > 5 {
@@ -725,6 +726,10 @@ func (s *CaseService) Rate(ctx context.Context, actorID, id int64, rating int, c
 	}
 	if !textFits(comment, 0, 200) {
 		return nil, invalid("评价不能超过 200 字")
+	}
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"comment": comment})
+	if err != nil {
+		return nil, err
 	}
 	var now time.Time
 	return s.transition(ctx, actorID, id, func(tx *gorm.DB, c *model.Case, a caseAccess) (caseStep, error) {
@@ -741,6 +746,9 @@ func (s *CaseService) Rate(ctx context.Context, actorID, id int64, rating int, c
 		}
 		if err := s.event(tx, c, &actorID, roleReporter, caseActRate, before.Status, c.Status,
 			eventOpt{dept: c.ResolvedDept, rating: &rating, note: note}); err != nil {
+			return err
+		}
+		if err := s.content.flagTexts(tx, flagged, "case", c.ID, actorID, c.CommunityID); err != nil {
 			return err
 		}
 		if err := s.tell(tx, c, &actorID, EventCaseClosed, note); err != nil {

@@ -151,7 +151,7 @@ type ContentService struct {
 func (s *ContentService) check(ctx context.Context, openID, title, content string) (string, error) {
 	v, err := s.checker.Check(ctx, openID, title, content)
 	if err != nil {
-		s.logger.Warn("content check unavailable; wish goes to staff review", "error", err.Error())
+		s.logger.Warn("content check unavailable; the text is stored flagged for staff review", "error", err.Error())
 		return model.WishFlagCheckUnavailable, nil
 	}
 	switch v {

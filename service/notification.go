@@ -40,6 +40,9 @@ const (
 	EventGiftReceived       = "gift_received"
 	EventCreditReceived     = "credit_received"
 	EventObligationReminder = "obligation_reminder"
+	// Volunteer records.
+	EventCorrectionAccepted = "correction_accepted"
+	EventCorrectionRefused  = "correction_refused"
 )
 
 // eventText returns an event's inbox title, its status phrase (at most 5
@@ -87,6 +90,10 @@ func eventText(event string) (title, status, body string) {
 		return "收到奖励", "已到账", "您获得了%s"
 	case EventObligationReminder:
 		return "报到任务提醒", "待完成", "%s的报到任务尚未完成，请在季度结束前完成"
+	case EventCorrectionAccepted:
+		return "记录更正已通过", "已更正", "您对「%s」的更正申请已通过"
+	case EventCorrectionRefused:
+		return "记录更正未通过", "未通过", "您对「%s」的更正申请未通过"
 	}
 	if title, status, body, ok := caseEventText(event); ok {
 		return title, status, body

@@ -19,11 +19,13 @@ const (
 	QueueAttendance    = "attendance"
 	QueueProject       = "project"
 	QueueCreditRequest = "credit_request"
+	QueueCorrection    = "record_correction"
+	QueueContentFlag   = "content_flag"
 )
 
 // QueueKinds lists the queue kinds in the order counts are shown.
 func QueueKinds() []string {
-	return []string{QueueWish, QueueMemberReport, QueueUnit, QueueService, QueueAttendance, QueueProject, QueueCreditRequest}
+	return []string{QueueWish, QueueMemberReport, QueueUnit, QueueService, QueueAttendance, QueueProject, QueueCreditRequest, QueueCorrection, QueueContentFlag}
 }
 
 // OversightService gives staff one review queue, dashboards and spreadsheet
@@ -81,6 +83,12 @@ func (s *OversightService) queueSource(db *gorm.DB, kind string, subtree *gorm.D
 	case QueueProject:
 		return q.Table("projects").Select("'project' AS kind, id, id AS object_id, claimed_by AS user_id, community_id, title, updated_at AS waiting_since").
 			Where("status = ? AND community_id IN (?)", model.ProjectAwaitingConfirmation, subtree)
+	case QueueCorrection: // not a request about the actor's own record
+		return q.Table("record_corrections").Select("'record_correction' AS kind, id, id AS object_id, user_id, community_id, title, created_at AS waiting_since").
+			Where("status = ? AND user_id <> ? AND community_id IN (?)", model.CorrectionPending, actorID, subtree)
+	case QueueContentFlag: // user texts stored without a clean content check
+		return q.Table("content_flags").Select("'content_flag' AS kind, id, id AS object_id, user_id, community_id, excerpt AS title, created_at AS waiting_since").
+			Where("status = ? AND community_id IN (?)", model.ContentFlagPending, subtree)
 	default: // QueueCreditRequest: not the actor's own request, nor one for them
 		return q.Table("manual_credits").Select("'credit_request' AS kind, id, id AS object_id, user_id, community_id, reason AS title, created_at AS waiting_since").
 			Where("status = ? AND actor_id <> ? AND user_id <> ? AND community_id IN (?)", model.ManualCreditPending, actorID, actorID, subtree)

@@ -45,6 +45,9 @@ type ReportService struct {
 	callers *CallerCache
 	uploads *UploadService
 	notify  *NotificationService
+	// content checks the texts others see (unit names, needs, resources,
+	// service notes).
+	content *ContentService
 }
 
 // requireCommunity returns the org unit id when it is a community: 10005 for
@@ -207,9 +210,10 @@ func loadUnit(ctx context.Context, db *gorm.DB, id int64) (*model.Unit, error) {
 }
 
 // CreateUnit registers a unit with the community it sits in; it awaits
-// review and its creator becomes its liaison once approved. It returns 10001
-// for a bad field or an org that is not a community and 10005 for an unknown
-// community.
+// review and its creator becomes its liaison once approved. Name and Party
+// organisation pass the content check. It returns 10001 for a bad field or
+// an org that is not a community, 10005 for an unknown community and 10008
+// for a risky name (nothing stored).
 func (s *ReportService) CreateUnit(ctx context.Context, actorID int64, in UnitInput) (*UnitView, error) {
 	var err error
 	if in.Name, err = textField(in.Name, 1, 128, "单位名称"); err != nil {
@@ -228,6 +232,10 @@ func (s *ReportService) CreateUnit(ctx context.Context, actorID int64, in UnitIn
 	if !validPhone(in.ContactPhone) {
 		return nil, invalid("联系电话格式不正确")
 	}
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"name": in.Name, "party_org": in.PartyOrg})
+	if err != nil {
+		return nil, err
+	}
 	var out UnitView
 	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
 		community, err := requireCommunity(ctx, tx, in.CommunityID)
@@ -240,6 +248,9 @@ func (s *ReportService) CreateUnit(ctx context.Context, actorID int64, in UnitIn
 			Status: model.ReviewPending, CreatedBy: actorID,
 		}
 		if err := tx.Create(&u).Error; err != nil {
+			return err
+		}
+		if err := s.content.flagTexts(tx, flagged, "unit", u.ID, actorID, community.ID); err != nil {
 			return err
 		}
 		out = unitView(&u, community.Name, true)

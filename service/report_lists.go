@@ -63,11 +63,16 @@ func listText(title, content string) (string, string, error) {
 	return title, content, err
 }
 
-// CreateNeed publishes a need of a community. It returns 10001 for a bad
-// field or an org that is not a community, 10005 for an unknown community
-// and 10004 unless the caller is its staff.
+// CreateNeed publishes a need of a community; title and content pass the
+// content check. It returns 10001 for a bad field or an org that is not a
+// community, 10005 for an unknown community, 10004 unless the caller is its
+// staff and 10008 for risky text (nothing stored).
 func (s *ReportService) CreateNeed(ctx context.Context, actorID, communityID int64, title, content string) (*ListItemView, error) {
 	title, content, err := listText(title, content)
+	if err != nil {
+		return nil, err
+	}
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"title": title, "content": content})
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +88,9 @@ func (s *ReportService) CreateNeed(ctx context.Context, actorID, communityID int
 		if err := tx.Create(&n).Error; err != nil {
 			return err
 		}
+		if err := s.content.flagTexts(tx, flagged, "need", n.ID, actorID, communityID); err != nil {
+			return err
+		}
 		out = ListItemView{ID: n.ID, CommunityID: n.CommunityID, Title: n.Title, Content: n.Content, Status: n.Status, CreatedAt: n.CreatedAt}
 		return nil
 	})
@@ -93,11 +101,16 @@ func (s *ReportService) CreateNeed(ctx context.Context, actorID, communityID int
 }
 
 // CreateResource publishes a resource of an approved unit, offered to the
-// unit's community. It returns 10001 for a bad field, 10005 for an unknown
-// unit, 50007 unless the caller is a liaison of the unit and 50014 when it
-// is not approved.
+// unit's community; title and content pass the content check. It returns
+// 10001 for a bad field, 10005 for an unknown unit, 50007 unless the caller
+// is a liaison of the unit, 50014 when it is not approved and 10008 for
+// risky text (nothing stored).
 func (s *ReportService) CreateResource(ctx context.Context, actorID, unitID int64, title, content string) (*ListItemView, error) {
 	title, content, err := listText(title, content)
+	if err != nil {
+		return nil, err
+	}
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"title": title, "content": content})
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +133,9 @@ func (s *ReportService) CreateResource(ctx context.Context, actorID, unitID int6
 		r := model.Resource{UnitID: unitID, CommunityID: u.CommunityID, Title: title, Content: content,
 			Status: model.ListOpen, CreatedBy: actorID}
 		if err := tx.Create(&r).Error; err != nil {
+			return err
+		}
+		if err := s.content.flagTexts(tx, flagged, "resource", r.ID, actorID, r.CommunityID); err != nil {
 			return err
 		}
 		out = ListItemView{ID: r.ID, CommunityID: r.CommunityID, UnitID: &r.UnitID, Title: r.Title,
@@ -388,11 +404,16 @@ func (s *ReportService) projectDate(p *model.Project, completedOn string) (time.
 // date (today when empty; not in the future, not before the claim): it then
 // awaits confirmation by the community's staff (ConfirmProject) and counts
 // toward nothing until confirmed. Staff of the project's community or a
-// liaison of its unit may do it. It returns 10001 for a bad note or date,
-// 10005 for an unknown project, 10004 for anyone else and 50013 when it was
-// completed already.
+// liaison of its unit may do it; the note passes the content check. It
+// returns 10001 for a bad note or date, 10005 for an unknown project, 10004
+// for anyone else, 50013 when it was completed already and 10008 for a risky
+// note (nothing changes).
 func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, note, completedOn string) (*ProjectView, error) {
 	note, err := textField(note, 1, 1000, "完成情况")
+	if err != nil {
+		return nil, err
+	}
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"completion_note": note})
 	if err != nil {
 		return nil, err
 	}
@@ -423,6 +444,9 @@ func (s *ReportService) CompleteProject(ctx context.Context, actorID, id int64, 
 		}
 		if res.RowsAffected == 0 {
 			return Errorf(CodeProjectDone, "项目已提交完成")
+		}
+		if err := s.content.flagTexts(tx, flagged, "project", id, actorID, p.CommunityID); err != nil {
+			return err
 		}
 		return s.reloadProject(ctx, tx, id, &out)
 	})

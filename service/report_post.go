@@ -396,8 +396,9 @@ func (s *ReportService) occurredAt(in RecordInput) (time.Time, error) {
 // field (kind, date in the future or too old, minutes outside 1–720, note
 // over 500 characters, more than 9 images, an image id that is not an
 // unattached upload, a post on another kind), 10004 for an image someone
-// else uploaded, 50005 unless the caller is a reported member and 50003 when
-// they do not hold the named post. The photos are private: views carry
+// else uploaded, 50005 unless the caller is a reported member, 50003 when
+// they do not hold the named post and 10008 for a risky note (nothing
+// stored; the note passes the content check). The photos are private: views carry
 // signed URLs.
 func (s *ReportService) LogService(ctx context.Context, actorID int64, in RecordInput) (*RecordView, error) {
 	if !in.Kind.Valid() {
@@ -411,6 +412,10 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 		return nil, invalid("服务时长需为 1 到 %d 分钟", MaxRecordMinutes)
 	}
 	note, err := textField(in.Note, 0, 500, "服务说明")
+	if err != nil {
+		return nil, err
+	}
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"note": note})
 	if err != nil {
 		return nil, err
 	}
@@ -451,6 +456,9 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 			Status: model.RecordPending,
 		}
 		if err := tx.Create(&r).Error; err != nil {
+			return err
+		}
+		if err := s.content.flagTexts(tx, flagged, "service_record", r.ID, actorID, r.CommunityID); err != nil {
 			return err
 		}
 		out = s.recordView(&r)

@@ -77,6 +77,11 @@ type Service struct {
 	// is staff's review queue, dashboards and exports.
 	Audit     *AuditService
 	Oversight *OversightService
+	// Records keeps volunteer records: certificates, training, awards
+	// and correction requests.
+	Records *VolunteerRecordService
+	// ContentReview lets staff clear flagged user texts.
+	ContentReview *ContentReviewService
 	// Notifications keeps the inbox, the outbox of subscribe messages and
 	// the reminders; every area notifies through it.
 	Notifications *NotificationService
@@ -113,11 +118,11 @@ func New(d Deps) *Service {
 	notify := newNotificationService(d, authz)
 	boards := newLeaderboards(d)
 	timeBank := newTimeBankService(d, authz, boards, notify)
-	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache, notify: notify}
+	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache, notify: notify, content: content}
 	// Who the caller is (GET /me, and every read that depends on the
 	// caller's home or roles) comes from a cache every area above keeps true.
 	callers := &CallerService{deps: d, cache: callerCache, authz: authz, orgs: orgs, reports: reports}
-	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers}
+	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers, content: content}
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
 	// Personal data (PIPL): the export and the erasure walk every area that
@@ -127,9 +132,13 @@ func New(d Deps) *Service {
 	activities := &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify}
 	mall := &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs, notify: notify}
 	cases := &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs, notify: notify, callers: callers}
+	// Volunteer records read every area's services and correct them through
+	// the activities' approval and the time bank.
+	records := &VolunteerRecordService{deps: d, authz: authz, reports: reports, activities: activities,
+		timeBank: timeBank, notify: notify, orgs: orgs}
 	privacy := &PrivacyService{deps: d, auth: auth, callers: callers, timeBank: timeBank, wishes: wishes,
 		activities: activities, mall: mall, reports: reports, uploads: uploads,
-		areas: []personalData{reports, volunteers, activities, wishes, timeBank, mall, cases, notify, uploads}}
+		areas: []personalData{reports, volunteers, activities, wishes, timeBank, mall, cases, records, notify, uploads}}
 	return &Service{
 		deps:          d,
 		Authz:         authz,
@@ -151,6 +160,8 @@ func New(d Deps) *Service {
 		Audit:         &AuditService{deps: d, authz: authz},
 		Oversight:     &OversightService{deps: d, authz: authz, orgs: orgs, reports: reports, wishes: wishes},
 		Privacy:       privacy,
+		Records:       records,
+		ContentReview: &ContentReviewService{deps: d, authz: authz},
 	}
 }
 

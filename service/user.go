@@ -21,6 +21,8 @@ type UserService struct {
 	timeBank *TimeBankService
 	// callers answers GET /me and is told of every change to a profile.
 	callers *CallerService
+	// content checks nicknames, which leaderboards show.
+	content *ContentService
 }
 
 // MeView is the caller's own profile. Phone is masked even here: the full
@@ -66,16 +68,24 @@ type ProfileUpdate struct {
 	AvatarURL *string
 }
 
-// UpdateProfile changes nickname and avatar. It returns 10001 for a blank or
-// over-long nickname or a non-https avatar URL.
+// UpdateProfile changes nickname and avatar. The nickname (shown on
+// leaderboards) passes the content check; one stored without a clean verdict
+// is flagged for the staff of the user's home community. It returns 10001
+// for a blank or over-long nickname or a non-https avatar URL and 10008 for
+// a risky nickname (nothing changes).
 func (s *UserService) UpdateProfile(ctx context.Context, userID int64, in ProfileUpdate) (*MeView, error) {
 	updates := map[string]any{}
+	var flagged []checkedText
 	if in.Nickname != nil {
 		n := strings.TrimSpace(*in.Nickname)
 		if !textFits(n, 1, 32) {
 			return nil, invalid("昵称需为 1 到 32 个字符")
 		}
 		updates["nickname"] = n
+		var err error
+		if flagged, err = s.content.checkUserText(ctx, s.deps.DB, userID, map[string]string{"nickname": n}); err != nil {
+			return nil, err
+		}
 	}
 	if in.AvatarURL != nil {
 		a := strings.TrimSpace(*in.AvatarURL)
@@ -85,11 +95,29 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, in Profil
 		updates["avatar_url"] = a
 	}
 	if len(updates) > 0 {
-		db := s.deps.DB.WithContext(ctx)
-		if err := db.Model(&model.User{}).Where("id = ?", userID).Updates(updates).Error; err != nil {
+		err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+			if err := tx.Model(&model.User{}).Where("id = ?", userID).Updates(updates).Error; err != nil {
+				return err
+			}
+			if len(flagged) > 0 {
+				var u model.User
+				if err := tx.Select("id", "home_community_id").First(&u, userID).Error; err != nil {
+					return err
+				}
+				var home int64
+				if u.HomeCommunityID != nil {
+					home = *u.HomeCommunityID
+				}
+				if err := s.content.flagTexts(tx, flagged, "user", userID, userID, home); err != nil {
+					return err
+				}
+			}
+			s.callers.Changed(tx, userID)
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
-		s.callers.Changed(db, userID)
 	}
 	return s.fresh(ctx, userID)
 }

@@ -1258,14 +1258,19 @@ func (s *WishService) Release(ctx context.Context, actorID, id int64, reason str
 // Fulfil marks a claimed wish done, with a note and photos (the caller's
 // uploads), for the poster to confirm. It returns 10001 for a missing note
 // or bad images, 10004 unless the caller is the claimer (or for someone
-// else's image), 10005 for an unknown wish, 10006 unless the wish is claimed
-// and 20006 when the claim has passed its deadline.
+// else's image), 10005 for an unknown wish, 10006 unless the wish is claimed,
+// 20006 when the claim has passed its deadline and 10008 for a risky note
+// (nothing changes; the note passes the content check).
 func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string, images []int64) (*WishView, error) {
 	note = strings.TrimSpace(note)
 	if !textFits(note, 1, 500) {
 		return nil, invalid("请填写 1 到 500 字的完成说明")
 	}
-	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"fulfil_note": note})
+	if err != nil {
+		return nil, err
+	}
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
 		w, err := claimerAction(ctx, tx, actorID, id)
 		if err != nil {
 			return err
@@ -1302,6 +1307,9 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 		if err := s.notifyWish(tx, w, EventWishFulfilled, "", w.PosterID); err != nil {
 			return err
 		}
+		if err := s.content.flagTexts(tx, flagged, "wish", id, actorID, w.CommunityID); err != nil {
+			return err
+		}
 		return s.addEvent(ctx, tx, id, &actorID, roleClaimer, wishActFulfil, note)
 	})
 	if err != nil {
@@ -1333,8 +1341,9 @@ func (s *WishService) posterAction(ctx context.Context, tx *gorm.DB, actorID, id
 // gets an approved practical_deed service record, in the same transaction.
 // It returns 10001 for a bad rating or comment, 10004 unless the caller is
 // the poster, 30012 when staff confirm (代办) a wish they claimed
-// themselves, 10005 for an unknown wish and 10006 unless the wish is
-// fulfilled (e.g. when the automatic confirmation came first).
+// themselves, 10005 for an unknown wish, 10006 unless the wish is
+// fulfilled (e.g. when the automatic confirmation came first) and 10008 for
+// a risky comment (nothing changes; the comment passes the content check).
 func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int, comment string) (*WishView, error) {
 	comment = strings.TrimSpace(comment)
 	if rating < 1 || rating > 5 {
@@ -1343,7 +1352,11 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 	if !textFits(comment, 0, 200) {
 		return nil, invalid("评价不能超过 200 字")
 	}
-	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
+	flagged, err := s.content.checkUserText(ctx, s.deps.DB, actorID, map[string]string{"comment": comment})
+	if err != nil {
+		return nil, err
+	}
+	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
 		w0, a, err := s.posterAction(ctx, tx, actorID, id)
 		if err != nil {
 			return err
@@ -1376,6 +1389,9 @@ func (s *WishService) Confirm(ctx context.Context, actorID, id int64, rating int
 			note += "：" + comment
 		}
 		if err := s.addEvent(ctx, tx, id, &actorID, a.role(), wishActConfirm, note); err != nil {
+			return err
+		}
+		if err := s.content.flagTexts(tx, flagged, "wish", id, actorID, w.CommunityID); err != nil {
 			return err
 		}
 		if err := s.notifyWish(tx, w, EventWishCompleted, "", w.ClaimerID); err != nil {

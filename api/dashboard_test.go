@@ -461,7 +461,9 @@ func TestExportsOpenWithHeadersAndRows(t *testing.T) {
 	f.record(t, m2, A, "contact_help", at, nil)
 	f.record(t, m3, C, "contact_help", at, nil)
 
-	now := h.Clock.Now()
+	// The period's days are the configured zone's (Asia/Shanghai), not the
+	// clock's: in the evening UTC it is already tomorrow there.
+	now := h.Clock.Now().In(h.Config.Location)
 	from := now.AddDate(0, 0, -30).Format("2006-01-02")
 	to := now.Format("2006-01-02")
 	get := func(who testutil.Login, kind string, org int64) *testutil.Response {

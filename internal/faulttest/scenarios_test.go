@@ -1,12 +1,16 @@
 package faulttest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"linli/service"
 )
 
 const workers = 8
@@ -170,4 +174,106 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	inv := w.checkInvariants(t)
 	record("SIGTERM under load", fmt.Sprintf("%s; exit status 0 after %.2f s (shutdown_timeout %v); afterwards connection refused", storm, exit.Seconds(), shutdownTimeout), inv+"; no in-flight request cut")
+}
+
+// TestLinliKilledMidApprovals: staff files large manual credits (each
+// waiting for a second person), an administrator approves them from
+// several workers at once, and linli is SIGKILLed when a third are
+// acknowledged; after the restart the workers retry every approval that
+// got no answer. Every request ends approved with exactly one ledger
+// transaction, every transaction has entries summing to zero, and
+// reconcile finds nothing.
+func TestLinliKilledMidApprovals(t *testing.T) {
+	const n = 120
+	l := startLinli(t)
+	w := newWorld(t, l)
+	adminTok, _ := l.login(t, service.DemoAdmin)
+	ids := make(chan int64, n)
+	var all []int64
+	for i := range n {
+		a := l.call("POST", "/admin/credits", w.staffTok, map[string]any{
+			"userId": w.memID, "communityId": w.community, "currency": "minutes", "amount": 601,
+			"reason": "故障演练：待审批", "requestId": fmt.Sprintf("ap%d-%s", i, w.prefix)})
+		var v struct {
+			ID     int64
+			Status string
+		}
+		if a.status != 202 || json.Unmarshal(a.data, &v) != nil || v.Status != "pending" {
+			t.Fatalf("request %d: %s %s", i, a.key(), a.data)
+		}
+		ids <- v.ID
+		all = append(all, v.ID)
+	}
+	var cur atomic.Pointer[linli]
+	cur.Store(l)
+	storm := newTally()
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var id int64
+				select {
+				case id = <-ids:
+				default:
+					return
+				}
+				for {
+					a := cur.Load().call("POST", fmt.Sprintf("/admin/credit-requests/%d/approve", id), adminTok, nil)
+					storm.add(a)
+					// 200: approved now; 409 10006: approved by an earlier
+					// try whose answer the kill swallowed.
+					if a.key() == "200/0" || a.key() == fmt.Sprintf("409/%d", service.CodeConflict) {
+						acked.Add(1)
+						break
+					}
+					time.Sleep(50 * time.Millisecond) // refused or cut: retry the same approval
+				}
+			}
+		}()
+	}
+	if err := waitFor(60*time.Second, func() error {
+		if acked.Load() < n/3 {
+			return fmt.Errorf("%d approvals acknowledged", acked.Load())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := acked.Load()
+	l.kill()
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	l2 := startLinli(t)
+	defer l2.kill()
+	up := time.Since(start)
+	cur.Store(l2)
+	wg.Wait()
+	t.Logf("approvals: %s; killed after %d of %d acknowledged", storm, killedAt, n)
+	if !storm.only("200/0", fmt.Sprintf("409/%d", service.CodeConflict), "connection refused", "connection closed", "error") {
+		t.Errorf("approval answers: %s", storm)
+	}
+	var approved, paid, dup, unbalanced, empty int64
+	env.db.Raw("SELECT COUNT(*) FROM manual_credits WHERE id IN ? AND status = 'approved' AND txn_id <> 0", all).Scan(&approved)
+	srcs := make([]string, len(all))
+	for i, id := range all {
+		srcs[i] = fmt.Sprint(id)
+	}
+	env.db.Raw("SELECT COUNT(DISTINCT source_id) FROM ledger_txns WHERE source_kind = ? AND source_id IN ?", service.SourceManualCredit, srcs).Scan(&paid)
+	env.db.Raw("SELECT COUNT(*) FROM (SELECT source_id FROM ledger_txns WHERE source_kind = ? AND source_id IN ? GROUP BY source_id HAVING COUNT(*) > 1) d", service.SourceManualCredit, srcs).Scan(&dup)
+	env.db.Raw("SELECT COUNT(*) FROM (SELECT txn_id FROM ledger_entries GROUP BY txn_id, currency HAVING SUM(amount) <> 0) d").Scan(&unbalanced)
+	env.db.Raw("SELECT COUNT(*) FROM ledger_txns t WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.txn_id = t.id)").Scan(&empty)
+	if approved != n || paid != n || dup != 0 || unbalanced != 0 || empty != 0 {
+		t.Fatalf("%d of %d approved with a transaction, %d paid, %d paid twice, %d transactions not summing to zero, %d without entries",
+			approved, n, paid, dup, unbalanced, empty)
+	}
+	out, err := reconcile()
+	if err != nil {
+		t.Fatalf("reconcile: %v\n%s", err, out)
+	}
+	record(fmt.Sprintf("linli SIGKILLed mid approval storm (%d credit requests, %d workers, killed after %d acknowledged), restarted; approvals retried", n, workers, killedAt),
+		fmt.Sprintf("%s; the new process ready in %.2f s", storm, up.Seconds()),
+		fmt.Sprintf("%d/%d approved, one ledger transaction each (none twice); every transaction has entries summing to zero; reconcile 0 mismatches", approved, n))
 }

@@ -26,6 +26,7 @@ require (
 require (
 	github.com/johannesboyne/gofakes3 v1.2.0
 	github.com/minio/minio-go/v7 v7.4.1
+	gorm.io/plugin/dbresolver v1.6.2
 )
 
 require (

@@ -30,6 +30,7 @@ import (
 	"linli/config"
 	"linli/internal/objstore"
 	"linli/internal/ratelimit"
+	"linli/internal/replica"
 	"linli/internal/reqlog"
 	"linli/internal/store"
 	"linli/internal/wechat"
@@ -220,6 +221,7 @@ type app struct {
 }
 
 func (a *app) close() {
+	replica.Close(a.db)
 	if sqlDB, err := a.db.DB(); err == nil {
 		_ = sqlDB.Close()
 	}

@@ -76,7 +76,19 @@ type DatabaseConfig struct {
 	MaxIdleConns    int           `koanf:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
 	SlowThreshold   time.Duration `koanf:"slow_threshold"`
+	// Replicas is a comma-separated list of read-replica DSNs (MySQL/MariaDB
+	// only); empty reads everything from the primary. Only reads that
+	// tolerate lag go there (see internal/replica).
+	Replicas string `koanf:"replicas"`
+	// ReplicaTimeout bounds dialling a replica whose DSN sets no timeout;
+	// ReplicaRetry is how long a failed replica is left alone before one
+	// read tries it again (reads go to the primary meanwhile).
+	ReplicaTimeout time.Duration `koanf:"replica_timeout"`
+	ReplicaRetry   time.Duration `koanf:"replica_retry"`
 }
+
+// ReplicaDSNs returns the configured read-replica DSNs.
+func (d DatabaseConfig) ReplicaDSNs() []string { return splitList(d.Replicas) }
 
 // RedisConfig selects and tunes Redis. An empty Addr means an in-process Redis.
 type RedisConfig struct {
@@ -394,6 +406,9 @@ func baseDefaults() map[string]any {
 		"database.max_idle_conns":    50,
 		"database.conn_max_lifetime": "30m",
 		"database.slow_threshold":    "500ms",
+		"database.replicas":          "",
+		"database.replica_timeout":   "1s",
+		"database.replica_retry":     "10s",
 		"redis.addr":                 "",
 		"redis.master_name":          "",
 		"redis.username":             "",
@@ -614,6 +629,15 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return bad("database.driver", "must be sqlite or mysql, not "+c.Database.Driver)
+	}
+	if len(c.Database.ReplicaDSNs()) > 0 && c.Database.Driver != "mysql" {
+		return bad("database.replicas", "read replicas need database.driver mysql; the embedded sqlite store has none (leave it empty)")
+	}
+	if c.Database.ReplicaTimeout <= 0 {
+		return bad("database.replica_timeout", "must be a positive duration such as 1s")
+	}
+	if c.Database.ReplicaRetry <= 0 {
+		return bad("database.replica_retry", "must be a positive duration such as 10s")
 	}
 	if c.Database.MaxOpenConns < 1 {
 		return bad("database.max_open_conns", "must be at least 1")

@@ -264,3 +264,27 @@ func TestVerifyBaseURLRequiredOutsideDev(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicasNeedMySQL refuses database.replicas on the embedded store and
+// reads a comma-separated list (env) or a YAML list (file) on MySQL.
+func TestReplicasNeedMySQL(t *testing.T) {
+	_, err := config.LoadFromEnviron("", []string{"LINLI_DEV=true", "LINLI_DATABASE_REPLICAS=u:p@tcp(r1:3306)/linli"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "database.replicas") || !strings.Contains(err.Error(), "LINLI_DATABASE_REPLICAS") || !strings.Contains(err.Error(), "sqlite") {
+		t.Fatalf("replicas on sqlite: %v", err)
+	}
+	mysql := []string{"LINLI_DEV=true", "LINLI_DATABASE_DRIVER=mysql", "LINLI_DATABASE_DSN=u:p@tcp(db:3306)/linli"}
+	c, err := config.LoadFromEnviron("", append(mysql, "LINLI_DATABASE_REPLICAS=u:p@tcp(r1:3306)/linli, u:p@tcp(r2:3306)/linli"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Database.ReplicaDSNs(); len(got) != 2 || got[1] != "u:p@tcp(r2:3306)/linli" {
+		t.Fatalf("replicas from env: %q", got)
+	}
+	path := writeFile(t, "database:\n  replicas:\n    - u:p@tcp(r1:3306)/linli\n    - u:p@tcp(r2:3306)/linli\n")
+	if c, err = config.LoadFromEnviron(path, mysql, nil); err != nil || len(c.Database.ReplicaDSNs()) != 2 {
+		t.Fatalf("replicas from a YAML list: %v %v", err, c)
+	}
+	if c, err := config.LoadFromEnviron("", mysql, nil); err != nil || len(c.Database.ReplicaDSNs()) != 0 {
+		t.Fatalf("default: %v", err)
+	}
+}

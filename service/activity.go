@@ -579,11 +579,17 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 		return NewList([]ActivityView{}, 0, p), nil
 	}
 	now := s.deps.Clock.Now().UTC()
+	// The public list tolerates lag (a replica when configured); the staff
+	// lists of drafts and proposals are read from the primary.
+	list := db
+	if !staffList {
+		list = s.deps.laggingRead(ctx)
+	}
 	base := func() *gorm.DB {
-		return db.Model(&model.Activity{}).Where("community_id IN ? AND status IN ?", communities, statuses)
+		return list.Model(&model.Activity{}).Where("community_id IN ? AND status IN ?", communities, statuses)
 	}
 	if p.ByCursor {
-		return s.feed(db, base, now, p)
+		return s.feed(list, base, now, p)
 	}
 	var nUpcoming, nPast int64
 	if err := base().Where("end_at > ?", now).Count(&nUpcoming).Error; err != nil {
@@ -611,7 +617,7 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	}
 	rows := make([]model.Activity, 0, len(ids))
 	if len(ids) > 0 {
-		if err := withWaitlisted(db).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		if err := withWaitlisted(list).Where("id IN ?", ids).Find(&rows).Error; err != nil {
 			return List[ActivityView]{}, err
 		}
 		pos := make(map[int64]int, len(ids))

@@ -243,7 +243,7 @@ func (s *OversightService) communityFigures(ctx context.Context, ids []int64, st
 	if len(ids) == 0 {
 		return out, nil
 	}
-	db := s.deps.DB.WithContext(ctx)
+	db := s.deps.laggingRead(ctx) // a dashboard tolerates lag
 	loc := s.deps.Config.Location
 	q := quarterOf(s.deps.Clock.Now(), loc)
 	var mu sync.Mutex

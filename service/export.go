@@ -172,7 +172,7 @@ func (x *Export) hoursSheet() exportSheet {
 		headers: []string{"用户ID", "姓名", "手机号", "所在社区", "服务次数", "服务时长（分钟）", "服务时长（小时）"},
 		widths:  []float64{10, 14, 16, 20, 10, 16, 16},
 		page: func(ctx context.Context, after int64) ([][]any, int64, error) {
-			db := x.s.deps.DB.WithContext(ctx)
+			db := x.s.deps.laggingRead(ctx) // an export tolerates lag
 			var rows []struct {
 				UserID          int64
 				Records         int64
@@ -222,7 +222,7 @@ func (x *Export) obligationsSheet() exportSheet {
 		headers: []string{"季度", "姓名", "所在社区", "单位", "报到方式", "联系帮扶群众", "服务认领岗位", "参加公益活动", "办实事", "服务次数", "服务时长（分钟）", "是否达标"},
 		widths:  []float64{10, 14, 20, 24, 10, 14, 14, 14, 10, 10, 16, 10},
 		page: func(ctx context.Context, after int64) ([][]any, int64, error) {
-			db := x.s.deps.DB.WithContext(ctx)
+			db := x.s.deps.laggingRead(ctx) // an export tolerates lag
 			tree := x.names(ctx)
 			for qi := int(after / stride); qi < len(quarters); qi, after = qi+1, int64(qi+1)*stride {
 				q := quarters[qi]
@@ -290,7 +290,7 @@ func (x *Export) wishesSheet() exportSheet {
 		headers: []string{"心愿编号", "所在社区", "标题", "类别", "状态", "提交时间", "发布时间", "认领时间", "完成时间", "评分", "时间线摘要"},
 		widths:  []float64{10, 20, 30, 10, 12, 18, 18, 18, 18, 6, 60},
 		page: func(ctx context.Context, after int64) ([][]any, int64, error) {
-			db := x.s.deps.DB.WithContext(ctx)
+			db := x.s.deps.laggingRead(ctx) // an export tolerates lag
 			var ws []model.Wish
 			err := db.Select("id", "community_id", "title", "category", "status", "created_at", "published_at",
 				"claimed_at", "completed_at", "rating").
@@ -340,7 +340,7 @@ func (x *Export) volunteerRecordsSheet() exportSheet {
 		headers: []string{"志愿者姓名", "证件类型", "证件号码", "联系电话", "服务项目名称", "服务日期", "服务时长（小时）", "组织单位"},
 		widths:  []float64{14, 12, 20, 16, 30, 12, 16, 24},
 		page: func(ctx context.Context, after int64) ([][]any, int64, error) {
-			db := x.s.deps.DB.WithContext(ctx)
+			db := x.s.deps.laggingRead(ctx) // an export tolerates lag
 			var rows []struct {
 				ID          int64
 				CommunityID int64

@@ -213,10 +213,10 @@ type userScore struct {
 // scores returns what the users selected by where (over users u and their
 // home community c) earned. All time is the accounts' Earned total (credits
 // net of reversed credits, kept by the ledger); the year and the month sum
-// the same entries since the year began.
-func (b *leaderboards) scores(ctx context.Context, p periods, where string, args ...any) ([]userScore, error) {
+// the same entries since the year began. It reads db (bound to ctx).
+func (b *leaderboards) scores(db *gorm.DB, p periods, where string, args ...any) ([]userScore, error) {
 	users := func() *gorm.DB {
-		return b.deps.DB.WithContext(ctx).Table("org_units c").
+		return db.Table("org_units c").
 			Joins("JOIN users u ON u.home_community_id = c.id").
 			Joins("JOIN accounts a ON a.owner_kind = ? AND a.owner_id = u.id", model.OwnerUser).
 			Where(where, args...)
@@ -269,7 +269,10 @@ func (b *leaderboards) rebuild(ctx context.Context, org *model.OrgUnit) error {
 	} else {
 		where, arg = "c.path LIKE ?", org.Path+"%" // paths hold only digits and slashes
 	}
-	rows, err := b.scores(ctx, p, where, arg)
+	// A whole org's rankings tolerate lag (a replica when configured): a
+	// credit the replica has not seen yet is set again by the next check
+	// (timebank.leaderboard_check_interval), which reads the primary.
+	rows, err := b.scores(b.deps.laggingRead(ctx), p, where, arg)
 	if err != nil {
 		return err
 	}
@@ -393,7 +396,7 @@ func (b *leaderboards) moveUser(ctx context.Context, userID int64, from, to *int
 // in home and sets their ledger totals in the sets of the orgs in home.
 func (b *leaderboards) rankUnder(ctx context.Context, userID int64, stale, home []int64) error {
 	p := b.periodsAt(b.deps.Clock.Now())
-	rows, err := b.scores(ctx, p, "u.id = ?", userID)
+	rows, err := b.scores(b.deps.DB.WithContext(ctx), p, "u.id = ?", userID)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func (b *leaderboards) check(ctx context.Context, org *model.OrgUnit) ([]string,
 	if org.Level == model.LevelCommunity {
 		where, arg = "c.id = ?", org.ID
 	}
-	rows, err := b.scores(ctx, p, where, arg)
+	rows, err := b.scores(b.deps.DB.WithContext(ctx), p, where, arg)
 	if err != nil {
 		return nil, err
 	}

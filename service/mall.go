@@ -305,7 +305,10 @@ func (s *MallService) ListGoods(ctx context.Context, callerID int64, communityID
 	}
 	q := db.Model(&model.MallGoods{}).Where("community_id = ?", org.ID)
 	if !caller.IsStaffOf(org) {
-		q = q.Where("on_sale = ?", true)
+		// What is on sale tolerates lag (a replica when configured); the
+		// staff's own list, right after their edits, is read from the
+		// primary.
+		q = s.deps.laggingRead(ctx).Model(&model.MallGoods{}).Where("community_id = ? AND on_sale = ?", org.ID, true)
 	}
 	views := func(rows []model.MallGoods) []GoodsView {
 		out := make([]GoodsView, 0, len(rows))

@@ -18,6 +18,7 @@ import (
 	"linli/config"
 	"linli/internal/dbtx"
 	"linli/internal/objstore"
+	"linli/internal/replica"
 )
 
 // Clock tells the time; tests pass one they can move.
@@ -174,6 +175,16 @@ func (d Deps) redisKey(parts ...string) string {
 // login's session write) by redis.budget, retries included.
 func (d Deps) redisBudget(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d.Config.Redis.Budget)
+}
+
+// laggingRead returns a handle bound to ctx for reads that tolerate lag:
+// they go to a read replica when database.replicas is set (falling back to
+// the primary when it is down), to the primary otherwise. Only public lists,
+// leaderboard rebuilds, dashboards and exports use it; never a transaction,
+// a session or caller check, a read that decides a rule, or a read that must
+// see the caller's own write.
+func (d Deps) laggingRead(ctx context.Context) *gorm.DB {
+	return replica.Lagging(d.DB.WithContext(ctx))
 }
 
 // afterCommitKey holds, on a transaction opened by Deps.tx, the functions to

@@ -571,14 +571,20 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 	if !status.Valid() {
 		return List[WishView]{}, invalid("状态需为 %s 之一", joinStatuses())
 	}
-	q := db.Model(&model.Wish{}).Where("status = ?", status)
+	staffView := !publicStatus(status)
+	// The public feed tolerates lag (a replica when configured); the staff
+	// views and the caller checks are read from the primary.
+	list := db
+	if !staffView {
+		list = s.deps.laggingRead(ctx)
+	}
+	q := list.Model(&model.Wish{}).Where("status = ?", status)
 	if f.Category != "" {
 		if !slices.Contains(model.WishCategories(), f.Category) {
 			return List[WishView]{}, invalid("类别需为 %s 之一", strings.Join(model.WishCategories(), "、"))
 		}
 		q = q.Where("category = ?", f.Category)
 	}
-	staffView := !publicStatus(status)
 	switch {
 	case staffView && f.CommunityID != nil:
 		if _, err := s.authz.RequireStaff(ctx, db, callerID, *f.CommunityID); err != nil {
@@ -615,7 +621,7 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 		q = q.Where("street_id = ?", street)
 	}
 	if !staffView && p.ByCursor {
-		return s.feed(ctx, db, q, callerID, p)
+		return s.feed(ctx, list, q, callerID, p)
 	}
 	var total int64
 	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
@@ -635,7 +641,7 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 	if err := q.Offset(p.Offset()).Limit(p.PageSize).Pluck("id", &ids).Error; err != nil {
 		return List[WishView]{}, err
 	}
-	ws, err := wishesByID(ctx, db, ids)
+	ws, err := wishesByID(ctx, list, ids)
 	if err != nil {
 		return List[WishView]{}, err
 	}
@@ -645,7 +651,7 @@ func (s *WishService) List(ctx context.Context, callerID int64, f WishFilter, p 
 			return wishAccess{callerID: callerID, poster: w.PosterID != nil && *w.PosterID == callerID, staff: true}
 		})
 	} else {
-		views, err = s.publicViews(ctx, db, ws, callerID)
+		views, err = s.publicViews(ctx, list, ws, callerID)
 	}
 	if err != nil {
 		return List[WishView]{}, err

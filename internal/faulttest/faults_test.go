@@ -203,8 +203,14 @@ func linliEnv(port int) []string {
 // startLinli starts `linli serve` and waits until /readyz answers 200.
 func startLinli(t *testing.T) *linli {
 	t.Helper()
+	return startLinliWith(t, nil)
+}
+
+// startLinliWith is startLinli with extra LINLI_* variables (later ones win).
+func startLinliWith(t *testing.T, extra []string) *linli {
+	t.Helper()
 	port := freePort()
-	l := &linli{proc: start("linli", "linli.log", linliEnv(port), env.bin, "serve"),
+	l := &linli{proc: start("linli", "linli.log", append(linliEnv(port), extra...), env.bin, "serve"),
 		base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	if err := waitFor(60*time.Second, func() error {
 		select {

@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"linli/config"
+	"linli/internal/replica"
 )
 
 // SQLiteDSN returns the DSN of linli's SQLite file at path: WAL (readers do
@@ -55,7 +56,9 @@ func MySQLDSN(dsn string) string {
 }
 
 // OpenDB opens the configured database with pool limits and gorm's
-// TranslateError on. It returns a description of the store for the start-up
+// TranslateError on, and attaches the read replicas of database.replicas for
+// the reads marked lag-tolerant (replica.Lagging; replica.Close closes
+// them). It returns a description of the store for the start-up
 // log, or an error naming what failed.
 func OpenDB(cfg *config.Config, log *slog.Logger) (*gorm.DB, string, error) {
 	gcfg := &gorm.Config{
@@ -98,6 +101,25 @@ func OpenDB(cfg *config.Config, log *slog.Logger) (*gorm.DB, string, error) {
 	defer cancel()
 	if err := sqlDB.PingContext(ctx); err != nil {
 		return nil, "", fmt.Errorf("reach database (%s): %w", desc, err)
+	}
+	if dsns := cfg.Database.ReplicaDSNs(); len(dsns) > 0 {
+		for i := range dsns {
+			dsns[i] = MySQLDSN(dsns[i])
+		}
+		pools, err := replica.Attach(db, dsns, replica.Options{
+			Timeout: cfg.Database.ReplicaTimeout, Retry: cfg.Database.ReplicaRetry,
+			MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
+			ConnMaxLifetime: cfg.Database.ConnMaxLifetime,
+		})
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, "", err
+		}
+		addrs := make([]string, len(pools))
+		for i, p := range pools {
+			addrs[i] = p.Addr
+		}
+		desc += fmt.Sprintf(" with %d read replica(s) %s for lag-tolerant reads", len(pools), strings.Join(addrs, ", "))
 	}
 	return db, desc, nil
 }

@@ -31,6 +31,7 @@ import (
 
 	"linli/config"
 	"linli/internal/ratelimit"
+	"linli/internal/replica"
 	"linli/internal/reqlog"
 	"linli/internal/store"
 	"linli/internal/wechat"
@@ -341,6 +342,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	}
 	h.DB = db
 	t.Cleanup(func() {
+		replica.Close(db)
 		if sqlDB, err := db.DB(); err == nil {
 			sqlDB.Close()
 		}

@@ -282,6 +282,103 @@ func TestLinliKilledMidApprovals(t *testing.T) {
 		fmt.Sprintf("%d/%d approved, one ledger transaction each (none twice); every transaction has entries summing to zero; reconcile 0 mismatches", approved, n))
 }
 
+// TestLinliKilledMidSignups: volunteers sign up for one activity with 30
+// seats and a waitlist, 8 at a time; linli is SIGKILLed when a third are
+// acknowledged and restarted, and every sign-up that got no answer is sent
+// again (409 40007 then means an earlier try committed). No seat is given
+// twice: the activity's signed counter equals its signed rows and stays
+// within capacity, every volunteer has exactly one row, and the waitlist
+// holds the rest.
+func TestLinliKilledMidSignups(t *testing.T) {
+	const n, capacity = 150, 30
+	l := startLinli(t)
+	w := newWorld(t, l)
+	start := time.Now().Add(48 * time.Hour)
+	a := l.call("POST", "/activities", w.staffTok, map[string]any{
+		"communityId": w.community, "title": "故障演练报名", "content": "故障演练", "category": "环境保护", "address": "社区广场",
+		"startAt": start, "endAt": start.Add(time.Hour), "signupDeadline": start.Add(-time.Hour), "capacity": capacity, "waitlist": true})
+	var act struct{ ID int64 }
+	if a.status != 201 || json.Unmarshal(a.data, &act) != nil {
+		t.Fatalf("activity: %s %s", a.key(), a.data)
+	}
+	if p := l.call("POST", fmt.Sprintf("/activities/%d/publish", act.ID), w.staffTok, nil); p.status != 200 {
+		t.Fatalf("publish: %s %s", p.key(), p.data)
+	}
+	toks := make(chan string, n)
+	var users []int64
+	for i := range n {
+		tok, id := l.login(t, fmt.Sprintf("signup-%s-%d", w.prefix, i))
+		if err := env.db.Exec(`INSERT INTO volunteer_profiles (user_id, real_name, phone, skills, availability, created_at, updated_at)
+			VALUES (?, ?, '13800000000', '["其他"]', '周末', NOW(), NOW())`, id, fmt.Sprintf("演练志愿者%d", i)).Error; err != nil {
+			t.Fatal(err)
+		}
+		toks <- tok
+		users = append(users, id)
+	}
+	var cur atomic.Pointer[linli]
+	cur.Store(l)
+	storm := newTally()
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var tok string
+				select {
+				case tok = <-toks:
+				default:
+					return
+				}
+				for {
+					r := cur.Load().call("POST", fmt.Sprintf("/activities/%d/signup", act.ID), tok, nil)
+					storm.add(r)
+					if r.key() == "201/0" || r.key() == fmt.Sprintf("409/%d", service.CodeAlreadySignedUp) {
+						acked.Add(1)
+						break
+					}
+					time.Sleep(50 * time.Millisecond) // refused or cut: sign up again
+				}
+			}
+		}()
+	}
+	if err := waitFor(60*time.Second, func() error {
+		if acked.Load() < n/3 {
+			return fmt.Errorf("%d sign-ups acknowledged", acked.Load())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := acked.Load()
+	l.kill()
+	time.Sleep(500 * time.Millisecond)
+	t0 := time.Now()
+	l2 := startLinli(t)
+	defer l2.kill()
+	up := time.Since(t0)
+	cur.Store(l2)
+	wg.Wait()
+	t.Logf("sign-ups: %s; killed after %d of %d acknowledged", storm, killedAt, n)
+	if !storm.only("201/0", fmt.Sprintf("409/%d", service.CodeAlreadySignedUp), "connection refused", "connection closed", "error") {
+		t.Errorf("sign-up answers: %s", storm)
+	}
+	var counter, signed, waitlisted, rows, people int64
+	env.db.Raw("SELECT signed FROM activities WHERE id = ?", act.ID).Scan(&counter)
+	env.db.Raw("SELECT COUNT(*) FROM attendances WHERE activity_id = ? AND status = 'signed'", act.ID).Scan(&signed)
+	env.db.Raw("SELECT COUNT(*) FROM attendances WHERE activity_id = ? AND status = 'waitlisted'", act.ID).Scan(&waitlisted)
+	env.db.Raw("SELECT COUNT(*) FROM attendances WHERE activity_id = ?", act.ID).Scan(&rows)
+	env.db.Raw("SELECT COUNT(DISTINCT user_id) FROM attendances WHERE activity_id = ? AND user_id IN ?", act.ID, users).Scan(&people)
+	if counter != signed || signed != capacity || waitlisted != n-capacity || rows != n || people != n {
+		t.Fatalf("counter %d, %d signed rows (capacity %d), %d waitlisted, %d rows for %d volunteers (%d distinct)",
+			counter, signed, capacity, waitlisted, rows, n, people)
+	}
+	record(fmt.Sprintf("linli SIGKILLed mid sign-up storm (%d volunteers, %d seats with a waitlist, %d workers, killed after %d acknowledged), restarted; sign-ups retried", n, capacity, workers, killedAt),
+		fmt.Sprintf("%s; the new process ready in %.2f s", storm, up.Seconds()),
+		fmt.Sprintf("signed counter %d = %d signed rows = capacity; %d waitlisted; one row per volunteer", counter, signed, waitlisted))
+}
+
 // TestOutboxUnderSIGTERM: linli runs with WeChat (a local fake whose
 // subscribe sends take 100 ms each) and a template for credit_received;
 // credits to a subscribed member fill the outbox while two workers send,

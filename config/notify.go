@@ -51,6 +51,7 @@ func NotificationEvents() []string {
 		"order_ready", "order_expired", "gift_received", "credit_received", "obligation_reminder",
 		"case_accepted", "case_assigned", "case_whistled", "case_dispatched", "case_reported_in", "case_returned",
 		"case_escalated", "case_resolved", "case_closed", "case_reopened", "case_merged",
+		"image_rejected",
 	}
 }
 

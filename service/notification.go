@@ -87,6 +87,8 @@ func eventText(event string) (title, status, body string) {
 		return "收到奖励", "已到账", "您获得了%s"
 	case EventObligationReminder:
 		return "报到任务提醒", "待完成", "%s的报到任务尚未完成，请在季度结束前完成"
+	case EventImageRejected:
+		return "图片未通过审核", "未通过", "您上传的%s未通过内容审核，已隐藏"
 	}
 	if title, status, body, ok := caseEventText(event); ok {
 		return title, status, body

@@ -256,6 +256,12 @@ func open(cfg *config.Config, log *slog.Logger) (*app, error) {
 		}
 		wechat.UseHTTPClient(client)
 		deps.WeChat = wechat.New(cfg.WeChat.AppID, cfg.WeChat.Secret, rdb.Client, cfg.Redis.Prefix)
+		if cfg.Upload.PublicBaseURL == "" {
+			log.Warn("upload.public_base_url is not set: WeChat cannot fetch images, so they skip its media check and wait for staff (content.images_require_review)")
+		}
+		if cfg.WeChat.PushToken == "" {
+			log.Warn("wechat.push_token is not set: the media check's verdicts on /api/v1/wechat/push are refused")
+		}
 	} else {
 		log.Warn("WeChat is not configured (LINLI_WECHAT_APPID/LINLI_WECHAT_SECRET): wechat-login answers 503; content is checked against the local word list")
 		words, err := service.LoadWordList(cfg.Content.WordsFile)
@@ -410,6 +416,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				return nil, err
 			}
 			return []any{"wish_contacts_blanked", res.WishContacts}, nil
+		}},
+		sweep{name: "image checks", interval: cfg.Upload.CheckInterval, run: func(ctx context.Context) ([]any, error) {
+			n, err := a.svc.Uploads.SubmitChecks(ctx)
+			if n == 0 {
+				return nil, err
+			}
+			return []any{"submitted", n}, err
 		}},
 	)
 	defer stopSweeps() // the sweeps end before the stores close

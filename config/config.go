@@ -155,6 +155,10 @@ type WeChatConfig struct {
 	// Fields maps an event to its template's field mapping
 	// (ParseMessageFields).
 	Fields map[string]string `koanf:"fields"`
+	// PushToken is the token of the mini-program's message push (消息推送,
+	// plain-text mode), which signs WeChat's callbacks to
+	// /api/v1/wechat/push; empty refuses every callback.
+	PushToken string `koanf:"push_token"`
 }
 
 // Enabled reports whether WeChat credentials are configured.
@@ -221,6 +225,14 @@ type UploadConfig struct {
 	// S3-compatible bucket every instance shares).
 	Store string   `koanf:"store"`
 	S3    S3Config `koanf:"s3"`
+	// PublicBaseURL is the external https address of this API
+	// (https://linli.example.org) that WeChat fetches images from for the
+	// media check; empty leaves images to staff review
+	// (content.images_require_review).
+	PublicBaseURL string `koanf:"public_base_url"`
+	// CheckInterval is how often serve submits images waiting for the media
+	// check to WeChat (and retries failed submissions); zero disables.
+	CheckInterval time.Duration `koanf:"check_interval"`
 }
 
 // ContentConfig holds the local content check used when WeChat is not
@@ -228,6 +240,10 @@ type UploadConfig struct {
 type ContentConfig struct {
 	// WordsFile is a word list (one per line); empty uses the built-in list.
 	WordsFile string `koanf:"words_file"`
+	// ImagesRequireReview: when the media check cannot run (WeChat or
+	// upload.public_base_url not configured), an image others could see
+	// waits for a staff member's approval; false shows it at once.
+	ImagesRequireReview bool `koanf:"images_require_review"`
 }
 
 // LogConfig holds logging settings.
@@ -384,6 +400,7 @@ const MinJWTSecretLen = 32
 func defaults() map[string]any {
 	d := baseDefaults()
 	notifyDefaults(d)
+	imageCheckDefaults(d)
 	return d
 }
 
@@ -720,6 +737,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validatePrivacy(bad); err != nil {
+		return err
+	}
+	if err := c.validateImageCheck(bad); err != nil {
 		return err
 	}
 	if c.User.HomeChangeMinInterval < 0 {

@@ -52,6 +52,7 @@ func NotificationEvents() []string {
 		"case_accepted", "case_assigned", "case_whistled", "case_dispatched", "case_reported_in", "case_returned",
 		"case_escalated", "case_resolved", "case_closed", "case_reopened", "case_merged",
 		"correction_accepted", "correction_refused",
+		"image_rejected",
 	}
 }
 

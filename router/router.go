@@ -270,6 +270,13 @@ func New(o Options) (http.Handler, error) {
 	authed.DELETE("/me", h.EraseMe)
 	authed.POST("/me/consent", h.Consent)
 
+	// The image check: WeChat's message push (public, signed by
+	// wechat.push_token) and staff decisions on images.
+	v1.GET("/wechat/push", h.WeChatPushVerify)
+	v1.POST("/wechat/push", h.WeChatPush)
+	authed.POST("/admin/images/:id/approve", h.ApproveImage)
+	authed.POST("/admin/images/:id/reject", h.RejectImage)
+
 	return r, nil
 }
 

@@ -286,7 +286,7 @@ func (s *CaseService) Create(ctx context.Context, actorID int64, in CaseInput) (
 		if err := tx.Create(&c).Error; err != nil {
 			return err
 		}
-		if err := s.uploads.attach(ctx, tx, images, model.UploadCase); err != nil {
+		if err := s.uploads.attach(ctx, tx, images, model.UploadCase, c.CommunityID); err != nil {
 			return err
 		}
 		note := ""
@@ -606,8 +606,8 @@ func (s *CaseService) views(ctx context.Context, db *gorm.DB, cs []model.Case, a
 			v.LeadDeptName = names[*c.LeadDeptID]
 		}
 		if a.photos() {
-			v.Images = imageViews(urls, decodeIDs(c.Images))
-			v.ResolveImages = imageViews(urls, decodeIDs(c.ResolveImages))
+			v.Images = imageViews(urls, decodeIDs(c.Images), a.reporter || a.staff)
+			v.ResolveImages = imageViews(urls, decodeIDs(c.ResolveImages), a.staff)
 			v.Lat, v.Lng = c.Lat, c.Lng
 		} else {
 			v.Address = maskAddress(c.Address)

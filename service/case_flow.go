@@ -296,7 +296,7 @@ func (s *CaseService) Resolve(ctx context.Context, actorID, id int64, note strin
 		set["resolve_images"] = encodeIDs(own)
 		return st, nil
 	}, func(tx *gorm.DB, before, c *model.Case) error {
-		if err := s.uploads.attach(ctx, tx, own, model.UploadCase); err != nil {
+		if err := s.uploads.attach(ctx, tx, own, model.UploadCase, c.CommunityID); err != nil {
 			return err
 		}
 		step := model.StepResolve

@@ -94,6 +94,8 @@ func eventText(event string) (title, status, body string) {
 		return "记录更正已通过", "已更正", "您对「%s」的更正申请已通过"
 	case EventCorrectionRefused:
 		return "记录更正未通过", "未通过", "您对「%s」的更正申请未通过"
+	case EventImageRejected:
+		return "图片未通过审核", "未通过", "您上传的%s未通过内容审核，已隐藏"
 	}
 	if title, status, body, ok := caseEventText(event); ok {
 		return title, status, body

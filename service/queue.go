@@ -21,11 +21,12 @@ const (
 	QueueCreditRequest = "credit_request"
 	QueueCorrection    = "record_correction"
 	QueueContentFlag   = "content_flag"
+	QueueImage         = "image"
 )
 
 // QueueKinds lists the queue kinds in the order counts are shown.
 func QueueKinds() []string {
-	return []string{QueueWish, QueueMemberReport, QueueUnit, QueueService, QueueAttendance, QueueProject, QueueCreditRequest, QueueCorrection, QueueContentFlag}
+	return []string{QueueWish, QueueMemberReport, QueueUnit, QueueService, QueueAttendance, QueueProject, QueueCreditRequest, QueueCorrection, QueueContentFlag, QueueImage}
 }
 
 // OversightService gives staff one review queue, dashboards and spreadsheet
@@ -89,6 +90,11 @@ func (s *OversightService) queueSource(db *gorm.DB, kind string, subtree *gorm.D
 	case QueueContentFlag: // user texts stored without a clean content check
 		return q.Table("content_flags").Select("'content_flag' AS kind, id, id AS object_id, user_id, community_id, excerpt AS title, created_at AS waiting_since").
 			Where("status = ? AND community_id IN (?)", model.ContentFlagPending, subtree)
+	case QueueImage: // images waiting for a staff member's decision (the image check)
+		return q.Table("uploads").Select("'image' AS kind, id, id AS object_id, owner_id AS user_id, community_id, "+
+			"CASE purpose WHEN 'wish' THEN '心愿图片' WHEN 'fulfil' THEN '心愿实现照片' WHEN 'record' THEN '服务记录照片' "+
+			"WHEN 'case' THEN '随手拍照片' ELSE '图片' END AS title, created_at AS waiting_since").
+			Where("check_status = ? AND community_id IN (?)", model.CheckReview, subtree)
 	default: // QueueCreditRequest: not the actor's own request, nor one for them
 		return q.Table("manual_credits").Select("'credit_request' AS kind, id, id AS object_id, user_id, community_id, reason AS title, created_at AS waiting_since").
 			Where("status = ? AND actor_id <> ? AND user_id <> ? AND community_id IN (?)", model.ManualCreditPending, actorID, actorID, subtree)
@@ -98,9 +104,10 @@ func (s *OversightService) queueSource(db *gorm.DB, kind string, subtree *gorm.D
 // Queue returns what awaits the caller's decision in orgID's subtree,
 // oldest first: pending wishes, member reports, unit reports and
 // self-logged services, checked-out attendances, projects awaiting
-// confirmation and manual-credit requests made by someone else (kind, when
-// set, picks one of them). Counts has every kind, all counted in one query;
-// Total is the count of the listed kinds. It returns 10001 for an unknown
+// confirmation, manual-credit requests made by someone else and images
+// waiting for a staff decision (kind, when set, picks one of them). Counts
+// has every kind, all counted in one query; Total is the count of the
+// listed kinds. It returns 10001 for an unknown
 // kind, 10004 unless the caller is staff or admin of orgID or above and
 // 10005 for an unknown org.
 func (s *OversightService) Queue(ctx context.Context, actorID, orgID int64, kind string, p Page) (*Queue, error) {

@@ -345,8 +345,10 @@ func kindLabel(k model.ServiceKind) string {
 	return string(k)
 }
 
-func (s *ReportService) recordView(r *model.ServiceRecord) RecordView {
-	images := s.uploads.privateViews(r.Images)
+// recordView is the view of r for its member or staff; checks holds the
+// image check state of its images (UploadService.checksOf).
+func (s *ReportService) recordView(r *model.ServiceRecord, checks map[int64]model.UploadCheck) RecordView {
+	images := s.uploads.privateViews(r.Images, checks)
 	source := "self"
 	if r.SourceKey != nil {
 		source, _, _ = strings.Cut(*r.SourceKey, ":")
@@ -446,7 +448,7 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 				return Errorf(CodePostNotClaimed, "您未认领该岗位，不能登记岗位服务")
 			}
 		}
-		imgs, err := s.uploads.attachOwn(ctx, tx, actorID, in.Images, MaxRecordImages, model.UploadRecord)
+		imgs, err := s.uploads.attachOwn(ctx, tx, actorID, in.Images, MaxRecordImages, model.UploadRecord, member.CommunityID)
 		if err != nil {
 			return err
 		}
@@ -461,7 +463,11 @@ func (s *ReportService) LogService(ctx context.Context, actorID int64, in Record
 		if err := s.content.flagTexts(tx, flagged, "service_record", r.ID, actorID, r.CommunityID); err != nil {
 			return err
 		}
-		out = s.recordView(&r)
+		checks, err := s.uploads.checksOf(ctx, tx, storedIDs(r.Images))
+		if err != nil {
+			return err
+		}
+		out = s.recordView(&r, checks)
 		return nil
 	})
 	if err != nil {
@@ -511,9 +517,17 @@ func (s *ReportService) listRecords(q *gorm.DB, status, period string, p Page) (
 	if err != nil {
 		return List[RecordView]{}, err
 	}
+	var ids []int64
+	for i := range rows {
+		ids = append(ids, storedIDs(rows[i].Images)...)
+	}
+	checks, err := s.uploads.checksOf(q.Statement.Context, s.deps.DB, ids)
+	if err != nil {
+		return List[RecordView]{}, err
+	}
 	out := make([]RecordView, 0, len(rows))
 	for i := range rows {
-		out = append(out, s.recordView(&rows[i]))
+		out = append(out, s.recordView(&rows[i], checks))
 	}
 	return NewList(out, total, p), nil
 }
@@ -581,7 +595,11 @@ func (s *ReportService) ReviewRecord(ctx context.Context, actorID, id int64, app
 		if err := tx.First(&r, id).Error; err != nil {
 			return err
 		}
-		out = s.recordView(&r)
+		checks, err := s.uploads.checksOf(ctx, tx, storedIDs(r.Images))
+		if err != nil {
+			return err
+		}
+		out = s.recordView(&r, checks)
 		return s.deps.audit(ctx, tx, reviewEvent(actorID, r.CommunityID, approve, "service", id,
 			model.RecordPending, r.Status, reason))
 	})

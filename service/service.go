@@ -109,7 +109,6 @@ func New(d Deps) *Service {
 	authz := &Authz{deps: d}
 	orgs := newOrgTree(d)
 	callerCache := newCallerCache(d)
-	uploads := &UploadService{deps: d}
 	content := &ContentService{checker: d.Content, logger: d.Logger}
 	volunteers := &VolunteerService{deps: d, callers: callerCache}
 	// The time bank credits points; 双报到 owns Party membership, unit
@@ -117,6 +116,8 @@ func New(d Deps) *Service {
 	// Every area tells people about its changes through notify, in the
 	// change's own transaction.
 	notify := newNotificationService(d, authz)
+	// Uploads run the image check, which tells owners of hidden images.
+	uploads := &UploadService{deps: d, authz: authz, notify: notify}
 	boards := newLeaderboards(d)
 	timeBank := newTimeBankService(d, authz, boards, notify)
 	reports := &ReportService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callerCache, notify: notify, content: content}

@@ -45,7 +45,9 @@ const MaxImagesPerItem = 6
 
 // UploadService stores images and checks who may attach them.
 type UploadService struct {
-	deps Deps
+	deps   Deps
+	authz  *Authz
+	notify *NotificationService
 }
 
 // UploadView is a stored image.
@@ -54,6 +56,10 @@ type UploadView struct {
 	URL         string `json:"url"`
 	ContentType string `json:"contentType,omitempty"`
 	Size        int64  `json:"size,omitempty"`
+	// Check is set, for the image's owner and staff only, while the image
+	// is not shown to others: pending (WeChat's check), review (a staff
+	// member's) or risky (hidden; no URL).
+	Check string `json:"check,omitempty"`
 }
 
 // sniffImage returns the content type and file extension of a JPEG or PNG
@@ -208,10 +214,10 @@ func (s *UploadService) Open(ctx context.Context, key, exp, sig string) (f io.Re
 		return nil, false, notFound("文件")
 	}
 	var u model.Upload
-	if err := s.deps.DB.WithContext(ctx).Select("id", "purpose").Where(map[string]any{"key": key}).Limit(1).Find(&u).Error; err != nil {
+	if err := s.deps.DB.WithContext(ctx).Select("id", "purpose", "check_status").Where(map[string]any{"key": key}).Limit(1).Find(&u).Error; err != nil {
 		return nil, false, err
 	}
-	if u.ID == 0 {
+	if u.ID == 0 || u.CheckStatus == model.CheckRisky {
 		return nil, false, notFound("文件")
 	}
 	if u.Purpose.Private() && !s.validSignature(key, exp, sig) {
@@ -285,11 +291,13 @@ func (s *UploadService) ownImages(ctx context.Context, db *gorm.DB, ownerID int6
 	return out, err
 }
 
-// attach marks the uploads ids as attached for purpose p. An upload is
-// attached once, by one conditional UPDATE; goods photos (public) may be
-// shared by several goods. It returns 10001 when an upload is attached
-// already (or was removed as unused meanwhile).
-func (s *UploadService) attach(ctx context.Context, tx *gorm.DB, ids []int64, p model.UploadPurpose) error {
+// attach marks the uploads ids as attached for purpose p to an item of
+// communityID. An upload is attached once, by one conditional UPDATE;
+// goods photos (public) may be shared by several goods. Every purpose but
+// goods (staff's own) enters the image check (startCheck). It returns
+// 10001 when an upload is attached already (or was removed as unused
+// meanwhile).
+func (s *UploadService) attach(ctx context.Context, tx *gorm.DB, ids []int64, p model.UploadPurpose, communityID int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -304,14 +312,17 @@ func (s *UploadService) attach(ctx context.Context, tx *gorm.DB, ids []int64, p 
 	if res.RowsAffected != int64(len(ids)) {
 		return invalid("图片已被使用，请重新上传")
 	}
-	return nil
+	if p == model.UploadGoods {
+		return nil
+	}
+	return s.startCheck(ctx, tx, ids, communityID)
 }
 
 // attachOwn checks that ids (at most max) are uploads of ownerID, attaches
 // them for p and returns them in order, de-duplicated. It returns 10001 for
 // too many images, an unknown one or one attached already, and 10004 for
 // someone else's.
-func (s *UploadService) attachOwn(ctx context.Context, tx *gorm.DB, ownerID int64, ids []int64, max int, p model.UploadPurpose) ([]model.Upload, error) {
+func (s *UploadService) attachOwn(ctx context.Context, tx *gorm.DB, ownerID int64, ids []int64, max int, p model.UploadPurpose, communityID int64) ([]model.Upload, error) {
 	rows, err := s.ownUploads(ctx, tx, ownerID, ids, max)
 	if err != nil {
 		return nil, err
@@ -320,7 +331,7 @@ func (s *UploadService) attachOwn(ctx context.Context, tx *gorm.DB, ownerID int6
 	for _, r := range rows {
 		out = append(out, r.ID)
 	}
-	return rows, s.attach(ctx, tx, out, p)
+	return rows, s.attach(ctx, tx, out, p, communityID)
 }
 
 // goodsImage checks that id is an upload of actorID or of another staff
@@ -344,7 +355,7 @@ func (s *UploadService) goodsImage(ctx context.Context, tx *gorm.DB, authz *Auth
 			return "", forbidden("只能使用本社区工作人员上传的图片")
 		}
 	}
-	if err := s.attach(ctx, tx, []int64{id}, model.UploadGoods); err != nil {
+	if err := s.attach(ctx, tx, []int64{id}, model.UploadGoods, community.ID); err != nil {
 		return "", err
 	}
 	return s.deps.Objects.URL(u.Key), nil
@@ -410,21 +421,39 @@ func encodeStored(rows []model.Upload) string {
 	return string(b)
 }
 
+// storedIDs returns the upload ids of images kept by encodeStored.
+func storedIDs(stored string) []int64 {
+	var imgs []storedImage
+	if stored == "" || json.Unmarshal([]byte(stored), &imgs) != nil {
+		return nil
+	}
+	ids := make([]int64, 0, len(imgs))
+	for _, im := range imgs {
+		ids = append(ids, im.ID)
+	}
+	return ids
+}
+
 // privateViews returns the views, with signed URLs, of images kept by
-// encodeStored; anything else in the column (such as free-form strings
-// stored before uploads were required) shows no image.
-func (s *UploadService) privateViews(stored string) []UploadView {
+// encodeStored, for their owner or staff: checks (checksOf) marks those
+// not yet shown to others, a risky one without a URL. Anything else in the
+// column (such as free-form strings stored before uploads were required)
+// shows no image.
+func (s *UploadService) privateViews(stored string, checks map[int64]model.UploadCheck) []UploadView {
 	out := []UploadView{}
 	var imgs []storedImage
 	if stored == "" || json.Unmarshal([]byte(stored), &imgs) != nil {
 		return out
 	}
+	infos := map[int64]imageInfo{}
+	ids := make([]int64, 0, len(imgs))
 	for _, im := range imgs {
 		if objstore.ValidKey(im.Key) {
-			out = append(out, UploadView{ID: im.ID, URL: s.signedURL(im.Key)})
+			infos[im.ID] = imageInfo{url: s.signedURL(im.Key), check: checks[im.ID]}
+			ids = append(ids, im.ID)
 		}
 	}
-	return out
+	return imageViews(infos, ids, true)
 }
 
 // uploadSweepBatch bounds the uploads one sweep pass removes.
@@ -458,20 +487,20 @@ func (s *UploadService) Sweep(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// urls returns the URLs of the uploads with the given ids (signed for
-// private ones: call it only for a caller who may see them); unknown ids
-// are left out.
-func (s *UploadService) urls(ctx context.Context, db *gorm.DB, ids []int64) (map[int64]string, error) {
-	out := make(map[int64]string, len(ids))
+// urls returns the URLs (signed for private ones: call it only for a
+// caller who may see them) and check states of the uploads with the given
+// ids, for imageViews; unknown ids are left out.
+func (s *UploadService) urls(ctx context.Context, db *gorm.DB, ids []int64) (map[int64]imageInfo, error) {
+	out := make(map[int64]imageInfo, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
 	var rows []model.Upload
-	if err := db.WithContext(ctx).Select("id", "key", "purpose").Where("id IN ?", ids).Find(&rows).Error; err != nil {
+	if err := db.WithContext(ctx).Select("id", "key", "purpose", "check_status").Where("id IN ?", ids).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
-		out[r.ID] = s.url(r.Key, r.Purpose)
+		out[r.ID] = imageInfo{url: s.url(r.Key, r.Purpose), check: r.CheckStatus}
 	}
 	return out, nil
 }

@@ -23,6 +23,10 @@ type WeChat interface {
 	// SendSubscribe sends one subscribe message. A WeChat refusal is a
 	// WeChatAPIError (43101: the user has not accepted the template).
 	SendSubscribe(ctx context.Context, m SubscribeMessage) error
+	// MediaCheckAsync submits the image at mediaURL (which WeChat fetches)
+	// to the asynchronous media check v2 for the user openID, and returns
+	// the trace_id its verdict will name on the message-push callback.
+	MediaCheckAsync(ctx context.Context, openID, mediaURL string) (string, error)
 }
 
 // SubscribeMessage is one WeChat subscribe message.

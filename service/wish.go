@@ -324,7 +324,7 @@ func (s *WishService) Create(ctx context.Context, actorID int64, in WishInput) (
 		if err := tx.Create(&w).Error; err != nil {
 			return err
 		}
-		if err := s.uploads.attach(ctx, tx, images, model.UploadWish); err != nil {
+		if err := s.uploads.attach(ctx, tx, images, model.UploadWish, w.CommunityID); err != nil {
 			return err
 		}
 		note := ""
@@ -511,7 +511,7 @@ func (s *WishService) views(ctx context.Context, db *gorm.DB, ws []model.Wish, a
 		v := WishView{
 			ID: w.ID, CommunityID: w.CommunityID, CommunityName: communities[w.CommunityID],
 			Title: w.Title, Content: w.Content, Category: w.Category, BudgetFen: w.BudgetFen,
-			Images: imageViews(urls, decodeIDs(w.Images)), Status: w.Status,
+			Images: imageViews(urls, decodeIDs(w.Images), a.poster || a.creator || a.staff), Status: w.Status,
 			PosterName: MaskName(w.PosterName), Mine: a.poster, ClaimedByMe: a.claimer,
 			CreatedAt: w.CreatedAt.In(loc), PublishedAt: at(w.PublishedAt), ClaimedAt: at(w.ClaimedAt),
 			ClaimDeadline: at(w.ClaimDeadline), FulfilledAt: at(w.FulfilledAt), CompletedAt: at(w.CompletedAt),
@@ -521,7 +521,7 @@ func (s *WishService) views(ctx context.Context, db *gorm.DB, ws []model.Wish, a
 			v.PosterName = w.PosterName
 			v.Contact = &WishContact{Name: w.PosterName, Phone: w.ContactPhone, Address: w.Address}
 			v.FulfilNote = w.FulfilNote
-			v.FulfilImages = imageViews(urls, decodeIDs(w.FulfilImages))
+			v.FulfilImages = imageViews(urls, decodeIDs(w.FulfilImages), a.claimer || a.staff)
 		}
 		if a.poster || a.creator || a.staff {
 			v.RejectReason = w.RejectReason
@@ -533,17 +533,6 @@ func (s *WishService) views(ctx context.Context, db *gorm.DB, ws []model.Wish, a
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// imageViews picks the images with ids, in order, from urls.
-func imageViews(urls map[int64]string, ids []int64) []UploadView {
-	out := []UploadView{}
-	for _, id := range ids {
-		if u, ok := urls[id]; ok {
-			out = append(out, UploadView{ID: id, URL: u})
-		}
-	}
-	return out
 }
 
 // WishFilter narrows GET /wishes.
@@ -1285,7 +1274,7 @@ func (s *WishService) Fulfil(ctx context.Context, actorID, id int64, note string
 		if err != nil {
 			return err
 		}
-		if err := s.uploads.attach(ctx, tx, imgs, model.UploadFulfil); err != nil {
+		if err := s.uploads.attach(ctx, tx, imgs, model.UploadFulfil, w.CommunityID); err != nil {
 			return err
 		}
 		now := s.deps.Clock.Now()

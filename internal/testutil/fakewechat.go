@@ -23,6 +23,8 @@ import (
 //     "WXDOWN" → dropped connection, else pass.
 //   - subscribe send: errcode 0, recorded, unless FailSubscribe scripted
 //     failures for the receiver; getwxacodeunlimit: a JPEG body.
+//   - media_check_async: recorded (MediaChecks) and answered with a new
+//     trace_id; the test fires the verdict with Harness.PushMediaCheck.
 type FakeWeChat struct {
 	Server *httptest.Server
 
@@ -33,6 +35,39 @@ type FakeWeChat struct {
 	script map[string][]int
 	// attempts counts subscribe sends per openid, failed ones included.
 	attempts map[string]int
+	// media holds the media_check_async requests, in order; mediaFail
+	// counts, per openid, the submissions still to refuse.
+	media     []MediaCheck
+	mediaFail map[string]int
+}
+
+// FailMediaCheck makes the next n media_check_async submissions for
+// openid fail with errcode -1 (system busy).
+func (f *FakeWeChat) FailMediaCheck(openid string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mediaFail[openid] += n
+}
+
+// MediaCheck is one media_check_async request the fake received and the
+// trace_id it answered.
+type MediaCheck struct {
+	OpenID, MediaURL, TraceID string
+	MediaType, Scene, Version int
+}
+
+// MediaChecks returns the media checks submitted so far whose media_url
+// contains substr (an upload's key).
+func (f *FakeWeChat) MediaChecks(substr string) []MediaCheck {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []MediaCheck
+	for _, m := range f.media {
+		if strings.Contains(m.MediaURL, substr) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // FakeDrop, in FailSubscribe, drops the connection instead of answering.
@@ -79,7 +114,7 @@ func FakeJPEG() []byte {
 
 // NewFakeWeChat starts the fake server.
 func NewFakeWeChat() *FakeWeChat {
-	f := &FakeWeChat{calls: map[string]int{}, script: map[string][]int{}, attempts: map[string]int{}}
+	f := &FakeWeChat{calls: map[string]int{}, script: map[string][]int{}, attempts: map[string]int{}, mediaFail: map[string]int{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -192,6 +227,20 @@ func (f *FakeWeChat) serve(w http.ResponseWriter, r *http.Request) {
 		default:
 			errcode(code, "scripted failure")
 		}
+	case "/wxa/media_check_async":
+		num := func(k string) int { n, _ := in[k].(float64); return int(n) }
+		f.mu.Lock()
+		if f.mediaFail[str("openid")] > 0 {
+			f.mediaFail[str("openid")]--
+			f.mu.Unlock()
+			errcode(-1, "system error")
+			return
+		}
+		m := MediaCheck{OpenID: str("openid"), MediaURL: str("media_url"), MediaType: num("media_type"),
+			Scene: num("scene"), Version: num("version"), TraceID: "fake-trace-" + randomHex(8)}
+		f.media = append(f.media, m)
+		f.mu.Unlock()
+		reply(map[string]any{"errcode": 0, "errmsg": "ok", "trace_id": m.TraceID})
 	case "/wxa/getwxacodeunlimit":
 		w.Header().Set("Content-Type", "image/jpeg")
 		_, _ = w.Write(FakeJPEG())

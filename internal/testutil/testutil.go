@@ -309,6 +309,9 @@ func New(t testing.TB, opts ...Option) *Harness {
 		// work: the deadlines are generous unless a test sets them.
 		"http.request_timeout": "25s",
 		"redis.budget":         "10s",
+		// Images are shown at once unless a test of the image check turns
+		// the review (and upload.public_base_url, for WeChat's check) on.
+		"content.images_require_review": false,
 	}}
 	for _, opt := range opts {
 		opt(o)

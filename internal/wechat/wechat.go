@@ -244,6 +244,27 @@ func (c *Client) MsgSecCheck(ctx context.Context, openID, title, content string)
 	}
 }
 
+// MediaCheckAsync implements service.WeChat with mediaCheckAsync v2 for an
+// image (media_type 2), scene 3 (forum: posts others see). errcode 0 only
+// means the check was accepted: the verdict arrives on the message push.
+func (c *Client) MediaCheckAsync(ctx context.Context, openID, mediaURL string) (string, error) {
+	var trace string
+	err := c.withToken(ctx, func() error {
+		var err error
+		trace, err = security.NewSecurity(c.ctx).MediaCheckAsyncContext(ctx, &security.MediaCheckAsyncRequest{
+			MediaURL: mediaURL, MediaType: 2, OpenID: openID, Scene: uint8(security.MsgSceneForum),
+		})
+		return asError("media_check_async", err)
+	})
+	if err != nil {
+		return "", err
+	}
+	if trace == "" {
+		return "", fmt.Errorf("wechat media_check_async: no trace_id in the answer")
+	}
+	return trace, nil
+}
+
 // SendSubscribe implements service.WeChat with subscribeMessage.send. The
 // SDK call takes no context; the HTTP client's timeout bounds it.
 func (c *Client) SendSubscribe(ctx context.Context, m service.SubscribeMessage) error {

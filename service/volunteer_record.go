@@ -702,7 +702,28 @@ func (s *VolunteerRecordService) RecordTraining(ctx context.Context, actorID, us
 		return nil, err
 	}
 	var out RecordTraining
-	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
+	err = s.recordFor(ctx, actorID, userID, AuditTrainingRecord, "volunteer_training", func(tx *gorm.DB, community int64) (int64, any, error) {
+		row := model.VolunteerTraining{UserID: userID, CommunityID: community, Title: title, Minutes: int(in.Hours * 60),
+			Day: day, Organiser: organiser, RecordedBy: actorID, CreatedAt: s.deps.Clock.Now()}
+		err := tx.Create(&row).Error
+		out = trainingView(&row)
+		return row.ID, out, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// recordFor writes, in one transaction, a row about volunteer userID that
+// create makes for the volunteer's home community (returning its id and
+// view), after checking that actorID is staff of that community or above
+// and that userID is a registered volunteer, with its audit entry. It
+// returns the codes of requireVolunteerStaff and loadVolunteer, or the
+// database's error.
+func (s *VolunteerRecordService) recordFor(ctx context.Context, actorID, userID int64, action, kind string,
+	create func(tx *gorm.DB, community int64) (int64, any, error)) error {
+	return s.deps.tx(ctx, func(tx *gorm.DB) error {
 		community, err := s.requireVolunteerStaff(ctx, tx, actorID, userID)
 		if err != nil {
 			return err
@@ -710,19 +731,12 @@ func (s *VolunteerRecordService) RecordTraining(ctx context.Context, actorID, us
 		if _, err := s.loadVolunteer(ctx, tx, userID); err != nil {
 			return err
 		}
-		row := model.VolunteerTraining{UserID: userID, CommunityID: community, Title: title, Minutes: int(in.Hours * 60),
-			Day: day, Organiser: organiser, RecordedBy: actorID, CreatedAt: s.deps.Clock.Now()}
-		if err := tx.Create(&row).Error; err != nil {
+		id, view, err := create(tx, community)
+		if err != nil {
 			return err
 		}
-		out = trainingView(&row)
-		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: community, Action: AuditTrainingRecord,
-			ObjectKind: "volunteer_training", ObjectID: row.ID, After: out})
+		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: community, Action: action, ObjectKind: kind, ObjectID: id, After: view})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
 }
 
 // RecordAward records an award or commendation of a volunteer, by staff of
@@ -747,22 +761,12 @@ func (s *VolunteerRecordService) RecordAward(ctx context.Context, actorID, userI
 		return nil, err
 	}
 	var out RecordAward
-	err = s.deps.tx(ctx, func(tx *gorm.DB) error {
-		community, err := s.requireVolunteerStaff(ctx, tx, actorID, userID)
-		if err != nil {
-			return err
-		}
-		if _, err := s.loadVolunteer(ctx, tx, userID); err != nil {
-			return err
-		}
+	err = s.recordFor(ctx, actorID, userID, AuditAwardRecord, "volunteer_award", func(tx *gorm.DB, community int64) (int64, any, error) {
 		row := model.VolunteerAward{UserID: userID, CommunityID: community, Title: title, Level: level, Day: day,
 			Issuer: issuer, RecordedBy: actorID, CreatedAt: s.deps.Clock.Now()}
-		if err := tx.Create(&row).Error; err != nil {
-			return err
-		}
+		err := tx.Create(&row).Error
 		out = awardView(&row)
-		return s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: community, Action: AuditAwardRecord,
-			ObjectKind: "volunteer_award", ObjectID: row.ID, After: out})
+		return row.ID, out, err
 	})
 	if err != nil {
 		return nil, err

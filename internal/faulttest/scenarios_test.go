@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -180,6 +181,61 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	record("SIGTERM under load", fmt.Sprintf("%s; exit status 0 after %.2f s (shutdown_timeout %v); afterwards connection refused", storm, exit.Seconds(), shutdownTimeout), inv+"; no in-flight request cut")
 }
 
+// killMidRetries sends every item of work (n of them) from workers, each
+// request again after 50 ms until its answer is one of accepted (as a
+// client retries a request that got no answer), SIGKILLs l once a third are
+// accepted, starts a new linli and points the workers at it, and waits for
+// them. It returns the answers, how many were accepted at the kill, how
+// long the new process took to be ready, and the new process.
+func killMidRetries[T any](t *testing.T, l *linli, n int, work chan T, send func(*linli, T) answer, accepted ...string) (*tally, int64, time.Duration, *linli) {
+	t.Helper()
+	var cur atomic.Pointer[linli]
+	cur.Store(l)
+	storm := newTally()
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var item T
+				select {
+				case item = <-work:
+				default:
+					return
+				}
+				for {
+					a := send(cur.Load(), item)
+					storm.add(a)
+					if slices.Contains(accepted, a.key()) {
+						acked.Add(1)
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	if err := waitFor(60*time.Second, func() error {
+		if acked.Load() < int64(n/3) {
+			return fmt.Errorf("%d of %d acknowledged", acked.Load(), n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := acked.Load()
+	l.kill()
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	l2 := startLinli(t)
+	up := time.Since(start)
+	cur.Store(l2)
+	wg.Wait()
+	return storm, killedAt, up, l2
+}
+
 // TestLinliKilledMidApprovals: staff files large manual credits (each
 // waiting for a second person), an administrator approves them from
 // several workers at once, and linli is SIGKILLed when a third are
@@ -208,53 +264,12 @@ func TestLinliKilledMidApprovals(t *testing.T) {
 		ids <- v.ID
 		all = append(all, v.ID)
 	}
-	var cur atomic.Pointer[linli]
-	cur.Store(l)
-	storm := newTally()
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				var id int64
-				select {
-				case id = <-ids:
-				default:
-					return
-				}
-				for {
-					a := cur.Load().call("POST", fmt.Sprintf("/admin/credit-requests/%d/approve", id), adminTok, nil)
-					storm.add(a)
-					// 200: approved now; 409 10006: approved by an earlier
-					// try whose answer the kill swallowed.
-					if a.key() == "200/0" || a.key() == fmt.Sprintf("409/%d", service.CodeConflict) {
-						acked.Add(1)
-						break
-					}
-					time.Sleep(50 * time.Millisecond) // refused or cut: retry the same approval
-				}
-			}
-		}()
-	}
-	if err := waitFor(60*time.Second, func() error {
-		if acked.Load() < n/3 {
-			return fmt.Errorf("%d approvals acknowledged", acked.Load())
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	killedAt := acked.Load()
-	l.kill()
-	time.Sleep(500 * time.Millisecond)
-	start := time.Now()
-	l2 := startLinli(t)
+	// 200: approved now; 409 10006: approved by an earlier try whose
+	// answer the kill swallowed.
+	storm, killedAt, up, l2 := killMidRetries(t, l, n, ids, func(l *linli, id int64) answer {
+		return l.call("POST", fmt.Sprintf("/admin/credit-requests/%d/approve", id), adminTok, nil)
+	}, "200/0", fmt.Sprintf("409/%d", service.CodeConflict))
 	defer l2.kill()
-	up := time.Since(start)
-	cur.Store(l2)
-	wg.Wait()
 	t.Logf("approvals: %s; killed after %d of %d acknowledged", storm, killedAt, n)
 	if !storm.only("200/0", fmt.Sprintf("409/%d", service.CodeConflict), "connection refused", "connection closed", "error") {
 		t.Errorf("approval answers: %s", storm)
@@ -315,51 +330,11 @@ func TestLinliKilledMidSignups(t *testing.T) {
 		toks <- tok
 		users = append(users, id)
 	}
-	var cur atomic.Pointer[linli]
-	cur.Store(l)
-	storm := newTally()
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				var tok string
-				select {
-				case tok = <-toks:
-				default:
-					return
-				}
-				for {
-					r := cur.Load().call("POST", fmt.Sprintf("/activities/%d/signup", act.ID), tok, nil)
-					storm.add(r)
-					if r.key() == "201/0" || r.key() == fmt.Sprintf("409/%d", service.CodeAlreadySignedUp) {
-						acked.Add(1)
-						break
-					}
-					time.Sleep(50 * time.Millisecond) // refused or cut: sign up again
-				}
-			}
-		}()
-	}
-	if err := waitFor(60*time.Second, func() error {
-		if acked.Load() < n/3 {
-			return fmt.Errorf("%d sign-ups acknowledged", acked.Load())
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	killedAt := acked.Load()
-	l.kill()
-	time.Sleep(500 * time.Millisecond)
-	t0 := time.Now()
-	l2 := startLinli(t)
+	// 201: signed up now; 409 40007: an earlier try committed.
+	storm, killedAt, up, l2 := killMidRetries(t, l, n, toks, func(l *linli, tok string) answer {
+		return l.call("POST", fmt.Sprintf("/activities/%d/signup", act.ID), tok, nil)
+	}, "201/0", fmt.Sprintf("409/%d", service.CodeAlreadySignedUp))
 	defer l2.kill()
-	up := time.Since(t0)
-	cur.Store(l2)
-	wg.Wait()
 	t.Logf("sign-ups: %s; killed after %d of %d acknowledged", storm, killedAt, n)
 	if !storm.only("201/0", fmt.Sprintf("409/%d", service.CodeAlreadySignedUp), "connection refused", "connection closed", "error") {
 		t.Errorf("sign-up answers: %s", storm)

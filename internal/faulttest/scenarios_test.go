@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"linli/internal/testutil"
+	"linli/model"
 	"linli/service"
 )
 
@@ -219,7 +220,7 @@ func killMidRetries[T any](t *testing.T, l *linli, n int, work chan T, send func
 	}
 	if err := waitFor(60*time.Second, func() error {
 		if acked.Load() < int64(n/3) {
-			return fmt.Errorf("%d of %d acknowledged", acked.Load(), n)
+			return fmt.Errorf("%d of %d acknowledged; answers %s", acked.Load(), n, storm)
 		}
 		return nil
 	}); err != nil {
@@ -352,6 +353,69 @@ func TestLinliKilledMidSignups(t *testing.T) {
 	record(fmt.Sprintf("linli SIGKILLed mid sign-up storm (%d volunteers, %d seats with a waitlist, %d workers, killed after %d acknowledged), restarted; sign-ups retried", n, capacity, workers, killedAt),
 		fmt.Sprintf("%s; the new process ready in %.2f s", storm, up.Seconds()),
 		fmt.Sprintf("signed counter %d = %d signed rows = capacity; %d waitlisted; one row per volunteer", counter, signed, waitlisted))
+}
+
+// TestLinliKilledMidBatchApprovals: staff approve the attendances of a
+// finished activity in batches of 5 from several workers; linli is
+// SIGKILLed when a third of the batches are acknowledged and restarted, and
+// every batch that got no answer is sent again (a batch already approved
+// answers 200 again without crediting twice). Every attendance ends
+// approved with one minutes and one points transaction, none twice, and
+// reconcile finds nothing.
+func TestLinliKilledMidBatchApprovals(t *testing.T) {
+	const n, batch = 200, 5
+	l := startLinli(t)
+	w := newWorld(t, l)
+	end := time.Now().Add(-time.Hour).UTC()
+	start := end.Add(-2 * time.Hour)
+	act := model.Activity{CommunityID: w.community, Title: "故障演练审批", Content: "故障演练", Category: "环境保护",
+		Address: "社区广场", StartAt: start, EndAt: end, SignupDeadline: start.Add(-time.Hour), Capacity: n,
+		Audience: model.AudienceAll, PointsPerHour: 10, Status: model.ActivityPublished, CreatedBy: w.staffID}
+	if err := env.db.Omit("Waitlisted").Create(&act).Error; err != nil {
+		t.Fatal(err)
+	}
+	var users []int64
+	for i := range n {
+		_, id := l.login(t, fmt.Sprintf("approve-%s-%d", w.prefix, i))
+		if err := env.db.Exec(`INSERT INTO attendances (activity_id, user_id, status, signed_up_at, state, created_at, updated_at)
+			VALUES (?, ?, 'signed', ?, 'none', ?, ?)`, act.ID, id, start.Add(-2*time.Hour), start, start).Error; err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, id)
+	}
+	env.db.Exec("UPDATE activities SET signed = ? WHERE id = ?", n, act.ID)
+	batches := make(chan []int64, n/batch)
+	for i := 0; i < n; i += batch {
+		batches <- users[i : i+batch]
+	}
+	// 200: approved now, or a batch approved by an earlier try whose answer
+	// the kill swallowed (the credits stand).
+	storm, killedAt, up, l2 := killMidRetries(t, l, n/batch, batches, func(l *linli, us []int64) answer {
+		items := make([]map[string]any, len(us))
+		for i, u := range us {
+			items[i] = map[string]any{"userId": u, "minutes": 60, "score": 5, "reason": "故障演练：未扫码，现场核实"}
+		}
+		return l.call("POST", fmt.Sprintf("/activities/%d/attendances/approve", act.ID), w.staffTok, map[string]any{"items": items})
+	}, "200/0")
+	defer l2.kill()
+	t.Logf("batch approvals: %s; killed after %d of %d batches acknowledged", storm, killedAt, n/batch)
+	if !storm.only("200/0", "connection refused", "connection closed", "error") {
+		t.Errorf("approval answers: %s", storm)
+	}
+	var approved, txns, sources int64
+	env.db.Raw("SELECT COUNT(*) FROM attendances WHERE activity_id = ? AND state = 'approved' AND approval_version = 1", act.ID).Scan(&approved)
+	env.db.Raw(`SELECT COUNT(*), COUNT(DISTINCT t.source_id) FROM ledger_txns t JOIN attendances a
+		ON t.source_kind = 'attendance' AND t.source_id = CONCAT(a.id, ':v1') WHERE a.activity_id = ?`, act.ID).Row().Scan(&txns, &sources)
+	if approved != n || sources != n || txns != 2*n {
+		t.Fatalf("%d of %d attendances approved; %d ledger transactions for %d attendances (want %d for %d)", approved, n, txns, sources, 2*n, n)
+	}
+	out, err := reconcile()
+	if err != nil {
+		t.Fatalf("reconcile: %v\n%s", err, out)
+	}
+	record(fmt.Sprintf("linli SIGKILLed mid batch approvals of attendances (%d attendances in batches of %d, %d workers, killed after %d batches acknowledged), restarted; batches retried", n, batch, workers, killedAt),
+		fmt.Sprintf("%s; the new process ready in %.2f s", storm, up.Seconds()),
+		fmt.Sprintf("%d/%d approved once (approval version 1); %d ledger transactions, one minutes and one points per attendance; reconcile 0 mismatches", approved, n, txns))
 }
 
 // TestOutboxUnderSIGTERM: linli runs with WeChat (a local fake whose

@@ -298,9 +298,8 @@ func (s *OversightService) communityFigures(ctx context.Context, ids []int64, st
 			return db.Model(&model.CommunityDayStats{}).Select("community_id, COALESCE(SUM(points_redeemed), 0) AS n").
 				Where("community_id IN ? AND day >= ? AND day < ?", ids, dayKey(start, loc), dayKey(end, loc)).Group("community_id")
 		}),
-		grouped(func(c *commFigures, n, m int64) {
-			c.Obligations.Members, c.Obligations.Compliant = n, m
-		}, func() *gorm.DB { return s.compliance(db, ids, q) }),
+		grouped(func(c *commFigures, n, _ int64) { c.Obligations.Members = n }, func() *gorm.DB { return approvedMembers(db, ids) }),
+		grouped(func(c *commFigures, n, _ int64) { c.Obligations.Compliant = n }, func() *gorm.DB { return s.compliance(db, ids, q) }),
 		grouped(func(c *commFigures, n, m int64) {
 			c.MallOrders.Orders += n
 			c.MallOrders.Points += m
@@ -349,7 +348,14 @@ func (s *OversightService) wishFigures(db *gorm.DB, ids []int64, start, end time
 		Status      string
 		N           int64
 	}
-	err := db.Model(&model.Wish{}).Select("community_id, status, COUNT(*) AS n").
+	// MySQL's planner prefers ix_wish_community_list, whose order saves
+	// the GROUP BY's sort but reads every wish of the communities (0.6 s
+	// for a district's 200,000 against 0.1 s through ix_wish_dashboard).
+	table := "wishes"
+	if s.deps.Config.Database.Driver == "mysql" {
+		table = "wishes FORCE INDEX (ix_wish_dashboard)"
+	}
+	err := db.Table(table).Select("community_id, status, COUNT(*) AS n").
 		Where("community_id IN ? AND created_at >= ? AND created_at < ?", ids, start.UTC(), end.UTC()).
 		Group("community_id, status").Scan(&counts).Error
 	if err != nil {
@@ -389,22 +395,32 @@ func (s *OversightService) wishFigures(db *gorm.DB, ids []int64, start, end time
 	return nil
 }
 
-// compliance counts, per community, the approved member reports and those
-// meeting quarter q's obligations, from each member's counts in
-// member_quarter_stats (one primary-key row per member) instead of their
-// records.
+// approvedMembers counts the approved member reports of each community
+// (ix_report_community_status, read from the index alone).
+func approvedMembers(db *gorm.DB, ids []int64) *gorm.DB {
+	return db.Model(&model.MemberReport{}).Select("community_id, COUNT(*) AS n").
+		Where("community_id IN ? AND status = ?", ids, model.ReviewApproved).Group("community_id")
+}
+
+// compliance counts, per community, the approved members meeting quarter
+// q's obligations, from each member's counts in member_quarter_stats. The
+// quarter's rows that meet the four kinds' requirements are found in
+// ix_mqs_quarter alone, and only those are joined to their reports (the
+// daily mode's months, the community): a district's 50,000 members cost
+// one index range, not 50,000 look-ups. When no requirement is above zero
+// every approved member complies, with or without a row.
 func (s *OversightService) compliance(db *gorm.DB, ids []int64, q quarter) *gorm.DB {
 	r := s.deps.Config.Report.Obligations
-	return db.Table("member_reports AS mr").
-		Joins("LEFT JOIN member_quarter_stats AS qs ON qs.user_id = mr.user_id AND qs.quarter = ?", q.Year*10+q.Q).
-		Select(`mr.community_id, COUNT(*) AS n,
-			COALESCE(SUM(CASE WHEN COALESCE(qs.contact_help, 0) >= ? AND COALESCE(qs.post_duty, 0) >= ?
-				AND COALESCE(qs.public_activity, 0) >= ? AND COALESCE(qs.practical_deed, 0) >= ?
-				AND (mr.mode <> ? OR (COALESCE(qs.month1, 0) >= ? AND COALESCE(qs.month2, 0) >= ? AND COALESCE(qs.month3, 0) >= ?))
-				THEN 1 ELSE 0 END), 0) AS m`,
-			r.ContactHelp, r.PostDuty, r.PublicActivity, r.PracticalDeed,
-			model.ModeDaily, r.DailyPerMonth, r.DailyPerMonth, r.DailyPerMonth).
-		Where("mr.community_id IN ? AND mr.status = ?", ids, model.ReviewApproved).
+	if r.ContactHelp <= 0 && r.PostDuty <= 0 && r.PublicActivity <= 0 && r.PracticalDeed <= 0 && r.DailyPerMonth <= 0 {
+		return approvedMembers(db, ids)
+	}
+	return db.Table("member_quarter_stats AS qs").
+		Joins("JOIN member_reports AS mr ON mr.user_id = qs.user_id AND mr.status = ?", model.ReviewApproved).
+		Select("mr.community_id, COUNT(*) AS n").
+		Where("qs.quarter = ? AND qs.contact_help >= ? AND qs.post_duty >= ? AND qs.public_activity >= ? AND qs.practical_deed >= ?",
+			q.Year*10+q.Q, r.ContactHelp, r.PostDuty, r.PublicActivity, r.PracticalDeed).
+		Where("mr.community_id IN ? AND (mr.mode <> ? OR (qs.month1 >= ? AND qs.month2 >= ? AND qs.month3 >= ?))",
+			ids, model.ModeDaily, r.DailyPerMonth, r.DailyPerMonth, r.DailyPerMonth).
 		Group("mr.community_id")
 }
 

@@ -22,6 +22,10 @@ var fuzzRoutes = []struct {
 	{"POST", "/services", false},
 	{"POST", "/activities", true},
 	{"PUT", "/me", false},
+	{"POST", "/cases", false},
+	{"POST", "/me/record-corrections", false},
+	{"POST", "/me/volunteer-certificates", false},
+	{"POST", "/me/consent", false},
 }
 
 // FuzzWriteEndpoints sends arbitrary bodies to the write endpoints (route
@@ -37,7 +41,8 @@ func FuzzWriteEndpoints(f *testing.F) {
 		`{"toUserId":1,"currency":"minutes","amount":5,"requestId":"r1"}`,
 		`{"userId":1,"communityId":1,"currency":"points","amount":10,"reason":"补录","requestId":"r2"}`,
 		`{"goodsId":1,"quantity":1}`, `{"code":"123456","lat":30.1,"lng":120.2}`,
-		`{"nickname":"张三"}`, `null`, `[]`, `{"amount":-1}`, `{"amount":1e309}`, "{\"title\":\"\\u0000\"}", `{`,
+		`{"nickname":"张三"}`, `{"communityId":1,"category":"环境卫生","content":"楼道堆放杂物","address":"1号楼"}`,
+		`{"attendanceId":1,"minutes":30,"reason":"签退漏扫"}`, `{"from":"2026-01-01","to":"2026-06-30"}`, `{"version":"v2"}`, `null`, `[]`, `{"amount":-1}`, `{"amount":1e309}`, "{\"title\":\"\\u0000\"}", `{`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))

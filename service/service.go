@@ -127,9 +127,6 @@ func New(d Deps) *Service {
 	users := &UserService{deps: d, authz: authz, timeBank: timeBank, callers: callers, content: content}
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
-	// Personal data (PIPL): the export and the erasure walk every area that
-	// holds rows about a person, in this order (the users row is the
-	// privacy service's own, erased after them).
 	auth := &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)}
 	activities := &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify}
 	mall := &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs, notify: notify}
@@ -138,6 +135,9 @@ func New(d Deps) *Service {
 	// the activities' approval and the time bank.
 	records := &VolunteerRecordService{deps: d, authz: authz, reports: reports, activities: activities,
 		timeBank: timeBank, notify: notify, orgs: orgs}
+	// Personal data (PIPL): the export and the erasure walk every area that
+	// holds rows about a person, in this order (the users row is the
+	// privacy service's own, erased after them).
 	privacy := &PrivacyService{deps: d, auth: auth, callers: callers, timeBank: timeBank, wishes: wishes,
 		activities: activities, mall: mall, reports: reports, uploads: uploads,
 		areas: []personalData{reports, volunteers, activities, wishes, timeBank, mall, cases, records, notify, uploads}}

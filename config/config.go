@@ -328,6 +328,10 @@ type ActivityConfig struct {
 	NoShowBlock  time.Duration `koanf:"noshow_block"`
 	// SweepInterval is how often serve runs the attendance sweep; 0 disables.
 	SweepInterval time.Duration `koanf:"sweep_interval"`
+	// SignupGroupMax is how many sign-ups for one activity that queue on an
+	// instance while another is written are written together in one
+	// transaction; 1 writes each alone.
+	SignupGroupMax int `koanf:"signup_group_max"`
 	// WXACodePage is the mini-program page a check-in wxacode opens.
 	WXACodePage string `koanf:"wxacode_page"`
 }
@@ -493,6 +497,7 @@ func baseDefaults() map[string]any {
 		"activity.noshow_window":           "2160h",
 		"activity.noshow_block":            "720h",
 		"activity.sweep_interval":          "1m",
+		"activity.signup_group_max":        100,
 		"activity.wxacode_page":            "pages/activity/checkin",
 
 		// Time bank, points and the points mall.
@@ -818,6 +823,8 @@ func (a ActivityConfig) validate(bad func(key, why string) error) error {
 		return bad("activity.noshow_block", "must not be negative (0 disables the block)")
 	case a.SweepInterval < 0:
 		return bad("activity.sweep_interval", "must not be negative (0 disables the sweep loop)")
+	case a.SignupGroupMax < 1 || a.SignupGroupMax > 1000:
+		return bad("activity.signup_group_max", "must be between 1 and 1000")
 	case a.WXACodePage == "" || strings.HasPrefix(a.WXACodePage, "/"):
 		return bad("activity.wxacode_page", "must be a mini-program page path without a leading /")
 	}

@@ -60,6 +60,9 @@ type ActivityService struct {
 	callers *CallerService
 	orgs    *OrgTree
 	notify  *NotificationService
+	// groups writes the sign-ups of a crowd together; nil when
+	// activity.signup_group_max is 1 (each sign-up alone).
+	groups *signupGroups
 	// beforeTakeSeat, when set (by tests only), runs in Signup between the
 	// checks on the loaded activity and the conditional UPDATEs of its
 	// counters.

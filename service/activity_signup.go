@@ -17,7 +17,7 @@ type SignupResult struct {
 }
 
 // Signup signs the caller up for a published activity. Seats are taken by
-// one conditional UPDATE of the activity's counter, so the capacity is never
+// conditional updates of the activity's counter, so the capacity is never
 // exceeded however many sign up at once on however many instances; when the
 // activity is full the caller is waitlisted, last in the queue, or refused
 // when it has no waitlist. It returns 10005 for an unknown activity, 40002
@@ -25,14 +25,36 @@ type SignupResult struct {
 // not open (not published, or past the deadline), 40004 when the activity is
 // for Party members only, 40006 while blocked for no-shows, 40007 when
 // already signed up or waitlisted, 40005 when it overlaps another activity
-// of the caller, and 40001 when full without a waitlist.
+// of the caller, and 40001 when full without a waitlist; the context's
+// error when the caller goes away while waiting (the sign-up may still be
+// made if its group had started).
+//
+// Sign-ups for an activity that arrive while another is being written on
+// this instance wait and are written together (signupGroups,
+// signupTogether), up to activity.signup_group_max at a time, with the same
+// answers as one at a time.
+func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) (*SignupResult, error) {
+	if s.groups == nil {
+		return s.signupOne(ctx, userID, activityID)
+	}
+	c := &signupCall{ctx: ctx, userID: userID, done: make(chan struct{})}
+	s.groups.submit(activityID, c)
+	select {
+	case <-c.done:
+		return c.out, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// signupOne is Signup for one caller in a transaction of its own.
 //
 // The transaction runs at READ COMMITTED on MySQL so that a crowd signing
 // up at once does not queue on the activity's row: a seat UPDATE that finds
 // the activity full leaves the row unlocked, and joining the waitlist only
 // inserts the caller's own row under a shared lock of the activity (shared
 // with every other newcomer; see joinWaitlist).
-func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) (*SignupResult, error) {
+func (s *ActivityService) signupOne(ctx context.Context, userID, activityID int64) (*SignupResult, error) {
 	var out SignupResult
 	err := s.deps.txReadCommitted(ctx, func(tx *gorm.DB) error {
 		// Locking the registration first serialises the caller's own
@@ -48,34 +70,10 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		if err != nil {
 			return err
 		}
-		a := &f.Activity
-		if err := s.checkSignupOpen(a); err != nil {
+		if err := s.admit(ctx, tx, userID, f); err != nil {
 			return err
 		}
-		if a.Audience == model.AudiencePartyMembers {
-			m, err := s.reports.partyMembership(ctx, tx, userID)
-			if err != nil {
-				return err
-			}
-			if m == nil {
-				return Errorf(CodeAudienceRestricted, "该活动仅限已报到的党员参加")
-			}
-		}
-		if limit := s.deps.Config.Activity.NoShowLimit; limit > 0 && f.Absences >= limit {
-			block, err := s.volunteers.noShowBlock(ctx, tx, userID)
-			if err != nil {
-				return err
-			}
-			if block.until != nil {
-				return Errorf(CodeNoShowBlocked, "您近期多次报名后未到场，%s 前暂停报名", block.until.Format("2006-01-02 15:04"))
-			}
-		}
-		if f.ExistingID != nil && f.ExistingStatus != model.SignupCancelled {
-			return Errorf(CodeAlreadySignedUp, "您已报名该活动")
-		}
-		if f.Clash != nil {
-			return Errorf(CodeScheduleOverlap, "您已报名同一时段的活动“%s”", *f.Clash)
-		}
+		a := &f.Activity
 		full := a.Capacity > 0 && a.Signed >= a.Capacity
 		if full && !a.Waitlist {
 			return Errorf(CodeActivityFull, "活动名额已满")
@@ -98,11 +96,11 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 		if seated {
 			out.Status = model.SignupSigned
 		}
-		if f.ExistingID != nil {
+		if f.Who.ExistingID != nil {
 			// A sign-up made again is a new row, so that it queues at the end
 			// of the waitlist (model.WaitlistOrder); the cancelled one held
 			// nothing (cancelling is refused once checked in).
-			res := tx.Where("id = ? AND status = ?", *f.ExistingID, model.SignupCancelled).Delete(&model.Attendance{})
+			res := tx.Where("id = ? AND status = ?", *f.Who.ExistingID, model.SignupCancelled).Delete(&model.Attendance{})
 			if res.Error != nil {
 				return res.Error
 			}
@@ -128,37 +126,85 @@ func (s *ActivityService) Signup(ctx context.Context, userID, activityID int64) 
 	return &out, nil
 }
 
+// admit returns why userID may not sign up for f's activity, whatever the
+// seats: 40003, 40004, 40006, 40007 or 40005 as Signup documents, or the
+// database's error; nil when the caller may.
+func (s *ActivityService) admit(ctx context.Context, tx *gorm.DB, userID int64, f *signupFacts) error {
+	a := &f.Activity
+	if err := s.checkSignupOpen(a); err != nil {
+		return err
+	}
+	if a.Audience == model.AudiencePartyMembers {
+		m, err := s.reports.partyMembership(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return Errorf(CodeAudienceRestricted, "该活动仅限已报到的党员参加")
+		}
+	}
+	if limit := s.deps.Config.Activity.NoShowLimit; limit > 0 && f.Who.Absences >= limit {
+		block, err := s.volunteers.noShowBlock(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if block.until != nil {
+			return Errorf(CodeNoShowBlocked, "您近期多次报名后未到场，%s 前暂停报名", block.until.Format("2006-01-02 15:04"))
+		}
+	}
+	if f.Who.ExistingID != nil && f.Who.ExistingStatus != model.SignupCancelled {
+		return Errorf(CodeAlreadySignedUp, "您已报名该活动")
+	}
+	if f.Who.Clash != nil {
+		return Errorf(CodeScheduleOverlap, "您已报名同一时段的活动“%s”", *f.Who.Clash)
+	}
+	return nil
+}
+
 // signupFacts is what a sign-up decides on, read in one statement: the
-// activity; the caller's earlier sign-up for it; the title of another
-// activity the caller is signed up or waitlisted for at an overlapping time;
-// and how many absences the caller has within reach of a no-show block.
+// activity, and the caller's facts (signupUserFacts).
 type signupFacts struct {
 	model.Activity
+	Who signupUserFacts `gorm:"embedded"`
+}
+
+// signupUserFacts is what a sign-up needs to know of its caller: the
+// caller's earlier sign-up for the activity; the title of another activity
+// the caller is signed up or waitlisted for at an overlapping time; and how
+// many absences the caller has within reach of a no-show block.
+type signupUserFacts struct {
+	UserID         int64
 	ExistingID     *int64
 	ExistingStatus model.SignupStatus
 	Clash          *string
 	Absences       int
 }
 
-// signupFacts reads the facts of userID signing up for activityID. It
-// returns 10005 for an unknown activity, or for a draft or proposal the
-// caller may not see (see visibleActivity).
-func (s *ActivityService) signupFacts(ctx context.Context, tx *gorm.DB, userID, activityID int64) (*signupFacts, error) {
+// signupFactColumns selects signupUserFacts of the user u for the activity
+// activities; signupFactArgs are its arguments.
+const signupFactColumns = `(SELECT e.id FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = u.id) AS existing_id,
+	(SELECT e.status FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = u.id) AS existing_status,
+	(SELECT c.title FROM attendances x JOIN activities c ON c.id = x.activity_id
+		WHERE x.user_id = u.id AND x.status IN ? AND c.status IN ? AND c.id <> activities.id
+		AND c.start_at < activities.end_at AND c.end_at > activities.start_at LIMIT 1) AS clash,
+	(SELECT COUNT(*) FROM attendances b WHERE b.user_id = u.id AND b.state = ? AND b.absent_at >= ?) AS absences`
+
+// signupFactArgs are the arguments of signupFactColumns.
+func (s *ActivityService) signupFactArgs() []any {
 	cfg := s.deps.Config.Activity
 	since := s.deps.Clock.Now().UTC().Add(-cfg.NoShowWindow - cfg.NoShowBlock)
 	active := []model.SignupStatus{model.SignupSigned, model.SignupWaitlisted}
 	held := []model.ActivityStatus{model.ActivityPublished, model.ActivityFinished}
+	return []any{active, held, model.AttendAbsent, since}
+}
+
+// signupFacts reads the facts of userID signing up for activityID. It
+// returns 10005 for an unknown activity, or for a draft or proposal the
+// caller may not see (see visibleActivity).
+func (s *ActivityService) signupFacts(ctx context.Context, tx *gorm.DB, userID, activityID int64) (*signupFacts, error) {
 	var f signupFacts
-	err := tx.WithContext(ctx).Raw(`SELECT activities.*,
-		(SELECT e.id FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = ?) AS existing_id,
-		(SELECT e.status FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = ?) AS existing_status,
-		(SELECT c.title FROM attendances x JOIN activities c ON c.id = x.activity_id
-			WHERE x.user_id = ? AND x.status IN ? AND c.status IN ? AND c.id <> activities.id
-			AND c.start_at < activities.end_at AND c.end_at > activities.start_at LIMIT 1) AS clash,
-		(SELECT COUNT(*) FROM attendances b WHERE b.user_id = ? AND b.state = ? AND b.absent_at >= ?) AS absences
-		FROM activities WHERE activities.id = ?`,
-		userID, userID, userID, active, held, userID, model.AttendAbsent, since, activityID).Scan(&f).Error
-	if err != nil {
+	q := "SELECT activities.*, " + signupFactColumns + " FROM activities JOIN users u ON u.id = ? WHERE activities.id = ?"
+	if err := tx.WithContext(ctx).Raw(q, append(s.signupFactArgs(), userID, activityID)...).Scan(&f).Error; err != nil {
 		return nil, err
 	}
 	if f.ID == 0 {

@@ -17,3 +17,14 @@ func SetBeforeClaimUpdate(s *Service, fn func(ctx context.Context, tx *gorm.DB))
 func SetBeforeTakeSeat(s *Service, fn func(ctx context.Context, tx *gorm.DB)) {
 	s.Activities.beforeTakeSeat = fn
 }
+
+// HoldSignups makes sign-ups for the activity queue on s as if a group
+// were being written, until release writes them as one group.
+func HoldSignups(s *Service, activityID int64) (release func()) {
+	return s.Activities.groups.hold(activityID)
+}
+
+// QueuedSignups is how many sign-ups for the activity wait on s.
+func QueuedSignups(s *Service, activityID int64) int {
+	return s.Activities.groups.queued(activityID)
+}

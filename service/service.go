@@ -129,6 +129,9 @@ func New(d Deps) *Service {
 	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
 	auth := &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)}
 	activities := &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify}
+	if n := d.Config.Activity.SignupGroupMax; n > 1 {
+		activities.groups = newSignupGroups(n, activities.signupAll)
+	}
 	mall := &MallService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, callers: callers, orgs: orgs, notify: notify}
 	cases := &CaseService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, orgs: orgs, notify: notify, callers: callers}
 	// Volunteer records read every area's services and correct them through

@@ -161,6 +161,7 @@ type bench struct {
 	db      *gorm.DB
 	redis   *store.Redis
 	svc     *service.Service
+	zone    string     // linli's timezone (config), for the baseline's leaderboards
 	targets [2]*server // linli, baseline
 	client  *http.Client
 
@@ -203,7 +204,7 @@ func newBench(ctx context.Context, o opts) (*bench, error) {
 	}
 	tr := &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}
 	return &bench{
-		o: o, db: db, redis: rdb, now: time.Now(), staff: map[int64]string{},
+		o: o, db: db, redis: rdb, zone: cfg.Timezone, now: time.Now(), staff: map[int64]string{},
 		svc:    service.New(service.Deps{DB: db, Redis: rdb.Client, Config: cfg, Clock: service.SystemClock{}, Logger: log}),
 		client: &http.Client{Transport: tr, Timeout: 60 * time.Second},
 	}, nil
@@ -324,7 +325,7 @@ func (b *bench) startBaseline(ctx context.Context, dir string, s *server) error 
 	s.base = "http://" + b.o.baselineAddr
 	fmt.Fprintf(os.Stderr, "bench: starting the baseline on %s\n", b.o.baselineAddr)
 	return start(ctx, s, dir, bin, "/readyz", nil, "--addr", b.o.baselineAddr, "--dsn", b.o.dsn,
-		"--redis", b.o.redisAddr, "--prefix", b.o.prefix, "--secret", b.o.secret)
+		"--redis", b.o.redisAddr, "--prefix", b.o.prefix, "--secret", b.o.secret, "--timezone", b.zone)
 }
 
 func withParam(dsn, p string) string {

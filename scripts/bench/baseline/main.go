@@ -33,6 +33,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"linli/internal/store"
+	"linli/model"
 )
 
 type server struct {
@@ -40,7 +41,9 @@ type server struct {
 	rdb    *redis.Client
 	prefix string
 	secret []byte
-	seq    atomic.Int64 // pickup codes of the orders this process places
+	loc    *time.Location // linli's, for the leaderboards' periods
+	bump   *redis.Script  // bumpLua
+	seq    atomic.Int64   // pickup codes of the orders this process places
 }
 
 func main() {
@@ -50,7 +53,13 @@ func main() {
 	prefix := flag.String("prefix", "linli:", "Redis key prefix of linli's sessions")
 	secret := flag.String("secret", "", "linli's jwt.secret")
 	conns := flag.Int("conns", 50, "database and Redis pool size (linli's defaults)")
+	zone := flag.String("timezone", "Asia/Shanghai", "linli's timezone: the month and year of its leaderboards")
 	flag.Parse()
+	loc, err := time.LoadLocation(*zone)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
 	db, err := sql.Open("mysql", store.MySQLDSN(*dsn)+"&interpolateParams=true")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
@@ -59,7 +68,7 @@ func main() {
 	db.SetMaxOpenConns(*conns)
 	db.SetMaxIdleConns(*conns)
 	s := &server{db: db, rdb: redis.NewClient(&redis.Options{Addr: *raddr, PoolSize: *conns}), prefix: *prefix,
-		secret: []byte(*secret)}
+		secret: []byte(*secret), loc: loc, bump: redis.NewScript(bumpLua)}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.GET("/readyz", func(c *gin.Context) { c.JSON(200, gin.H{"code": 0}) })
@@ -256,11 +265,12 @@ func (s *server) goods(c *gin.Context) {
 // inTx runs fn in one transaction and answers it; like linli it retries the
 // whole transaction (up to 3 times) after a deadlock.
 func (s *server) inTx(c *gin.Context, status int, fn func(tx *sql.Tx) (any, int, error)) {
-	s.inTxWith(c, status, nil, fn)
+	s.inTxWith(c, status, nil, fn, nil)
 }
 
-// inTxWith is inTx with the transaction's options (its isolation level).
-func (s *server) inTxWith(c *gin.Context, status int, opts *sql.TxOptions, fn func(tx *sql.Tx) (any, int, error)) {
+// inTxWith is inTx with the transaction's options (its isolation level) and
+// what to do after the commit, before the answer (nil: nothing).
+func (s *server) inTxWith(c *gin.Context, status int, opts *sql.TxOptions, fn func(tx *sql.Tx) (any, int, error), then func()) {
 	for attempt := 1; ; attempt++ {
 		out, code, err := s.tryTx(c, opts, fn)
 		var me *mysql.MySQLError
@@ -273,6 +283,9 @@ func (s *server) inTxWith(c *gin.Context, status int, opts *sql.TxOptions, fn fu
 		case code != 0:
 			c.JSON(409, gin.H{"code": code, "message": "refused"})
 		default:
+			if then != nil {
+				then()
+			}
 			ok(c, status, out)
 		}
 		return
@@ -336,7 +349,7 @@ func (s *server) signup(c *gin.Context) {
 		_, err = tx.ExecContext(c, `INSERT INTO attendances (activity_id, user_id, status, signed_up_at, state,
 			created_at, updated_at) VALUES (?, ?, ?, ?, 'none', ?, ?)`, id, uid, status, now, now, now)
 		return gin.H{"status": status}, 0, err
-	})
+	}, nil)
 }
 
 type approveReq struct {
@@ -357,7 +370,9 @@ func (s *server) approve(c *gin.Context) {
 	}
 	staff, id := c.GetInt64("uid"), c.Param("id")
 	now := time.Now().UTC()
-	s.inTx(c, 200, func(tx *sql.Tx) (any, int, error) {
+	var credits []boardCredit
+	s.inTxWith(c, 200, nil, func(tx *sql.Tx) (any, int, error) {
+		credits = credits[:0]
 		var cid int64
 		var pph int64
 		var title string
@@ -420,9 +435,77 @@ func (s *server) approve(c *gin.Context) {
 				it.UserID, cid, now, it.Minutes, title, staff, now, src, now, now); err != nil {
 				return nil, 0, err
 			}
+			credits = append(credits, boardCredit{it.UserID, int64(it.Minutes), points})
 		}
 		return gin.H{"approved": len(req.Items)}, 0, nil
-	})
+	}, func() { s.bumpBoards(c, now, credits) })
+}
+
+// boardCredit is what one user earned in a batch.
+type boardCredit struct {
+	userID, minutes, points int64
+}
+
+// bumpLua is linli's (service/leaderboard.go): add ARGV[2] to member ARGV[1]
+// in the sets KEYS[2..4] when the marker KEYS[1] exists, renewing the TTLs.
+const bumpLua = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #KEYS do
+  local v = redis.call('ZINCRBY', KEYS[i], ARGV[2], ARGV[1])
+  if tonumber(v) <= 0 then redis.call('ZREM', KEYS[i], ARGV[1]) end
+  redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1`
+
+// bumpBoards does what linli does after the commit of credits: the users'
+// home orgs in one query, then every leaderboard set of every org above them
+// (month, year, all time, minutes and points) in one Redis pipeline. Like
+// linli it only logs a failure.
+func (s *server) bumpBoards(c *gin.Context, now time.Time, credits []boardCredit) {
+	if len(credits) == 0 {
+		return
+	}
+	ids := make([]string, len(credits))
+	for i, cr := range credits {
+		ids[i] = strconv.FormatInt(cr.userID, 10)
+	}
+	rs, err := s.db.QueryContext(c, `SELECT u.id, o.path FROM users u JOIN org_units o ON o.id = u.home_community_id
+		WHERE u.id IN (`+strings.Join(ids, ",")+`)`)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline: leaderboards:", err)
+		return
+	}
+	paths := map[int64]string{}
+	for rs.Next() {
+		var id int64
+		var path string
+		if err := rs.Scan(&id, &path); err == nil {
+			paths[id] = path
+		}
+	}
+	rs.Close()
+	lt := now.In(s.loc)
+	month, year := "m"+lt.Format("200601"), "y"+lt.Format("2006")
+	ms := time.Date(lt.Year(), lt.Month(), 1, 0, 0, 0, 0, s.loc)
+	ttl := func(end time.Time) int64 { return int64((max(end.Sub(now), 0) + 24*time.Hour) / time.Second) }
+	monthTTL, yearTTL, allTTL := ttl(ms.AddDate(0, 1, 0)), ttl(time.Date(lt.Year()+1, 1, 1, 0, 0, 0, 0, s.loc)), int64(400*24*3600)
+	pipe := s.rdb.Pipeline()
+	for _, cr := range credits {
+		for _, org := range model.PathIDs(paths[cr.userID]) {
+			k := s.prefix + "lb:{" + strconv.FormatInt(org, 10) + "}:"
+			for _, x := range []struct {
+				currency string
+				amount   int64
+			}{{"minutes", cr.minutes}, {"points", cr.points}} {
+				s.bump.Eval(c, pipe, []string{k + "ready", k + x.currency + ":" + month, k + x.currency + ":" + year, k + x.currency + ":all"},
+					cr.userID, x.amount, monthTTL, yearTTL, allTTL)
+			}
+		}
+	}
+	if _, err := pipe.Exec(c); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline: leaderboards:", err)
+	}
 }
 
 type orderReq struct {

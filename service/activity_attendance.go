@@ -434,7 +434,7 @@ func (s *ActivityService) Approve(ctx context.Context, actorID, activityID int64
 		if err != nil {
 			return err
 		}
-		return s.approveOne(ctx, tx, a, actorID, item, atts[item.UserID], nil)
+		return s.approveAlone(ctx, tx, a, actorID, item, atts[item.UserID])
 	})
 	if err != nil {
 		return nil, err
@@ -489,12 +489,13 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 		if err != nil {
 			return err
 		}
+		var w approvalWrites
 		for _, it := range items {
-			if err := s.approveOne(ctx, tx, a, actorID, it, atts[it.UserID], accounts); err != nil {
+			if err := s.approveOne(ctx, tx, a, actorID, it, atts[it.UserID], accounts, &w); err != nil {
 				return prefixError(err, fmt.Sprintf("用户 %d：", it.UserID))
 			}
 		}
-		return nil
+		return s.writeApprovals(ctx, tx, &w)
 	})
 	if err != nil {
 		return nil, err
@@ -595,10 +596,39 @@ func (s *ActivityService) approvalActivity(ctx context.Context, tx *gorm.DB, act
 	return a, nil
 }
 
+// approvalWrites are the audit entries and the volunteers' notifications of
+// the approvals of one transaction, written together by writeApprovals.
+type approvalWrites struct {
+	audits  []auditEvent
+	notices []Notice
+}
+
+// writeApprovals writes w inside tx: one statement for the audit entries,
+// one for the notifications (and one for their outbox rows). It returns the
+// database's error.
+func (s *ActivityService) writeApprovals(ctx context.Context, tx *gorm.DB, w *approvalWrites) error {
+	if err := s.deps.audit(ctx, tx, w.audits...); err != nil {
+		return err
+	}
+	return s.notify.Notify(tx, w.notices...)
+}
+
+// approveAlone is approveOne for a single attendance, with its audit entry
+// and notification written.
+func (s *ActivityService) approveAlone(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance) error {
+	var w approvalWrites
+	if err := s.approveOne(ctx, tx, a, actorID, it, att, nil, &w); err != nil {
+		return err
+	}
+	return s.writeApprovals(ctx, tx, &w)
+}
+
 // approveOne approves one attendance inside tx; see Approve. att is the
 // user's sign-up, locked by the caller, or nil when there is none; accounts,
-// when not nil, are the ledger accounts tx locked for the credits.
-func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance, accounts *ledger.Accounts) error {
+// when not nil, are the ledger accounts tx locked for the credits. The
+// audit entry and the notification are added to w for the caller to write
+// (writeApprovals).
+func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance, accounts *ledger.Accounts, w *approvalWrites) error {
 	it.Reason = strings.TrimSpace(it.Reason)
 	duration := wholeMinutes(a.EndAt.Sub(a.StartAt))
 	switch {
@@ -640,8 +670,9 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 		if err := tx.Model(&model.Attendance{}).Where("id = ?", att.ID).Updates(updates).Error; err != nil {
 			return err
 		}
-		return s.deps.audit(ctx, tx, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
+		w.audits = append(w.audits, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
 			map[string]any{"minutes": att.Minutes, "score": att.Score}, map[string]any{"minutes": it.Minutes, "score": it.Score}, it.Reason))
+		return nil
 	}
 	if it.Minutes != att.ComputedMinutes && it.Reason == "" {
 		return Errorf(CodeMinutesReasonMissing, "核定时长（%d 分钟）与签到记录（%d 分钟）不同，请填写原因", it.Minutes, att.ComputedMinutes)
@@ -686,13 +717,12 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 	if res.RowsAffected != 1 {
 		return conflict("考勤已被他人修改，请刷新后重试")
 	}
-	if err := s.deps.audit(ctx, tx, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
+	w.audits = append(w.audits, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
 		map[string]any{"state": att.State, "minutes": att.Minutes, "computedMinutes": att.ComputedMinutes},
-		map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "score": it.Score, "points": points}, it.Reason)); err != nil {
-		return err
-	}
-	return s.notify.Notify(tx, Notice{UserID: att.UserID, Event: EventHoursApproved, ObjectKind: "activity", ObjectID: a.ID,
+		map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "score": it.Score, "points": points}, it.Reason))
+	w.notices = append(w.notices, Notice{UserID: att.UserID, Event: EventHoursApproved, ObjectKind: "activity", ObjectID: a.ID,
 		Subject: a.Title, Note: fmt.Sprintf("%d 分钟", it.Minutes)})
+	return nil
 }
 
 // attendanceEvent is the audit event of a staff action on an attendance of

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -60,26 +61,26 @@ type auditEvent struct {
 	Reason     string
 }
 
-// audit appends e to the audit log inside tx, the transaction of the action
-// itself, so the entry commits with the action or not at all. The request
-// id comes from ctx. One statement: the INSERT reads the org's path itself
-// (an org that does not exist gets an entry with an empty path). It
-// returns the database's error.
-func (d Deps) audit(ctx context.Context, tx *gorm.DB, e auditEvent) error {
-	entry := model.AuditEntry{
-		ActorID: e.Actor, OrgID: e.Org, Action: e.Action, ObjectKind: e.ObjectKind,
-		ObjectID: e.ObjectID, Before: auditJSON(e.Before), After: auditJSON(e.After),
-		Reason: truncateRunes(e.Reason, 255), RequestID: reqlog.RequestID(ctx), CreatedAt: d.Clock.Now(),
+// audit appends events to the audit log inside tx, the transaction of the
+// action itself, so the entries commit with the action or not at all. The
+// request id comes from ctx. One statement for any number of events: each
+// row reads its org's path by a subquery (an org that does not exist gets
+// an entry with an empty path). It returns the database's error.
+func (d Deps) audit(ctx context.Context, tx *gorm.DB, events ...auditEvent) error {
+	if len(events) == 0 {
+		return nil
 	}
-	res := tx.WithContext(ctx).Exec("INSERT INTO audit_entries (`actor_id`, `org_id`, `org_path`, `action`, `object_kind`, "+
-		"`object_id`, `before`, `after`, `reason`, `request_id`, `created_at`) "+
-		"SELECT ?, id, path, ?, ?, ?, ?, ?, ?, ?, ? FROM org_units WHERE id = ?",
-		entry.ActorID, entry.Action, entry.ObjectKind, entry.ObjectID, entry.Before, entry.After, entry.Reason,
-		entry.RequestID, entry.CreatedAt, entry.OrgID)
-	if res.Error != nil || res.RowsAffected == 1 {
-		return res.Error
+	const row = "(?, ?, COALESCE((SELECT path FROM org_units WHERE id = ?), ''), ?, ?, ?, ?, ?, ?, ?, ?)"
+	rows := make([]string, len(events))
+	args := make([]any, 0, 11*len(events))
+	requestID, now := reqlog.RequestID(ctx), d.Clock.Now()
+	for i, e := range events {
+		rows[i] = row
+		args = append(args, e.Actor, e.Org, e.Org, e.Action, e.ObjectKind, e.ObjectID, auditJSON(e.Before), auditJSON(e.After),
+			truncateRunes(e.Reason, 255), requestID, now)
 	}
-	return tx.WithContext(ctx).Create(&entry).Error
+	return tx.WithContext(ctx).Exec("INSERT INTO audit_entries (`actor_id`, `org_id`, `org_path`, `action`, `object_kind`, "+
+		"`object_id`, `before`, `after`, `reason`, `request_id`, `created_at`) VALUES "+strings.Join(rows, ", "), args...).Error
 }
 
 // auditJSON returns v as JSON, or "" for nil.

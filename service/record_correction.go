@@ -335,8 +335,8 @@ func (s *VolunteerRecordService) applyMinutes(ctx context.Context, tx *gorm.DB, 
 		if score == 0 { // an absence corrected to attendance: the middle score
 			score = 3
 		}
-		return s.activities.approveOne(ctx, tx, a, actorID,
-			ApprovalItem{UserID: att.UserID, Minutes: minutes, Score: score, Reason: truncateRunes(reason, 200)}, &att, nil)
+		return s.activities.approveAlone(ctx, tx, a, actorID,
+			ApprovalItem{UserID: att.UserID, Minutes: minutes, Score: score, Reason: truncateRunes(reason, 200)}, &att)
 	}
 	var r model.ServiceRecord
 	if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).First(&r, derefOr(c.ServiceID)).Error; err != nil {

@@ -224,7 +224,11 @@ func (d Deps) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.
 		hooks = txHooks{}
 		// Set returns a statement that chained calls would mutate; Session
 		// makes every later call start from a clean copy again.
-		return fn(tx.Set(afterCommitKey, &hooks).Session(&gorm.Session{}))
+		tx = tx.Set(afterCommitKey, &hooks).Session(&gorm.Session{})
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return hooks.writeDeferred(tx)
 	}, options...)
 	if err != nil {
 		return err
@@ -236,10 +240,15 @@ func (d Deps) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.
 }
 
 // txHooks is what runs after a transaction of Deps.tx commits: functions,
-// and batches of items collected by afterCommitBatch.
+// and batches of items collected by afterCommitBatch; and the writes
+// deferred to the end of the transaction by beforeCommitBatch.
 type txHooks struct {
 	fns     []func()
 	batches map[string]any
+	// deferred write their batches (pending, by key) once the
+	// transaction's work is done, just before the commit.
+	deferred []func(tx *gorm.DB) error
+	pending  map[string]any
 }
 
 // afterCommit runs fn after the transaction tx (opened by Deps.tx) commits;
@@ -276,6 +285,43 @@ func afterCommitBatch[T any](tx *gorm.DB, key string, item T, flush func([]T)) {
 	}
 	hooks.batches[key] = items
 	hooks.fns = append(hooks.fns, func() { flush(*items) })
+}
+
+// beforeCommitBatch adds item to the batch named key of the transaction tx
+// (opened by Deps.tx) and, for its first item, schedules write to write
+// them all inside the transaction once its work is done, just before the
+// commit: a row many transactions update (a running figure) is then locked
+// only for the end of each, and once for all the items. Outside such a
+// transaction write runs at once with item alone. It returns write's error
+// when it runs at once, else nil (the transaction fails with write's error).
+func beforeCommitBatch[T any](tx *gorm.DB, key string, item T, write func(tx *gorm.DB, items []T) error) error {
+	v, ok := tx.Get(afterCommitKey)
+	hooks, _ := v.(*txHooks)
+	if !ok || hooks == nil {
+		return write(tx, []T{item})
+	}
+	if items, ok := hooks.pending[key].(*[]T); ok {
+		*items = append(*items, item)
+		return nil
+	}
+	items := &[]T{item}
+	if hooks.pending == nil {
+		hooks.pending = map[string]any{}
+	}
+	hooks.pending[key] = items
+	hooks.deferred = append(hooks.deferred, func(tx *gorm.DB) error { return write(tx, *items) })
+	return nil
+}
+
+// writeDeferred runs the writes beforeCommitBatch deferred, in the order
+// they were first asked for (a write may defer another).
+func (h *txHooks) writeDeferred(tx *gorm.DB) error {
+	for i := 0; i < len(h.deferred); i++ {
+		if err := h.deferred[i](tx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // randomHex returns n random bytes as hex.

@@ -1,7 +1,9 @@
 package service
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -39,22 +41,61 @@ func dayKey(t time.Time, loc *time.Location) int {
 	return y*10000 + int(m)*100 + d
 }
 
-// addDayStats adds to a community's figures of the day of at inside tx
-// (one upsert).
+// addDayStats adds to a community's figures of the day of at inside tx.
+// In a transaction of Deps.tx the write is deferred to its end
+// (beforeCommitBatch): the day's row, which every posting of the community
+// updates, is locked only while the transaction commits, and the
+// transaction's postings of one community and day cost one upsert. It
+// returns the database's error when it writes at once.
 func (d Deps) addDayStats(tx *gorm.DB, communityID int64, at time.Time, minutes, issued, redeemed int64) error {
 	if minutes == 0 && issued == 0 && redeemed == 0 {
 		return nil
 	}
 	row := model.CommunityDayStats{CommunityID: communityID, Day: dayKey(at, d.Config.Location),
 		MinutesIssued: minutes, PointsIssued: issued, PointsRedeemed: redeemed}
-	return tx.Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "community_id"}, {Name: "day"}},
-		DoUpdates: clause.Assignments(map[string]any{
-			"minutes_issued":  gorm.Expr("minutes_issued + ?", minutes),
-			"points_issued":   gorm.Expr("points_issued + ?", issued),
-			"points_redeemed": gorm.Expr("points_redeemed + ?", redeemed),
-		}),
-	}).Create(&row).Error
+	return beforeCommitBatch(tx, "community_day_stats", row, writeDayStats)
+}
+
+// writeDayStats adds rows to the figures of their community and day: one
+// upsert per community and day, in that order (so that transactions
+// touching several lock them in the same order). It returns the database's
+// error.
+func writeDayStats(tx *gorm.DB, rows []model.CommunityDayStats) error {
+	type key struct {
+		community int64
+		day       int
+	}
+	sum := map[key]*model.CommunityDayStats{}
+	var keys []key
+	for _, r := range rows {
+		k := key{r.CommunityID, r.Day}
+		if s := sum[k]; s != nil {
+			s.MinutesIssued += r.MinutesIssued
+			s.PointsIssued += r.PointsIssued
+			s.PointsRedeemed += r.PointsRedeemed
+			continue
+		}
+		sum[k] = &r
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.community, b.community), cmp.Compare(a.day, b.day))
+	})
+	for _, k := range keys {
+		row := sum[k]
+		err := tx.Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "community_id"}, {Name: "day"}},
+			DoUpdates: clause.Assignments(map[string]any{
+				"minutes_issued":  gorm.Expr("minutes_issued + ?", row.MinutesIssued),
+				"points_issued":   gorm.Expr("points_issued + ?", row.PointsIssued),
+				"points_redeemed": gorm.Expr("points_redeemed + ?", row.PointsRedeemed),
+			}),
+		}).Create(row).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // issuedStats returns the day-stat deltas of a posting of kind (credit or

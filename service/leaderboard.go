@@ -53,10 +53,11 @@ const (
 // allTimeTTL bounds how long an all-time set of an org nobody reads lives.
 const allTimeTTL = 400 * 24 * time.Hour
 
-// bumpLua adds ARGV[2] to member ARGV[1] in KEYS[2..4] when the marker
+// BumpLua adds ARGV[2] to member ARGV[1] in KEYS[2..4] when the marker
 // KEYS[1] exists, dropping members that reach zero, and renews the TTLs
 // ARGV[3..5] (seconds; the marker lives as long as the all-time set).
-const bumpLua = `
+// Exported for the benchmark's baseline, which updates the same sets.
+const BumpLua = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for i = 2, #KEYS do
   local v = redis.call('ZINCRBY', KEYS[i], ARGV[2], ARGV[1])
@@ -95,7 +96,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[7])
 return 1`
 
 func newLeaderboards(d Deps) *leaderboards {
-	return &leaderboards{deps: d, bumpScript: redis.NewScript(bumpLua), swapScript: redis.NewScript(swapLua), setScript: redis.NewScript(setLua)}
+	return &leaderboards{deps: d, bumpScript: redis.NewScript(BumpLua), swapScript: redis.NewScript(swapLua), setScript: redis.NewScript(setLua)}
 }
 
 // periods names the month and year a time falls in, with the TTLs their sets

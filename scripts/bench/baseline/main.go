@@ -34,6 +34,7 @@ import (
 
 	"linli/internal/store"
 	"linli/model"
+	"linli/service"
 )
 
 type server struct {
@@ -42,7 +43,7 @@ type server struct {
 	prefix string
 	secret []byte
 	loc    *time.Location // linli's, for the leaderboards' periods
-	bump   *redis.Script  // bumpLua
+	bump   *redis.Script  // service.BumpLua
 	seq    atomic.Int64   // pickup codes of the orders this process places
 }
 
@@ -68,7 +69,7 @@ func main() {
 	db.SetMaxOpenConns(*conns)
 	db.SetMaxIdleConns(*conns)
 	s := &server{db: db, rdb: redis.NewClient(&redis.Options{Addr: *raddr, PoolSize: *conns}), prefix: *prefix,
-		secret: []byte(*secret), loc: loc, bump: redis.NewScript(bumpLua)}
+		secret: []byte(*secret), loc: loc, bump: redis.NewScript(service.BumpLua)}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.GET("/readyz", func(c *gin.Context) { c.JSON(200, gin.H{"code": 0}) })
@@ -445,18 +446,6 @@ func (s *server) approve(c *gin.Context) {
 type boardCredit struct {
 	userID, minutes, points int64
 }
-
-// bumpLua is linli's (service/leaderboard.go): add ARGV[2] to member ARGV[1]
-// in the sets KEYS[2..4] when the marker KEYS[1] exists, renewing the TTLs.
-const bumpLua = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #KEYS do
-  local v = redis.call('ZINCRBY', KEYS[i], ARGV[2], ARGV[1])
-  if tonumber(v) <= 0 then redis.call('ZREM', KEYS[i], ARGV[1]) end
-  redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1`
 
 // bumpBoards does what linli does after the commit of credits: the users'
 // home orgs in one query, then every leaderboard set of every org above them

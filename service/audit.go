@@ -65,7 +65,8 @@ type auditEvent struct {
 // action itself, so the entries commit with the action or not at all. The
 // request id comes from ctx. One statement for any number of events: each
 // row reads its org's path by a subquery (an org that does not exist gets
-// an entry with an empty path). It returns the database's error.
+// an entry with an empty path), kept for the end of the transaction
+// (appendLater). It returns the database's error.
 func (d Deps) audit(ctx context.Context, tx *gorm.DB, events ...auditEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -79,8 +80,10 @@ func (d Deps) audit(ctx context.Context, tx *gorm.DB, events ...auditEvent) erro
 		args = append(args, e.Actor, e.Org, e.Org, e.Action, e.ObjectKind, e.ObjectID, auditJSON(e.Before), auditJSON(e.After),
 			truncateRunes(e.Reason, 255), requestID, now)
 	}
-	return tx.WithContext(ctx).Exec("INSERT INTO audit_entries (`actor_id`, `org_id`, `org_path`, `action`, `object_kind`, "+
-		"`object_id`, `before`, `after`, `reason`, `request_id`, `created_at`) VALUES "+strings.Join(rows, ", "), args...).Error
+	return appendLater(tx.WithContext(ctx), func(db *gorm.DB) *gorm.DB {
+		return db.Exec("INSERT INTO audit_entries (`actor_id`, `org_id`, `org_path`, `action`, `object_kind`, "+
+			"`object_id`, `before`, `after`, `reason`, `request_id`, `created_at`) VALUES "+strings.Join(rows, ", "), args...)
+	})
 }
 
 // auditJSON returns v as JSON, or "" for nil.

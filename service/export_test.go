@@ -28,3 +28,15 @@ func HoldSignups(s *Service, activityID int64) (release func()) {
 func QueuedSignups(s *Service, activityID int64) int {
 	return s.Activities.groups.queued(activityID)
 }
+
+// InTx runs fn in a transaction of s's dependencies (Deps.tx).
+func InTx(s *Service, ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.deps.tx(ctx, fn)
+}
+
+// AppendLater is appendLater: build's write is kept for the end of tx.
+func AppendLater(tx *gorm.DB, build func(*gorm.DB) *gorm.DB) error { return appendLater(tx, build) }
+
+// Pipelined reports whether s sends a transaction's kept writes in one
+// round trip.
+func Pipelined(s *Service) bool { return s.deps.pipelined }

@@ -144,7 +144,8 @@ func newNotificationService(d Deps, authz *Authz) *NotificationService {
 // Notify writes notices into their users' inboxes and, for events with a
 // subscribe template (when WeChat is configured), an outbox row each, all
 // through tx: call it inside the transaction of the change it tells about.
-// It returns the database's error.
+// Rows whose ids nothing needs are kept for the end of the transaction
+// (appendLater). It returns the database's error.
 func (s *NotificationService) Notify(tx *gorm.DB, notices ...Notice) error {
 	if len(notices) == 0 {
 		return nil
@@ -160,31 +161,46 @@ func (s *NotificationService) Notify(tx *gorm.DB, notices ...Notice) error {
 		rows[i] = model.Notification{UserID: n.UserID, Event: n.Event, Title: cutRunes(title, 64), Body: cutRunes(body, 255),
 			ObjectKind: n.ObjectKind, ObjectID: n.ObjectID, CreatedAt: now}
 	}
-	if err := tx.CreateInBatches(&rows, 200).Error; err != nil {
+	// The notices that also go out as subscribe messages: their outbox
+	// rows name the inbox rows, whose ids the insert must return first.
+	var templated []int
+	if s.deps.WeChat != nil {
+		for i, n := range notices {
+			if tmpl, _ := s.deps.Config.WeChat.Template(n.Event); tmpl != "" {
+				templated = append(templated, i)
+			}
+		}
+	}
+	if len(templated) == 0 && len(rows) <= notifyBatch {
+		return appendLater(tx, func(db *gorm.DB) *gorm.DB { return db.Create(&rows) })
+	}
+	if err := tx.CreateInBatches(&rows, notifyBatch).Error; err != nil {
 		return err
 	}
-	if s.deps.WeChat == nil {
+	if len(templated) == 0 {
 		return nil
 	}
-	var out []model.OutboxMessage
-	for i, n := range notices {
+	out := make([]model.OutboxMessage, 0, len(templated))
+	for _, i := range templated {
+		n := notices[i]
 		tmpl, fields := s.deps.Config.WeChat.Template(n.Event)
-		if tmpl == "" {
-			continue
-		}
 		out = append(out, model.OutboxMessage{NotificationID: rows[i].ID, UserID: n.UserID, Event: n.Event,
 			TemplateID: tmpl, Payload: s.payload(n, rows[i].Title, fields, now), Status: model.OutboxPending,
 			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now})
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	if err := tx.CreateInBatches(&out, 200).Error; err != nil {
+	if len(out) <= notifyBatch {
+		if err := appendLater(tx, func(db *gorm.DB) *gorm.DB { return db.Create(&out) }); err != nil {
+			return err
+		}
+	} else if err := tx.CreateInBatches(&out, notifyBatch).Error; err != nil {
 		return err
 	}
 	afterCommit(tx, s.poke)
 	return nil
 }
+
+// notifyBatch is the most rows Notify inserts by one statement.
+const notifyBatch = 200
 
 // remind makes the reminder (kind, period, objectID) of n.UserID once: the
 // reminder's unique key refuses a second one, from this sweep or another

@@ -19,6 +19,7 @@ import (
 	"linli/internal/dbtx"
 	"linli/internal/objstore"
 	"linli/internal/replica"
+	"linli/internal/store"
 )
 
 // Clock tells the time; tests pass one they can move.
@@ -48,6 +49,10 @@ type Deps struct {
 	// Objects stores uploaded files; nil means local disk under
 	// config.UploadDir().
 	Objects ObjectStore
+
+	// pipelined is set by New from DB (store.Pipelines): a transaction
+	// sends the writes it kept in one round trip.
+	pipelined bool
 }
 
 // Service groups the area services. Build it with New.
@@ -105,6 +110,7 @@ func New(d Deps) *Service {
 	if d.Objects == nil {
 		d.Objects = objstore.NewLocal(d.Config.UploadDir(), FilesURLPrefix)
 	}
+	d.pipelined = store.Pipelines(d.DB)
 	// Leaves first: services that need only the dependencies.
 	authz := &Authz{deps: d}
 	orgs := newOrgTree(d)
@@ -221,14 +227,17 @@ func (d Deps) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.
 		options = append(options, opts)
 	}
 	err := dbtx.Run(ctx, d.DB, func(tx *gorm.DB) error {
-		hooks = txHooks{}
+		hooks = txHooks{pipelined: d.pipelined}
 		// Set returns a statement that chained calls would mutate; Session
 		// makes every later call start from a clean copy again.
 		tx = tx.Set(afterCommitKey, &hooks).Session(&gorm.Session{})
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return hooks.writeDeferred(tx)
+		if err := hooks.writeDeferred(tx); err != nil {
+			return err
+		}
+		return hooks.sendKept(tx)
 	}, options...)
 	if err != nil {
 		return err
@@ -249,6 +258,10 @@ type txHooks struct {
 	// transaction's work is done, just before the commit.
 	deferred []func(tx *gorm.DB) error
 	pending  map[string]any
+	// kept are the writes appendLater keeps for the end (pipeline.go),
+	// sent in one round trip when pipelined.
+	kept      []keptWrite
+	pipelined bool
 }
 
 // afterCommit runs fn after the transaction tx (opened by Deps.tx) commits;

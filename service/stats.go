@@ -58,8 +58,8 @@ func (d Deps) addDayStats(tx *gorm.DB, communityID int64, at time.Time, minutes,
 
 // writeDayStats adds rows to the figures of their community and day: one
 // upsert per community and day, in that order (so that transactions
-// touching several lock them in the same order). It returns the database's
-// error.
+// touching several lock them in the same order), kept by appendLater. It
+// returns the database's error.
 func writeDayStats(tx *gorm.DB, rows []model.CommunityDayStats) error {
 	type key struct {
 		community int64
@@ -83,14 +83,16 @@ func writeDayStats(tx *gorm.DB, rows []model.CommunityDayStats) error {
 	})
 	for _, k := range keys {
 		row := sum[k]
-		err := tx.Clauses(clause.OnConflict{
-			Columns: []clause.Column{{Name: "community_id"}, {Name: "day"}},
-			DoUpdates: clause.Assignments(map[string]any{
-				"minutes_issued":  gorm.Expr("minutes_issued + ?", row.MinutesIssued),
-				"points_issued":   gorm.Expr("points_issued + ?", row.PointsIssued),
-				"points_redeemed": gorm.Expr("points_redeemed + ?", row.PointsRedeemed),
-			}),
-		}).Create(row).Error
+		err := appendLater(tx, func(db *gorm.DB) *gorm.DB {
+			return db.Clauses(clause.OnConflict{
+				Columns: []clause.Column{{Name: "community_id"}, {Name: "day"}},
+				DoUpdates: clause.Assignments(map[string]any{
+					"minutes_issued":  gorm.Expr("minutes_issued + ?", row.MinutesIssued),
+					"points_issued":   gorm.Expr("points_issued + ?", row.PointsIssued),
+					"points_redeemed": gorm.Expr("points_redeemed + ?", row.PointsRedeemed),
+				}),
+			}).Create(row)
+		})
 		if err != nil {
 			return err
 		}

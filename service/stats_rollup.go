@@ -55,21 +55,24 @@ func recordStatsRow(userID int64, kind model.ServiceKind, at time.Time, delta in
 
 // addRecordStats adds delta (1 when a record becomes approved, -1 when an
 // approval is taken back) to the member's counts of the record's quarter
-// inside tx: one upsert. It returns the database's error.
+// inside tx: one upsert, kept for the end of the transaction
+// (appendLater). It returns the database's error.
 func (d Deps) addRecordStats(tx *gorm.DB, userID int64, kind model.ServiceKind, at time.Time, delta int) error {
 	row := recordStatsRow(userID, kind, at, delta, d.Config.Location)
-	return tx.Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "user_id"}, {Name: "quarter"}},
-		DoUpdates: clause.Assignments(map[string]any{
-			"contact_help":    gorm.Expr("contact_help + ?", row.ContactHelp),
-			"post_duty":       gorm.Expr("post_duty + ?", row.PostDuty),
-			"public_activity": gorm.Expr("public_activity + ?", row.PublicActivity),
-			"practical_deed":  gorm.Expr("practical_deed + ?", row.PracticalDeed),
-			"month1":          gorm.Expr("month1 + ?", row.Month1),
-			"month2":          gorm.Expr("month2 + ?", row.Month2),
-			"month3":          gorm.Expr("month3 + ?", row.Month3),
-		}),
-	}).Create(&row).Error
+	return appendLater(tx, func(db *gorm.DB) *gorm.DB {
+		return db.Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "user_id"}, {Name: "quarter"}},
+			DoUpdates: clause.Assignments(map[string]any{
+				"contact_help":    gorm.Expr("contact_help + ?", row.ContactHelp),
+				"post_duty":       gorm.Expr("post_duty + ?", row.PostDuty),
+				"public_activity": gorm.Expr("public_activity + ?", row.PublicActivity),
+				"practical_deed":  gorm.Expr("practical_deed + ?", row.PracticalDeed),
+				"month1":          gorm.Expr("month1 + ?", row.Month1),
+				"month2":          gorm.Expr("month2 + ?", row.Month2),
+				"month3":          gorm.Expr("month3 + ?", row.Month3),
+			}),
+		}).Create(&row)
+	})
 }
 
 // Kinds of wish_day_durations.
@@ -160,15 +163,17 @@ func HistogramMedian(hours []float64) *float64 {
 }
 
 // addWishDuration counts one duration of kind for a wish of communityID
-// posted at created, inside tx (one upsert). It returns the database's
-// error.
+// posted at created, inside tx (one upsert, kept for the end of the
+// transaction by appendLater). It returns the database's error.
 func (d Deps) addWishDuration(tx *gorm.DB, communityID int64, created time.Time, kind int, dur time.Duration) error {
 	row := model.WishDayDurations{CommunityID: communityID, Day: dayKey(created, d.Config.Location), Kind: kind,
 		Bucket: durationBucket(dur.Hours()), N: 1}
-	return tx.Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "community_id"}, {Name: "day"}, {Name: "kind"}, {Name: "bucket"}},
-		DoUpdates: clause.Assignments(map[string]any{"n": gorm.Expr("n + 1")}),
-	}).Create(&row).Error
+	return appendLater(tx, func(db *gorm.DB) *gorm.DB {
+		return db.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "community_id"}, {Name: "day"}, {Name: "kind"}, {Name: "bucket"}},
+			DoUpdates: clause.Assignments(map[string]any{"n": gorm.Expr("n + 1")}),
+		}).Create(&row)
+	})
 }
 
 // rebuildRollups recomputes member_quarter_stats from the approved service

@@ -379,8 +379,8 @@ func (s *WishService) addEvent(ctx context.Context, tx *gorm.DB, wishID int64, a
 	if !textFits(note, 0, 500) {
 		note = string([]rune(note)[:500])
 	}
-	return tx.Create(&model.WishEvent{WishID: wishID, ActorID: actorID, ActorRole: role,
-		Action: action, Note: note, CreatedAt: s.deps.Clock.Now()}).Error
+	ev := model.WishEvent{WishID: wishID, ActorID: actorID, ActorRole: role, Action: action, Note: note, CreatedAt: s.deps.Clock.Now()}
+	return appendLater(tx, func(db *gorm.DB) *gorm.DB { return db.Create(&ev) })
 }
 
 // loadWish returns a wish or 10005.
@@ -1055,7 +1055,6 @@ func (s *WishService) claimAs(ctx context.Context, tx *gorm.DB, actorID, streetI
 func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int64) (*WishView, error) {
 	var f claimFacts
 	var claimer model.User
-	var claimID int64
 	var unitName string
 	var showContact bool
 	now := s.deps.Clock.Now()
@@ -1124,12 +1123,16 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 				return err
 			}
 		}
+		// The claim's row and what follows it only append (kept for the
+		// end of the transaction, one round trip on MySQL): the UPDATE
+		// above is the claim's one decision, and the wish's active claim
+		// is unique.
 		claim := model.WishClaim{WishID: id, ActiveWishID: &id, ClaimerID: actorID, UnitID: unit,
 			Status: model.ClaimActive, ClaimedAt: now, Deadline: deadline}
-		if err := tx.Create(&claim).Error; err != nil {
+		if err := appendLater(tx, func(db *gorm.DB) *gorm.DB { return db.Create(&claim) }); err != nil {
 			return err
 		}
-		claimID, unitName = claim.ID, name
+		unitName = name
 		w.Status, w.ClaimerID, w.ClaimUnitID = model.WishClaimed, &actorID, unit
 		w.ClaimedAt, w.ClaimDeadline, w.UpdatedAt = &now, &deadline, now
 		if w.FirstClaimedAt == nil {
@@ -1157,8 +1160,15 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 		if staff || f.RevealedIn != nil {
 			return nil
 		}
-		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&model.WishContactReveal{
-			WishID: id, ViewerID: actorID, ClaimID: claimID, CreatedAt: now}).Error
+		// The reveal names the claim by its row, found by the wish's active
+		// claim. No other reveal of the caller for this wish can exist:
+		// Claim writes one only when it read none under the caller's lock,
+		// and the claimer's reads (gateContacts) write one only once the
+		// claim has committed.
+		return appendLater(tx, func(db *gorm.DB) *gorm.DB {
+			return db.Exec(`INSERT INTO wish_contact_reveals (wish_id, viewer_id, claim_id, created_at)
+				VALUES (?, ?, (SELECT id FROM wish_claims WHERE active_wish_id = ?), ?)`, id, actorID, id, now)
+		})
 	})
 	if err != nil {
 		return nil, err

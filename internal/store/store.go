@@ -14,6 +14,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/glebarez/sqlite"
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -36,8 +37,30 @@ func SQLiteDSN(path string) string {
 // interpolateParams makes every statement one round trip instead of three
 // (prepare, execute, close): the driver quotes the arguments itself, for the
 // utf8mb4 connection charset and the server's backslash-escape mode (see
-// TestHostileStringsStayInert). An operator's explicit value is kept.
-const MySQLParams = "parseTime=true&loc=Local&charset=utf8mb4&clientFoundRows=true&interpolateParams=true"
+// TestHostileStringsStayInert). multiStatements lets a transaction send the
+// rows it only appends in one round trip (service/pipeline.go); linli never
+// builds SQL text from input, so a quoted argument cannot end a statement
+// and start another either way. An operator's explicit value is kept.
+const MySQLParams = "parseTime=true&loc=Local&charset=utf8mb4&clientFoundRows=true&interpolateParams=true&multiStatements=true"
+
+// Pipelines reports whether db may send several statements in one round
+// trip: MySQL/MariaDB with multiStatements and interpolateParams both on
+// (a prepared statement holds one statement only). It is false for SQLite,
+// where a statement costs no round trip, and for a DSN it cannot parse.
+func Pipelines(db *gorm.DB) bool {
+	d, ok := db.Dialector.(*mysql.Dialector)
+	if !ok || d.Config == nil {
+		return false
+	}
+	cfg := d.Config.DSNConfig
+	if cfg == nil {
+		var err error
+		if cfg, err = mysqldrv.ParseDSN(d.Config.DSN); err != nil {
+			return false
+		}
+	}
+	return cfg.MultiStatements && cfg.InterpolateParams
+}
 
 // MySQLDSN adds linli's required parameters to a DSN that lacks them.
 func MySQLDSN(dsn string) string {

@@ -1,0 +1,72 @@
+package service
+
+import (
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// Appends in one round trip. Many writes of a transaction only add rows
+// that nothing later in it reads: a wish's timeline event, an inbox row, an
+// audit entry, a running figure. appendLater keeps such a write and the
+// transaction sends all it kept together once its work is done, just before
+// the commit: on MySQL/MariaDB as one multi-statement round trip (the DSN's
+// multiStatements, see store.Pipelines), elsewhere one statement after the
+// other (SQLite has no round trips to save). Either way the statements are
+// the ones gorm builds for the calls, in the order they were kept, inside
+// the same transaction: a failure fails the transaction, which rolls back.
+
+// keptWrite is one statement appendLater kept: its SQL and arguments.
+type keptWrite struct {
+	sql  string
+	vars []any
+}
+
+// appendLater keeps the write build makes on tx for the end of the
+// transaction tx (opened by Deps.tx): build is called at once on a handle
+// that builds without running (gorm's DryRun) and must make exactly one
+// statement (Create, Exec, Updates…), whose result nobody reads. Outside
+// such a transaction the write runs at once. It returns build's error, or
+// the write's when it runs at once; a kept write's error fails the
+// transaction.
+func appendLater(tx *gorm.DB, build func(*gorm.DB) *gorm.DB) error {
+	v, ok := tx.Get(afterCommitKey)
+	hooks, _ := v.(*txHooks)
+	if !ok || hooks == nil {
+		return build(tx).Error
+	}
+	res := build(tx.Session(&gorm.Session{DryRun: true}))
+	if res.Error != nil {
+		return res.Error
+	}
+	hooks.kept = append(hooks.kept, keptWrite{sql: res.Statement.SQL.String(), vars: res.Statement.Vars})
+	return nil
+}
+
+// sendKept sends the writes appendLater kept, in one round trip when the
+// database pipelines, else one by one; it returns the first error.
+func (h *txHooks) sendKept(tx *gorm.DB) error {
+	kept := h.kept
+	h.kept = nil
+	if len(kept) == 0 {
+		return nil
+	}
+	if !h.pipelined || len(kept) == 1 {
+		for _, w := range kept {
+			if err := tx.Exec(w.sql, w.vars...).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var sql strings.Builder
+	var vars []any
+	for i, w := range kept {
+		if i > 0 {
+			sql.WriteString(";\n")
+		}
+		sql.WriteString(w.sql)
+		vars = append(vars, w.vars...)
+	}
+	return tx.Exec(sql.String(), vars...).Error
+}

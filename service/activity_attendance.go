@@ -490,9 +490,19 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 			return err
 		}
 		var w approvalWrites
+		var ps []*approval
 		for _, it := range items {
-			if err := s.approveOne(ctx, tx, a, actorID, it, atts[it.UserID], accounts, &w); err != nil {
+			p, err := s.prepareApproval(ctx, tx, a, actorID, it, atts[it.UserID], accounts, &w)
+			if err != nil {
 				return prefixError(err, fmt.Sprintf("用户 %d：", it.UserID))
+			}
+			if p != nil {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) > 0 {
+			if err := s.creditApprovals(ctx, tx, a, actorID, ps, true, &w); err != nil {
+				return err
 			}
 		}
 		return s.writeApprovals(ctx, tx, &w)
@@ -613,45 +623,63 @@ func (s *ActivityService) writeApprovals(ctx context.Context, tx *gorm.DB, w *ap
 	return s.notify.Notify(tx, w.notices...)
 }
 
-// approveAlone is approveOne for a single attendance, with its audit entry
-// and notification written.
+// approveAlone approves a single attendance, with its audit entry and
+// notification written.
 func (s *ActivityService) approveAlone(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance) error {
 	var w approvalWrites
-	if err := s.approveOne(ctx, tx, a, actorID, it, att, nil, &w); err != nil {
+	p, err := s.prepareApproval(ctx, tx, a, actorID, it, att, nil, &w)
+	if err != nil {
 		return err
+	}
+	if p != nil {
+		if err := s.creditApprovals(ctx, tx, a, actorID, []*approval{p}, false, &w); err != nil {
+			return err
+		}
 	}
 	return s.writeApprovals(ctx, tx, &w)
 }
 
-// approveOne approves one attendance inside tx; see Approve. att is the
+// approval is an attendance on its way to approval: checked by
+// prepareApproval, then credited with the others of its transaction and
+// written by creditApprovals.
+type approval struct {
+	it      ApprovalItem
+	att     *model.Attendance
+	points  int64
+	credits []ledger.Credit // the minutes, then the points when there are any
+}
+
+// prepareApproval checks the approval of one attendance inside tx (see
+// Approve) and returns what remains to write, or nil when nothing does (a
+// replay, or a change of score or reason only, written here). att is the
 // user's sign-up, locked by the caller, or nil when there is none; accounts,
-// when not nil, are the ledger accounts tx locked for the credits. The
-// audit entry and the notification are added to w for the caller to write
-// (writeApprovals).
-func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance, accounts *ledger.Accounts, w *approvalWrites) error {
+// when not nil, are the ledger accounts tx locked for the credits. An
+// earlier approval with other minutes is reversed here. Audit entries go
+// to w for the caller to write (writeApprovals).
+func (s *ActivityService) prepareApproval(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance, accounts *ledger.Accounts, w *approvalWrites) (*approval, error) {
 	it.Reason = strings.TrimSpace(it.Reason)
 	duration := wholeMinutes(a.EndAt.Sub(a.StartAt))
 	switch {
 	case it.Score < 1 || it.Score > 5:
-		return invalid("评分需为 1 到 5")
+		return nil, invalid("评分需为 1 到 5")
 	case it.Minutes < 1 || it.Minutes > duration:
-		return invalid("时长需在 1 到 %d 分钟之间（缺席请用标记缺席）", duration)
+		return nil, invalid("时长需在 1 到 %d 分钟之间（缺席请用标记缺席）", duration)
 	case !textFits(it.Reason, 0, 200):
-		return invalid("原因最多 200 个字符")
+		return nil, invalid("原因最多 200 个字符")
 	}
 	if att == nil {
 		att = &model.Attendance{}
 	}
 	if err := holdsSeat(att); err != nil {
-		return err
+		return nil, err
 	}
 	now := s.deps.Clock.Now()
 	switch att.State {
 	case model.AttendCheckedIn:
-		return Errorf(CodeApprovalNotReady, "尚未签退，请先签退后再审核")
+		return nil, Errorf(CodeApprovalNotReady, "尚未签退，请先签退后再审核")
 	case model.AttendNone:
 		if now.Before(a.EndAt) {
-			return Errorf(CodeApprovalNotReady, "尚未签到，活动结束后才能直接审核")
+			return nil, Errorf(CodeApprovalNotReady, "尚未签到，活动结束后才能直接审核")
 		}
 	}
 	if att.State == model.AttendApproved && att.Minutes == it.Minutes {
@@ -664,65 +692,86 @@ func (s *ActivityService) approveOne(ctx context.Context, tx *gorm.DB, a *model.
 			updates["reason"] = it.Reason
 		}
 		if len(updates) == 0 {
-			return nil
+			return nil, nil
 		}
 		updates["reviewed_by"], updates["reviewed_at"] = actorID, now.UTC()
 		if err := tx.Model(&model.Attendance{}).Where("id = ?", att.ID).Updates(updates).Error; err != nil {
-			return err
+			return nil, err
 		}
 		w.audits = append(w.audits, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
 			map[string]any{"minutes": att.Minutes, "score": att.Score}, map[string]any{"minutes": it.Minutes, "score": it.Score}, it.Reason))
-		return nil
+		return nil, nil
 	}
 	if it.Minutes != att.ComputedMinutes && it.Reason == "" {
-		return Errorf(CodeMinutesReasonMissing, "核定时长（%d 分钟）与签到记录（%d 分钟）不同，请填写原因", it.Minutes, att.ComputedMinutes)
+		return nil, Errorf(CodeMinutesReasonMissing, "核定时长（%d 分钟）与签到记录（%d 分钟）不同，请填写原因", it.Minutes, att.ComputedMinutes)
 	}
 	if att.State == model.AttendApproved {
 		if err := s.reverseCredits(ctx, tx, att); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	version := att.ApprovalVersion + 1
-	src := ledger.Source{Kind: "attendance", ID: fmt.Sprintf("%d:v%d", att.ID, version)}
+	src := ledger.Source{Kind: "attendance", ID: fmt.Sprintf("%d:v%d", att.ID, att.ApprovalVersion+1)}
 	memo := "志愿活动：" + a.Title
-	minutesRec, err := s.timeBank.Credit(ctx, tx, ledger.Credit{
-		UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyMinutes,
-		Amount: int64(it.Minutes), Source: src, Memo: memo, Locked: accounts,
-	})
+	p := &approval{it: it, att: att, points: int64(a.PointsPerHour) * int64(it.Minutes) / 60}
+	p.credits = append(p.credits, ledger.Credit{UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyMinutes,
+		Amount: int64(it.Minutes), Source: src, Memo: memo, Locked: accounts})
+	if p.points > 0 {
+		p.credits = append(p.credits, ledger.Credit{UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyPoints,
+			Amount: p.points, Source: src, Memo: memo, Locked: accounts})
+	}
+	return p, nil
+}
+
+// creditApprovals posts the credits of ps together (TimeBankService.CreditAll),
+// then writes each approval: its service record, the attendance (approved,
+// with its credits' transactions), its audit entry and notification into w.
+// An error names the user concerned when named (a batch).
+func (s *ActivityService) creditApprovals(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, ps []*approval, named bool, w *approvalWrites) error {
+	var credits []ledger.Credit
+	for _, p := range ps {
+		credits = append(credits, p.credits...)
+	}
+	recs, err := s.timeBank.CreditAll(ctx, tx, credits)
 	if err != nil {
 		return err
 	}
-	points := int64(a.PointsPerHour) * int64(it.Minutes) / 60
-	var pointsTxn *int64
-	if points > 0 {
-		rec, err := s.timeBank.Credit(ctx, tx, ledger.Credit{
-			UserID: att.UserID, CommunityID: a.CommunityID, Currency: model.CurrencyPoints,
-			Amount: points, Source: src, Memo: memo, Locked: accounts,
-		})
-		if err != nil {
-			return err
+	now := s.deps.Clock.Now()
+	for _, p := range ps {
+		minutesRec := recs[0]
+		var pointsTxn *int64
+		if len(p.credits) > 1 {
+			pointsTxn = &recs[1].TxnID
 		}
-		pointsTxn = &rec.TxnID
+		recs = recs[len(p.credits):]
+		if err := s.approveRecord(ctx, tx, a, p.att, p.it.Minutes, actorID); err != nil {
+			return userError(err, p, named)
+		}
+		att, it := p.att, p.it
+		res := tx.Model(&model.Attendance{}).Where("id = ? AND approval_version = ?", att.ID, att.ApprovalVersion).
+			Updates(map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "points": p.points, "score": it.Score,
+				"reason": it.Reason, "absent_at": nil, "reviewed_by": actorID, "reviewed_at": now.UTC(),
+				"approval_version": att.ApprovalVersion + 1, "minutes_txn_id": minutesRec.TxnID, "points_txn_id": pointsTxn})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return userError(conflict("考勤已被他人修改，请刷新后重试"), p, named)
+		}
+		w.audits = append(w.audits, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
+			map[string]any{"state": att.State, "minutes": att.Minutes, "computedMinutes": att.ComputedMinutes},
+			map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "score": it.Score, "points": p.points}, it.Reason))
+		w.notices = append(w.notices, Notice{UserID: att.UserID, Event: EventHoursApproved, ObjectKind: "activity", ObjectID: a.ID,
+			Subject: a.Title, Note: fmt.Sprintf("%d 分钟", it.Minutes)})
 	}
-	if err := s.approveRecord(ctx, tx, a, att, it.Minutes, actorID); err != nil {
+	return nil
+}
+
+// userError prefixes err with the user of p when named.
+func userError(err error, p *approval, named bool) error {
+	if !named {
 		return err
 	}
-	res := tx.Model(&model.Attendance{}).Where("id = ? AND approval_version = ?", att.ID, att.ApprovalVersion).
-		Updates(map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "points": points, "score": it.Score,
-			"reason": it.Reason, "absent_at": nil, "reviewed_by": actorID, "reviewed_at": now.UTC(),
-			"approval_version": version, "minutes_txn_id": minutesRec.TxnID, "points_txn_id": pointsTxn})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected != 1 {
-		return conflict("考勤已被他人修改，请刷新后重试")
-	}
-	w.audits = append(w.audits, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
-		map[string]any{"state": att.State, "minutes": att.Minutes, "computedMinutes": att.ComputedMinutes},
-		map[string]any{"state": model.AttendApproved, "minutes": it.Minutes, "score": it.Score, "points": points}, it.Reason))
-	w.notices = append(w.notices, Notice{UserID: att.UserID, Event: EventHoursApproved, ObjectKind: "activity", ObjectID: a.ID,
-		Subject: a.Title, Note: fmt.Sprintf("%d 分钟", it.Minutes)})
-	return nil
+	return prefixError(err, fmt.Sprintf("用户 %d：", p.it.UserID))
 }
 
 // attendanceEvent is the audit event of a staff action on an attendance of

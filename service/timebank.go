@@ -79,15 +79,40 @@ func (s *TimeBankService) Credit(ctx context.Context, tx *gorm.DB, c ledger.Cred
 	if err != nil {
 		return nil, ledgerError(err)
 	}
-	if !rec.Replayed {
-		at := s.postedAt(rec)
-		m, i, r := issuedStats(ledger.KindCredit, c.Currency, c.Amount)
-		if err := s.deps.addDayStats(tx, c.CommunityID, at, m, i, r); err != nil {
+	return rec, s.credited(ctx, tx, c, rec)
+}
+
+// CreditAll is Credit for several credits inside tx, posted together
+// (ledger.CreditAll: four statements for all of them when their accounts
+// are locked); it returns their receipts in order, and 10001 for a
+// non-positive amount.
+func (s *TimeBankService) CreditAll(ctx context.Context, tx *gorm.DB, cs []ledger.Credit) ([]*ledger.Receipt, error) {
+	recs, err := s.ledger.CreditAll(ctx, tx, cs)
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	for i, rec := range recs {
+		if err := s.credited(ctx, tx, cs[i], rec); err != nil {
 			return nil, err
 		}
-		s.bumpAfterCommit(ctx, tx, boardBump{c.UserID, c.Currency, c.Amount, at})
 	}
-	return rec, nil
+	return recs, nil
+}
+
+// credited counts a credit posted (not replayed) in its community's day
+// figures and moves the user's leaderboards after commit. It returns the
+// database's error.
+func (s *TimeBankService) credited(ctx context.Context, tx *gorm.DB, c ledger.Credit, rec *ledger.Receipt) error {
+	if rec.Replayed {
+		return nil
+	}
+	at := s.postedAt(rec)
+	m, i, r := issuedStats(ledger.KindCredit, c.Currency, c.Amount)
+	if err := s.deps.addDayStats(tx, c.CommunityID, at, m, i, r); err != nil {
+		return err
+	}
+	s.bumpAfterCommit(ctx, tx, boardBump{c.UserID, c.Currency, c.Amount, at})
+	return nil
 }
 
 // lockCreditAccounts creates where missing and locks, inside tx, the

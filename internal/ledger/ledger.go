@@ -139,6 +139,141 @@ func (l *Ledger) Credit(ctx context.Context, tx *gorm.DB, c Credit) (*Receipt, e
 	})
 }
 
+// CreditAll posts credits as Credit would, one after the other, each once
+// per source, and returns their receipts in order. When every credit's
+// accounts are in its Locked and no source was posted before, it takes four
+// statements however many credits there are: one look-up of their sources,
+// one insert of their transactions, one of their entries, one UPDATE of the
+// balances (each account moved once by its sum). Otherwise — a replay among
+// them, accounts not locked, a source given twice, or a concurrent posting
+// of one of the sources committing first (the entries' unique key) — it
+// takes back what it wrote and posts them one by one with Credit, with the
+// same results. It returns ErrInvalidAmount for a non-positive amount;
+// after any other error the caller must roll back.
+func (l *Ledger) CreditAll(ctx context.Context, tx *gorm.DB, credits []Credit) ([]*Receipt, error) {
+	type accounts struct{ user, community int64 }
+	accts := make([]accounts, len(credits))
+	batch := l.beforeInsert == nil
+	type sourceKey struct {
+		Source
+		model.Currency
+	}
+	sources := map[sourceKey]bool{}
+	for i, c := range credits {
+		if c.Amount <= 0 {
+			return nil, ErrInvalidAmount
+		}
+		u, okU := c.Locked.id(tx, AccountKey{model.OwnerUser, c.UserID, c.Currency})
+		m, okM := c.Locked.id(tx, AccountKey{model.OwnerCommunity, c.CommunityID, c.Currency})
+		batch = batch && okU && okM && c.Source.Valid() && c.Currency.Valid() && !sources[sourceKey{c.Source, c.Currency}]
+		sources[sourceKey{c.Source, c.Currency}] = true
+		accts[i] = accounts{u, m}
+	}
+	if !batch || len(credits) < 2 {
+		return l.creditEach(ctx, tx, credits)
+	}
+	db := tx.WithContext(ctx)
+	conds := make([]string, len(credits))
+	args := make([]any, 0, 4*len(credits))
+	for i, c := range credits {
+		conds[i] = "(source_kind = ? AND source_id = ? AND account_id = ? AND currency = ?)"
+		args = append(args, c.Source.Kind, c.Source.ID, accts[i].user, c.Currency)
+	}
+	var posted int64
+	if err := db.Model(&model.LedgerEntry{}).Where(strings.Join(conds, " OR "), args...).Count(&posted).Error; err != nil {
+		return nil, err
+	}
+	if posted > 0 {
+		return l.creditEach(ctx, tx, credits)
+	}
+	now := l.now().UTC()
+	txns := make([]model.LedgerTxn, len(credits))
+	for i, c := range credits {
+		txns[i] = model.LedgerTxn{Kind: KindCredit, SourceKind: c.Source.Kind, SourceID: c.Source.ID,
+			Memo: cutMemo(c.Memo), CreatedAt: now}
+	}
+	if err := db.Create(&txns).Error; err != nil {
+		return nil, err
+	}
+	entries := make([]model.LedgerEntry, 0, 2*len(credits))
+	for i, c := range credits {
+		for _, lg := range []struct {
+			account, amount int64
+		}{{accts[i].user, c.Amount}, {accts[i].community, -c.Amount}} {
+			entries = append(entries, model.LedgerEntry{TxnID: txns[i].ID, AccountID: lg.account, Currency: c.Currency,
+				Amount: lg.amount, SourceKind: c.Source.Kind, SourceID: c.Source.ID, Memo: txns[i].Memo, CreatedAt: now})
+		}
+	}
+	if err := db.Create(&entries).Error; err != nil {
+		if !errors.Is(err, gorm.ErrDuplicatedKey) {
+			return nil, err
+		}
+		// A posting of one of the sources committed meanwhile (the insert
+		// waited for it): the failed statement wrote nothing; the
+		// transactions go, and Credit finds the replay.
+		ids := make([]int64, len(txns))
+		for i := range txns {
+			ids[i] = txns[i].ID
+		}
+		if err := db.Delete(&model.LedgerTxn{}, ids).Error; err != nil {
+			return nil, err
+		}
+		return l.creditEach(ctx, tx, credits)
+	}
+	// Each account moves once, by the sum of its legs (the community's
+	// account is in every credit of its currency).
+	sum := map[int64]*leg{}
+	var legs []*leg
+	for i, c := range credits {
+		for _, lg := range []leg{{account: accts[i].user, amount: c.Amount, earned: c.Amount}, {account: accts[i].community, amount: -c.Amount}} {
+			if s := sum[lg.account]; s != nil {
+				s.amount += lg.amount
+				s.earned += lg.earned
+				continue
+			}
+			sum[lg.account] = &lg
+			legs = append(legs, &lg)
+		}
+	}
+	moves := make([]leg, len(legs))
+	for i, lg := range legs {
+		moves[i] = *lg
+	}
+	n, err := moveBalances(db, moves)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(moves) {
+		return nil, fmt.Errorf("ledger: %d of %d accounts of %d credits changed", n, len(moves), len(credits))
+	}
+	out := make([]*Receipt, len(credits))
+	for i := range credits {
+		out[i] = &Receipt{TxnID: txns[i].ID, Entries: entries[2*i : 2*i+2 : 2*i+2]}
+	}
+	return out, nil
+}
+
+// creditEach posts credits one by one with Credit.
+func (l *Ledger) creditEach(ctx context.Context, tx *gorm.DB, credits []Credit) ([]*Receipt, error) {
+	out := make([]*Receipt, len(credits))
+	for i, c := range credits {
+		rec, err := l.Credit(ctx, tx, c)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = rec
+	}
+	return out, nil
+}
+
+// cutMemo cuts a memo to the 255 characters a ledger row holds.
+func cutMemo(memo string) string {
+	if len([]rune(memo)) > 255 {
+		return string([]rune(memo)[:255])
+	}
+	return memo
+}
+
 // Debit moves d.Amount from the user to the community. It returns
 // ErrInsufficientBalance when the user's balance is short (nothing written)
 // and ErrInvalidAmount for a non-positive amount.
@@ -373,9 +508,7 @@ func (l *Ledger) post(ctx context.Context, tx *gorm.DB, locked *Accounts, kind s
 	if !currency.Valid() {
 		return nil, fmt.Errorf("ledger: invalid currency %q", currency)
 	}
-	if len([]rune(memo)) > 255 {
-		memo = string([]rune(memo)[:255])
-	}
+	memo = cutMemo(memo)
 	var sum int64
 	var toLock []AccountKey
 	for i := range legs {

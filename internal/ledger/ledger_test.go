@@ -257,3 +257,122 @@ func TestPostingOfASourcePostedAfterTheLookup(t *testing.T) {
 		t.Fatalf("balance %d, want %d (the posting wrote nothing)", a.Balance, userAcc.Balance)
 	}
 }
+
+// TestCreditAllPaysEachSourceOnce fires the same batch of credits (three
+// users, minutes and points) from many transactions at once, each locking
+// the accounts first as the batch approval does: one batch posts them all
+// (by its four statements), every other finds them posted and gets each
+// receipt replayed. A batch holding one source posted before posts the rest
+// and replays that one.
+func TestCreditAllPaysEachSourceOnce(t *testing.T) {
+	h := testutil.New(t)
+	tree := h.MustTree()
+	ctx := context.Background()
+	l := ledger.New()
+	var users []int64
+	for i := range 3 {
+		users = append(users, h.MustLogin(testutil.UniqueOpenID(fmt.Sprint("all", i))).UserID)
+	}
+	community := tree.CommunityA.ID
+	credits := func(prefix string, users []int64) []ledger.Credit {
+		var cs []ledger.Credit
+		for _, u := range users {
+			src := ledger.Source{Kind: "test", ID: fmt.Sprint(prefix, u)}
+			cs = append(cs,
+				ledger.Credit{UserID: u, CommunityID: community, Currency: model.CurrencyMinutes, Amount: 60, Source: src, Memo: "批量"},
+				ledger.Credit{UserID: u, CommunityID: community, Currency: model.CurrencyPoints, Amount: 10, Source: src, Memo: "批量"})
+		}
+		return cs
+	}
+	post := func(cs []ledger.Credit) ([]*ledger.Receipt, error) {
+		var out []*ledger.Receipt
+		err := dbtx.Run(ctx, h.DB, func(tx *gorm.DB) error {
+			var keys []ledger.AccountKey
+			for _, c := range cs {
+				keys = append(keys, ledger.AccountKey{Owner: model.OwnerUser, OwnerID: c.UserID, Currency: c.Currency},
+					ledger.AccountKey{Owner: model.OwnerCommunity, OwnerID: c.CommunityID, Currency: c.Currency})
+			}
+			locked, err := l.Lock(ctx, tx, keys...)
+			if err != nil {
+				return err
+			}
+			for i := range cs {
+				cs[i].Locked = locked
+			}
+			out, err = l.CreditAll(ctx, tx, cs)
+			return err
+		})
+		return out, err
+	}
+	before := balance(t, h, model.OwnerCommunity, community, model.CurrencyMinutes).Balance
+
+	var wg sync.WaitGroup
+	var fresh, replayed, failed atomic.Int64
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs, err := post(credits("all-", users))
+			if err != nil {
+				failed.Add(1)
+				t.Log(err)
+				return
+			}
+			for _, r := range recs {
+				if r.Replayed {
+					replayed.Add(1)
+				} else {
+					fresh.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if fresh.Load() != 6 || replayed.Load() != 19*6 || failed.Load() != 0 {
+		t.Fatalf("fresh %d replayed %d failed %d", fresh.Load(), replayed.Load(), failed.Load())
+	}
+	for _, u := range users {
+		m, p := balance(t, h, model.OwnerUser, u, model.CurrencyMinutes), balance(t, h, model.OwnerUser, u, model.CurrencyPoints)
+		if m.Balance != 60 || m.Earned != 60 || p.Balance != 10 {
+			t.Fatalf("user %d: minutes %+v points %+v", u, m, p)
+		}
+	}
+	if got := balance(t, h, model.OwnerCommunity, community, model.CurrencyMinutes).Balance; got != before-180 {
+		t.Fatalf("community minutes %d, want %d", got, before-180)
+	}
+
+	// One source of the next batch was posted alone before.
+	next := credits("next-", users)
+	if _, err := post(next[:1]); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := post(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if r.Replayed != (i == 0) || r.TxnID == 0 || len(r.Entries) != 2 {
+			t.Fatalf("receipt %d: %+v", i, r)
+		}
+	}
+	if n := h.Count(&model.LedgerEntry{}, "source_kind = ? AND source_id LIKE ?", "test", "next-%"); n != 12 {
+		t.Fatalf("entries of the next batch = %d, want 12", n)
+	}
+
+	// A fresh batch over existing accounts: the lock's two statements and
+	// the batch's four, for six credits.
+	tr := h.Trips(func() { recs, err = post(credits("third-", users)) })
+	if err != nil || len(recs) != 6 || tr.SQL != 6 {
+		t.Fatalf("fresh batch: %d receipts, %d statements (%v):\n%v", len(recs), tr.SQL, err, tr.Statements)
+	}
+	// Every account of the test holds the sum of its entries (the whole
+	// database's reconcile would see other tests' deliberate damage on a
+	// shared server).
+	var off int64
+	if err := h.DB.Raw(`SELECT COUNT(*) FROM accounts a WHERE (a.owner_kind = 'user' AND a.owner_id IN ?
+		OR a.owner_kind = 'community' AND a.owner_id = ?)
+		AND a.balance <> (SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e WHERE e.account_id = a.id)`,
+		users, community).Scan(&off).Error; err != nil || off != 0 {
+		t.Fatalf("%d accounts differ from their entries (%v)", off, err)
+	}
+}

@@ -306,10 +306,14 @@ func (s *server) tryTx(c *gin.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) 
 	return out, 0, tx.Commit()
 }
 
-// claim: the wish's status and claimer, the active claim, the event.
+// claim: the rows linli writes, one statement each: the wish's status and
+// claimer, the active claim, the contact reveal (the claim's id by
+// LAST_INSERT_ID), the poster's notification, the time-to-claim histogram
+// of the wish's community and day (a first claim), the event.
 func (s *server) claim(c *gin.Context) {
 	uid, id := c.GetInt64("uid"), c.Param("id")
 	now := time.Now()
+	day := dayKey(now, s.loc)
 	s.inTx(c, 200, func(tx *sql.Tx) (any, int, error) {
 		res, err := tx.ExecContext(c, `UPDATE wishes SET status = 'claimed', claimer_id = ?, claimed_at = ?,
 			first_claimed_at = COALESCE(first_claimed_at, ?), claim_deadline = ?, updated_at = ?
@@ -320,14 +324,35 @@ func (s *server) claim(c *gin.Context) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil, 70002, nil
 		}
-		if _, err := tx.ExecContext(c, `INSERT INTO wish_claims (wish_id, active_wish_id, claimer_id, status, claimed_at,
-			deadline, created_at) VALUES (?, ?, ?, 'active', ?, ?, ?)`, id, id, uid, now, now.Add(168*time.Hour), now); err != nil {
-			return nil, 0, err
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO wish_claims (wish_id, active_wish_id, claimer_id, status, claimed_at, deadline, created_at)
+				VALUES (?, ?, ?, 'active', ?, ?, ?)`, []any{id, id, uid, now, now.Add(168 * time.Hour), now}},
+			{`INSERT INTO wish_contact_reveals (wish_id, viewer_id, claim_id, created_at) VALUES (?, ?, LAST_INSERT_ID(), ?)`,
+				[]any{id, uid, now}},
+			{`INSERT INTO notifications (user_id, event, title, body, object_kind, object_id, created_at)
+				SELECT poster_id, 'wish_claimed', '心愿已被认领', CONCAT('心愿「', title, '」已被认领'), 'wish', id, ?
+				FROM wishes WHERE id = ?`, []any{now, id}},
+			{`INSERT INTO wish_day_durations (community_id, day, kind, bucket, n)
+				SELECT community_id, ?, 1, LEAST(GREATEST(TIMESTAMPDIFF(HOUR, published_at, ?), 0), 47), 1 FROM wishes WHERE id = ?
+				ON DUPLICATE KEY UPDATE n = n + 1`, []any{day, now, id}},
+			{`INSERT INTO wish_events (wish_id, actor_id, actor_role, action, created_at)
+				VALUES (?, ?, 'claimer', 'claim', ?)`, []any{id, uid, now}},
+		} {
+			if _, err := tx.ExecContext(c, q.sql, q.args...); err != nil {
+				return nil, 0, err
+			}
 		}
-		_, err = tx.ExecContext(c, `INSERT INTO wish_events (wish_id, actor_id, actor_role, action, created_at)
-			VALUES (?, ?, 'claimer', 'claim', ?)`, id, uid, now)
-		return gin.H{"id": id, "status": "claimed"}, 0, err
+		return gin.H{"id": id, "status": "claimed"}, 0, nil
 	})
+}
+
+// dayKey is linli's key of t's day in loc (service.dayKey): 20261201.
+func dayKey(t time.Time, loc *time.Location) int {
+	y, m, d := t.In(loc).Date()
+	return y*10000 + int(m)*100 + d
 }
 
 // signup: a seat by the conditional counter UPDATE, and the sign-up row; when
@@ -362,7 +387,9 @@ type approveReq struct {
 }
 
 // approve: per attendance its state, two balanced ledger postings (minutes
-// and points), the four account balances and the service record.
+// and points), the four account balances, the service record and its
+// member's quarter counts; for the batch the audit entries, the
+// notifications and the community's figures of the day.
 func (s *server) approve(c *gin.Context) {
 	var req approveReq
 	if err := c.ShouldBindJSON(&req); err != nil {
@@ -374,6 +401,7 @@ func (s *server) approve(c *gin.Context) {
 	var credits []boardCredit
 	s.inTxWith(c, 200, nil, func(tx *sql.Tx) (any, int, error) {
 		credits = credits[:0]
+		var minutes, issued int64
 		var cid int64
 		var pph int64
 		var title string
@@ -436,7 +464,42 @@ func (s *server) approve(c *gin.Context) {
 				it.UserID, cid, now, it.Minutes, title, staff, now, src, now, now); err != nil {
 				return nil, 0, err
 			}
+			// The dashboard's quarter counts of the record.
+			month := int(now.In(s.loc).Month()) - 1
+			monthCols := [3]string{"month1", "month2", "month3"}
+			col := monthCols[month%3]
+			if _, err := tx.ExecContext(c, `INSERT INTO member_quarter_stats (user_id, quarter, public_activity, `+col+`)
+				VALUES (?, ?, 1, 1) ON DUPLICATE KEY UPDATE public_activity = public_activity + 1, `+col+` = `+col+` + 1`,
+				it.UserID, now.In(s.loc).Year()*10+month/3+1); err != nil {
+				return nil, 0, err
+			}
 			credits = append(credits, boardCredit{it.UserID, int64(it.Minutes), points})
+			minutes += int64(it.Minutes)
+			issued += points
+		}
+		// For the whole batch, as linli: the audit entries, the volunteers'
+		// notifications, the community's figures of the day.
+		audit := make([]string, len(req.Items))
+		notes := make([]string, len(req.Items))
+		var auditArgs, noteArgs []any
+		for i, it := range req.Items {
+			audit[i] = "(?, ?, COALESCE((SELECT path FROM org_units WHERE id = ?), ''), 'attendance.approve', 'attendance', ?, '', ?, '', '', ?)"
+			auditArgs = append(auditArgs, staff, cid, cid, it.UserID, fmt.Sprintf(`{"minutes":%d,"score":%d}`, it.Minutes, it.Score), now)
+			notes[i] = "(?, 'hours_approved', '服务时长已确认', ?, 'activity', ?, ?)"
+			noteArgs = append(noteArgs, it.UserID, "您参加的活动「"+title+"」的服务时长已确认："+strconv.Itoa(it.Minutes)+" 分钟", id, now)
+		}
+		if _, err := tx.ExecContext(c, "INSERT INTO audit_entries (`actor_id`, `org_id`, `org_path`, `action`, `object_kind`, "+
+			"`object_id`, `before`, `after`, `reason`, `request_id`, `created_at`) VALUES "+strings.Join(audit, ", "), auditArgs...); err != nil {
+			return nil, 0, err
+		}
+		if _, err := tx.ExecContext(c, `INSERT INTO notifications (user_id, event, title, body, object_kind, object_id, created_at)
+			VALUES `+strings.Join(notes, ", "), noteArgs...); err != nil {
+			return nil, 0, err
+		}
+		if _, err := tx.ExecContext(c, `INSERT INTO community_day_stats (community_id, day, minutes_issued, points_issued)
+			VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE minutes_issued = minutes_issued + ?, points_issued = points_issued + ?`,
+			cid, dayKey(now, s.loc), minutes, issued, minutes, issued); err != nil {
+			return nil, 0, err
 		}
 		return gin.H{"approved": len(req.Items)}, 0, nil
 	}, func() { s.bumpBoards(c, now, credits) })
@@ -501,8 +564,9 @@ type orderReq struct {
 	GoodsID int64 `json:"goodsId"`
 }
 
-// order: stock, the balanced debit (entries and both balances), the holding
-// and the order.
+// order: stock, the balanced debit (entries and both balances), the holding,
+// the order, the community's figures of the day and the buyer's
+// notification.
 func (s *server) order(c *gin.Context) {
 	var req orderReq
 	if err := c.ShouldBindJSON(&req); err != nil {
@@ -558,8 +622,17 @@ func (s *server) order(c *gin.Context) {
 		if _, err := tx.ExecContext(c, `UPDATE mall_orders SET debit_txn_id = ? WHERE id = ?`, txn, orderID); err != nil {
 			return nil, 0, err
 		}
-		_, err = tx.ExecContext(c, `INSERT INTO mall_holdings (user_id, goods_id, quantity) VALUES (?, ?, 1)
-			ON DUPLICATE KEY UPDATE quantity = quantity + 1`, uid, req.GoodsID)
+		if _, err := tx.ExecContext(c, `INSERT INTO mall_holdings (user_id, goods_id, quantity) VALUES (?, ?, 1)
+			ON DUPLICATE KEY UPDATE quantity = quantity + 1`, uid, req.GoodsID); err != nil {
+			return nil, 0, err
+		}
+		if _, err := tx.ExecContext(c, `INSERT INTO community_day_stats (community_id, day, points_redeemed) VALUES (?, ?, ?)
+			ON DUPLICATE KEY UPDATE points_redeemed = points_redeemed + ?`, cid, dayKey(now, s.loc), price, price); err != nil {
+			return nil, 0, err
+		}
+		_, err = tx.ExecContext(c, `INSERT INTO notifications (user_id, event, title, body, object_kind, object_id, created_at)
+			SELECT ?, 'order_ready', '兑换订单待领取', CONCAT('您兑换的「', name, '」已备好，请凭取货码领取'), 'mall_order', ?, ?
+			FROM mall_goods WHERE id = ?`, uid, orderID, now, req.GoodsID)
 		return gin.H{"id": orderID, "pickupCode": code}, 0, err
 	})
 }

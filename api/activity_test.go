@@ -415,6 +415,16 @@ func TestSignupRules(t *testing.T) {
 	now := h.Clock.Now()
 	overlap := e.newActivity(map[string]any{"startAt": now.Add(150 * time.Minute), "endAt": now.Add(4 * time.Hour)})
 	h.Do("POST", fmt.Sprintf("/activities/%d/signup", overlap), nil, u.token).Expect(t, 409, service.CodeScheduleOverlap)
+	// A sign-up kept its activity's end (the overlap check's index); one
+	// written before that column existed, without it, still counts.
+	var end *time.Time
+	if err := h.DB.Model(&model.Attendance{}).Where("activity_id = ? AND user_id = ?", id, u.id).Pluck("activity_end_at", &end).Error; err != nil || end == nil {
+		t.Fatalf("sign-up's activity end %v (%v)", end, err)
+	}
+	if err := h.DB.Model(&model.Attendance{}).Where("activity_id = ? AND user_id = ?", id, u.id).Update("activity_end_at", nil).Error; err != nil {
+		t.Fatal(err)
+	}
+	h.Do("POST", fmt.Sprintf("/activities/%d/signup", overlap), nil, u.token).Expect(t, 409, service.CodeScheduleOverlap)
 	adjacent := e.newActivity(map[string]any{"startAt": now.Add(3 * time.Hour), "endAt": now.Add(4 * time.Hour)})
 	e.signup(adjacent, u)
 

@@ -144,11 +144,18 @@ const WaitlistOrder = "id"
 // ApprovalVersion counts the approvals that changed the credited minutes;
 // MinutesTxnID and PointsTxnID name the ledger credits in force.
 type Attendance struct {
-	ID              int64        `gorm:"primaryKey"`
-	ActivityID      int64        `gorm:"not null;uniqueIndex:ux_attendance,priority:1;index:ix_attendance_wait,priority:1"`
-	UserID          int64        `gorm:"not null;uniqueIndex:ux_attendance,priority:2;index:ix_attendance_user,priority:1"`
-	Status          SignupStatus `gorm:"size:16;not null;index:ix_attendance_wait,priority:2"`
-	SignedUpAt      time.Time    `gorm:"not null"`
+	ID         int64        `gorm:"primaryKey"`
+	ActivityID int64        `gorm:"not null;uniqueIndex:ux_attendance,priority:1;index:ix_attendance_wait,priority:1"`
+	UserID     int64        `gorm:"not null;uniqueIndex:ux_attendance,priority:2;index:ix_attendance_user,priority:1;index:ix_attendance_user_end,priority:1"`
+	Status     SignupStatus `gorm:"size:16;not null;index:ix_attendance_wait,priority:2"`
+	// ActivityEndAt copies the activity's end (an activity's times never
+	// change once created): ix_attendance_user_end finds a user's sign-ups
+	// not yet over without reading the rest of their history (the
+	// sign-up's overlap check). NULL only on rows written before it
+	// existed and not backfilled (migration 0004), which the check reads
+	// too.
+	ActivityEndAt   *time.Time `gorm:"index:ix_attendance_user_end,priority:2"`
+	SignedUpAt      time.Time  `gorm:"not null"`
 	PromotedAt      *time.Time
 	CancelledAt     *time.Time
 	State           AttendState `gorm:"size:16;not null;index:ix_attendance_state"`

@@ -49,6 +49,7 @@ func steps() []Step {
 		{Version: "0001_project_confirmation", Name: "projects done before confirmation was required count as confirmed by their staff", Run: migrateProjectConfirmation},
 		{Version: "0002_activity_notices_to_inbox", Name: "activity notices become inbox notifications", Run: migrateActivityNotices},
 		{Version: "0003_staff_roles_end", Name: "removed staff roles are ended, not deleted: the old unique key goes", Run: migrateStaffRolesEnd},
+		{Version: "0004_attendance_activity_end", Name: "sign-ups copy their activity's end (the overlap check's index)", Run: migrateAttendanceActivityEnd},
 	}
 }
 
@@ -316,4 +317,24 @@ func cut(s string, n int) string {
 		return string(r[:n])
 	}
 	return s
+}
+
+// migrateAttendanceActivityEnd fills Attendance.ActivityEndAt of the rows
+// written before it existed from their activities, in ranges of ids (one
+// statement per range, so that a table of millions is not one huge
+// transaction's undo). Running it again changes nothing.
+func migrateAttendanceActivityEnd(tx *gorm.DB) error {
+	var maxID int64
+	if err := tx.Model(&Attendance{}).Select("COALESCE(MAX(id), 0)").Scan(&maxID).Error; err != nil {
+		return err
+	}
+	const span = 50000
+	for from := int64(0); from < maxID; from += span {
+		err := tx.Exec(`UPDATE attendances SET activity_end_at = (SELECT end_at FROM activities WHERE activities.id = attendances.activity_id)
+			WHERE id > ? AND id <= ? AND activity_end_at IS NULL`, from, from+span).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

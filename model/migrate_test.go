@@ -125,3 +125,43 @@ func TestThreeInstancesMigrateAtOnce(t *testing.T) {
 		t.Fatalf("tables step not run again: %+v", tables)
 	}
 }
+
+// TestAttendanceActivityEndBackfilled: sign-ups written before
+// Attendance.ActivityEndAt existed get their activity's end from step 0004;
+// a row that has it keeps it.
+func TestAttendanceActivityEndBackfilled(t *testing.T) {
+	cfg := testutil.EmptyDatabase(t)
+	db := testutil.OpenDatabase(t, cfg)
+	if err := model.Migrate(db); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	a := model.Activity{CommunityID: 1, Title: "植树", Content: "植树", Category: "环境保护", Address: "公园",
+		StartAt: start, EndAt: start.Add(2 * time.Hour), SignupDeadline: start.Add(-time.Hour),
+		Audience: model.AudienceAll, Status: model.ActivityPublished, CreatedBy: 1}
+	if err := db.Create(&a).Error; err != nil {
+		t.Fatal(err)
+	}
+	kept := start.Add(time.Minute)
+	rows := []model.Attendance{
+		{ActivityID: a.ID, UserID: 7, Status: model.SignupSigned, SignedUpAt: start, State: model.AttendNone},
+		{ActivityID: a.ID, UserID: 8, Status: model.SignupSigned, SignedUpAt: start, State: model.AttendNone, ActivityEndAt: &kept},
+	}
+	if err := db.Create(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Where("version = ?", "0004_attendance_activity_end").Delete(&model.SchemaMigration{}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Migrate(db); err != nil {
+		t.Fatal(err)
+	}
+	var got []model.Attendance
+	if err := db.Order("user_id").Find(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ActivityEndAt == nil || !got[0].ActivityEndAt.Equal(a.EndAt) ||
+		got[1].ActivityEndAt == nil || !got[1].ActivityEndAt.Equal(kept) {
+		t.Fatalf("activity ends after the step: %v, %v (want %v, %v)", got[0].ActivityEndAt, got[1].ActivityEndAt, a.EndAt, kept)
+	}
+}

@@ -110,7 +110,7 @@ func (s *ActivityService) signupOne(ctx context.Context, userID, activityID int6
 		}
 		now := s.deps.Clock.Now().UTC()
 		err = tx.Model(&model.Attendance{}).Create(map[string]any{"activity_id": a.ID, "user_id": userID,
-			"status": out.Status, "signed_up_at": now, "state": model.AttendNone,
+			"status": out.Status, "signed_up_at": now, "state": model.AttendNone, "activity_end_at": a.EndAt,
 			"created_at": now, "updated_at": now}).Error
 		if isDuplicate(err) {
 			return Errorf(CodeAlreadySignedUp, "您已报名该活动")
@@ -181,11 +181,14 @@ type signupUserFacts struct {
 }
 
 // signupFactColumns selects signupUserFacts of the user u for the activity
-// activities; signupFactArgs are its arguments.
+// activities; signupFactArgs are its arguments. The overlap reads only the
+// caller's sign-ups whose activity ends after this one starts
+// (ix_attendance_user_end), not their whole history.
 const signupFactColumns = `(SELECT e.id FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = u.id) AS existing_id,
 	(SELECT e.status FROM attendances e WHERE e.activity_id = activities.id AND e.user_id = u.id) AS existing_status,
 	(SELECT c.title FROM attendances x JOIN activities c ON c.id = x.activity_id
-		WHERE x.user_id = u.id AND x.status IN ? AND c.status IN ? AND c.id <> activities.id
+		WHERE x.user_id = u.id AND (x.activity_end_at > activities.start_at OR x.activity_end_at IS NULL)
+		AND x.status IN ? AND c.status IN ? AND c.id <> activities.id
 		AND c.start_at < activities.end_at AND c.end_at > activities.start_at LIMIT 1) AS clash,
 	(SELECT COUNT(*) FROM attendances b WHERE b.user_id = u.id AND b.state = ? AND b.absent_at >= ?) AS absences`
 

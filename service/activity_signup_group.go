@@ -295,10 +295,10 @@ func (s *ActivityService) signupTogether(ctx context.Context, activityID int64, 
 			// Rows are inserted in this order, so ids (the waitlist's
 			// order) follow the places.
 			rows[i] = model.Attendance{ActivityID: a.ID, UserID: c.userID, Status: out.Status,
-				SignedUpAt: now, State: model.AttendNone, CreatedAt: now, UpdatedAt: now}
+				SignedUpAt: now, State: model.AttendNone, ActivityEndAt: &a.EndAt, CreatedAt: now, UpdatedAt: now}
 			decided = append(decided, signupDecision{call: c, out: out})
 		}
-		err = tx.Select("activity_id", "user_id", "status", "signed_up_at", "state", "created_at", "updated_at").Create(&rows).Error
+		err = tx.Select("activity_id", "user_id", "status", "signed_up_at", "state", "activity_end_at", "created_at", "updated_at").Create(&rows).Error
 		if isDuplicate(err) {
 			return errSignupAlone
 		}

@@ -404,7 +404,7 @@ func (b *bench) approvePools(ctx context.Context) ([2][]approveBatch, error) {
 		"signup_deadline", "capacity", "waitlist", "audience", "points_per_hour", "status", "signed", "created_by",
 		"published_at", "created_at", "updated_at"}
 	attCols := []string{"id", "activity_id", "user_id", "status", "signed_up_at", "state", "checkin_at", "checkin_source",
-		"checkout_at", "checkout_source", "computed_minutes", "created_at", "updated_at"}
+		"checkout_at", "checkout_source", "computed_minutes", "activity_end_at", "created_at", "updated_at"}
 	accCols := []string{"owner_kind", "owner_id", "currency", "balance", "earned", "created_at", "updated_at"}
 	var actRows, attRows, accRows [][]any
 	start := time.Now().Add(-48 * time.Hour).Truncate(time.Hour)
@@ -428,7 +428,7 @@ func (b *bench) approvePools(ctx context.Context) ([2][]approveBatch, error) {
 				members = append(members, uid)
 				needAcc[uid] = true
 				attRows = append(attRows, []any{maxAtt, maxAct, uid, model.SignupSigned, start.Add(-24 * time.Hour),
-					model.AttendCheckedOut, start, model.SourceQRCode, end, model.SourceQRCode, 60, now, now})
+					model.AttendCheckedOut, start, model.SourceQRCode, end, model.SourceQRCode, 60, end, now, now})
 			}
 			for x := 0; x+b.o.batch <= perActivity; x += b.o.batch {
 				byActivity[a] = append(byActivity[a], approveBatch{activity: maxAct, token: b.staff[cid], users: members[x : x+b.o.batch]})

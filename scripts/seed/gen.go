@@ -350,7 +350,7 @@ func (g *gen) activities(ctx context.Context) error {
 		"promoted_at", "cancelled_at", "state", "checkin_at", "checkin_source", "checkin_by", "checkout_at",
 		"checkout_source", "checkout_by", "flagged", "computed_minutes", "minutes", "points", "score", "reason",
 		"absent_at", "reviewed_by", "reviewed_at", "approval_version", "minutes_txn_id", "points_txn_id",
-		"created_at", "updated_at")
+		"activity_end_at", "created_at", "updated_at")
 	txns := g.table("ledger_txns", "id", "kind", "source_kind", "source_id", "memo", "reverses_id", "created_at")
 	entries := g.table("ledger_entries", "id", "txn_id", "account_id", "currency", "amount", "source_kind",
 		"source_id", "memo", "created_at")
@@ -505,7 +505,7 @@ func (g *gen) activities(ctx context.Context) error {
 			}
 			if err := atts.add(ctx, attID, a, u, st, signedUp, nil, cancelled, state, checkin, inSrc, inBy,
 				checkout, outSrc, outBy, false, computed, minutes, points, score, "", absent, reviewedBy, reviewedAt,
-				version, mTxn, pTxn, signedUp, signedUp); err != nil {
+				version, mTxn, pTxn, end, signedUp, signedUp); err != nil {
 				return err
 			}
 		}

@@ -373,7 +373,8 @@ func (s *server) signup(c *gin.Context) {
 			status = "waitlisted"
 		}
 		_, err = tx.ExecContext(c, `INSERT INTO attendances (activity_id, user_id, status, signed_up_at, state,
-			created_at, updated_at) VALUES (?, ?, ?, ?, 'none', ?, ?)`, id, uid, status, now, now, now)
+			activity_end_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 'none', (SELECT end_at FROM activities WHERE id = ?), ?, ?)`, id, uid, status, now, id, now, now)
 		return gin.H{"status": status}, 0, err
 	}, nil)
 }

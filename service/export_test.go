@@ -40,3 +40,13 @@ func AppendLater(tx *gorm.DB, build func(*gorm.DB) *gorm.DB) error { return appe
 // Pipelined reports whether s sends a transaction's kept writes in one
 // round trip.
 func Pipelined(s *Service) bool { return s.deps.pipelined }
+
+// ReadTogether reads one row into each dest in order (readTogether); a
+// required read that finds none returns gorm.ErrRecordNotFound.
+func ReadTogether(tx *gorm.DB, required []bool, dests []any, builds []func(*gorm.DB) *gorm.DB) error {
+	reads := make([]oneRow, len(dests))
+	for i := range dests {
+		reads[i] = oneRow{dest: dests[i], required: required[i], build: builds[i]}
+	}
+	return readTogether(tx, reads...)
+}

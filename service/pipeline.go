@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"strings"
 
 	"gorm.io/gorm"
@@ -69,4 +70,76 @@ func (h *txHooks) sendKept(tx *gorm.DB) error {
 		vars = append(vars, w.vars...)
 	}
 	return tx.Exec(sql.String(), vars...).Error
+}
+
+// oneRow is a read of readTogether: build makes it on the handle it is
+// given (Take or Find into dest) and dest receives its one row; when none
+// comes, readTogether returns gorm.ErrRecordNotFound if required, else
+// leaves dest as it was.
+type oneRow struct {
+	dest     any
+	required bool
+	build    func(*gorm.DB) *gorm.DB
+}
+
+// readTogether runs reads of one row each inside tx, in order: in one round
+// trip when the transaction pipelines, else one by one. The server runs
+// them one after the other either way, so a read after a locking read runs
+// once the lock is granted. It returns the first error.
+func readTogether(tx *gorm.DB, reads ...oneRow) error {
+	v, _ := tx.Get(afterCommitKey)
+	if hooks, _ := v.(*txHooks); hooks == nil || !hooks.pipelined {
+		for _, r := range reads {
+			res := r.build(tx)
+			if res.Error != nil {
+				return res.Error
+			}
+			if r.required && res.RowsAffected == 0 {
+				return gorm.ErrRecordNotFound
+			}
+		}
+		return nil
+	}
+	var sql strings.Builder
+	var vars []any
+	for i, r := range reads {
+		res := r.build(tx.Session(&gorm.Session{DryRun: true}))
+		if res.Error != nil {
+			return res.Error
+		}
+		if i > 0 {
+			sql.WriteString(";\n")
+		}
+		sql.WriteString(res.Statement.SQL.String())
+		vars = append(vars, res.Statement.Vars...)
+	}
+	rows, err := tx.Raw(sql.String(), vars...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for i, r := range reads {
+		if i > 0 && !rows.NextResultSet() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("readTogether: %d result sets for %d reads", i, len(reads))
+		}
+		found := false
+		for rows.Next() {
+			if !found {
+				if err := tx.ScanRows(rows, r.dest); err != nil {
+					return err
+				}
+				found = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if r.required && !found {
+			return gorm.ErrRecordNotFound
+		}
+	}
+	return rows.Close()
 }

@@ -2,11 +2,13 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"linli/internal/testutil"
 	"linli/model"
@@ -95,5 +97,45 @@ func TestAppendLater(t *testing.T) {
 	direct := notice("direct")
 	if err := service.AppendLater(w.DB, func(db *gorm.DB) *gorm.DB { return db.Create(&direct) }); err != nil || direct.ID == 0 {
 		t.Fatalf("direct write: id %d, %v", direct.ID, err)
+	}
+}
+
+// TestReadTogether reads a locked row and another in one round trip on
+// MySQL/MariaDB (one by one on SQLite), each into its destination; a
+// required row that is missing is gorm.ErrRecordNotFound, an optional one
+// leaves its destination alone.
+func TestReadTogether(t *testing.T) {
+	w := testutil.NewWorld(t)
+	ctx := context.Background()
+	a, b := w.Login("together-a", w.Tree.CommunityA.ID).UserID, w.Login("together-b", w.Tree.CommunityB.ID).UserID
+	read := func(first, second int64, required bool) (model.User, model.User, error) {
+		var x, y model.User
+		err := service.InTx(w.Svc, ctx, func(tx *gorm.DB) error {
+			return service.ReadTogether(tx, []bool{true, required}, []any{&x, &y}, []func(*gorm.DB) *gorm.DB{
+				func(db *gorm.DB) *gorm.DB {
+					return db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", first).Take(&x)
+				},
+				func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", second).Limit(1).Find(&y) },
+			})
+		})
+		return x, y, err
+	}
+	var x, y model.User
+	var err error
+	tr := w.Trips(func() { x, y, err = read(a, b, true) })
+	if err != nil || x.ID != a || y.ID != b || *y.HomeCommunityID != w.Tree.CommunityB.ID {
+		t.Fatalf("read %d and %d: %v", x.ID, y.ID, err)
+	}
+	if want := map[bool]int{true: 1, false: 2}[service.Pipelined(w.Svc)]; tr.SQL != want {
+		t.Errorf("%d statements, want %d:\n%v", tr.SQL, want, tr.Statements)
+	}
+	if _, y, err := read(a, -1, false); err != nil || y.ID != 0 {
+		t.Fatalf("optional missing row: %+v, %v", y, err)
+	}
+	if _, _, err := read(a, -1, true); !errors.Is(err, gorm.ErrRecordNotFound) {
+		t.Fatalf("required missing row: %v", err)
+	}
+	if _, _, err := read(-1, b, false); !errors.Is(err, gorm.ErrRecordNotFound) {
+		t.Fatalf("required missing first row: %v", err)
 	}
 }

@@ -946,10 +946,9 @@ type claimFacts struct {
 	RevealedIn *int64
 }
 
-// load reads wish id and the caller's facts inside tx; 10005 for an unknown
-// wish.
-func (f *claimFacts) load(tx *gorm.DB, actorID, id int64, givenBackSince time.Time) error {
-	err := tx.Model(&model.Wish{}).Select(`wishes.*,
+// read builds the read of wish id and the caller's facts into f on db.
+func (f *claimFacts) read(db *gorm.DB, actorID, id int64, givenBackSince time.Time) *gorm.DB {
+	return db.Model(&model.Wish{}).Select(`wishes.*,
 		(SELECT COUNT(*) FROM wishes mine WHERE mine.claimer_id = ? AND mine.status = ?) AS active_claims,
 		(SELECT COUNT(*) FROM wish_claims WHERE claimer_id = ? AND status IN ? AND ended_at >= ?) AS given_back,
 		(SELECT community_id FROM member_reports WHERE active_user_id = ? AND status = ? LIMIT 1) AS member_community,
@@ -961,8 +960,7 @@ func (f *claimFacts) load(tx *gorm.DB, actorID, id int64, givenBackSince time.Ti
 		actorID, model.ReviewApproved,
 		actorID, model.ReviewApproved,
 		actorID).
-		Where("wishes.id = ?", id).Take(f).Error
-	return notFoundOr(err, "心愿")
+		Where("wishes.id = ?", id).Take(f)
 }
 
 // claimAs works out in whose name the caller claims a wish of street
@@ -1062,16 +1060,20 @@ func (s *WishService) Claim(ctx context.Context, actorID, id int64, unitID *int6
 	err := s.deps.tx(ctx, func(tx *gorm.DB) error {
 		// The claimer's row is locked first (and their name read for the
 		// answer): their claims are counted one transaction at a time, and
-		// on MySQL the counts below read a snapshot taken after the lock
-		// was granted.
-		claimer = model.User{}
-		if err := tx.Model(&model.User{}).Clauses(clause.Locking{Strength: "UPDATE"}).
-			Select("id", "nickname", "real_name").Where("id = ?", actorID).Find(&claimer).Error; err != nil {
-			return err
-		}
-		f = claimFacts{}
-		if err := f.load(tx, actorID, id, now.Add(-s.deps.Config.Wish.ReleaseWindow)); err != nil {
-			return err
+		// on MySQL the counts read a snapshot taken after the lock was
+		// granted. Both reads go in one round trip where pipelined; the
+		// server still runs the second once the first has its lock.
+		claimer, f = model.User{}, claimFacts{}
+		err := readTogether(tx,
+			oneRow{dest: &claimer, build: func(db *gorm.DB) *gorm.DB {
+				return db.Model(&model.User{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+					Select("id", "nickname", "real_name").Where("id = ?", actorID).Find(&claimer)
+			}},
+			oneRow{dest: &f, required: true, build: func(db *gorm.DB) *gorm.DB {
+				return f.read(db, actorID, id, now.Add(-s.deps.Config.Wish.ReleaseWindow))
+			}})
+		if err != nil {
+			return notFoundOr(err, "心愿")
 		}
 		w := &f.Wish
 		switch w.Status {

@@ -17,30 +17,51 @@ import (
 // the ones gorm builds for the calls, in the order they were kept, inside
 // the same transaction: a failure fails the transaction, which rolls back.
 
-// keptWrite is one statement appendLater kept: its SQL and arguments.
-type keptWrite struct {
+// builtStmt is a statement built without running (dryRun): its SQL and
+// arguments.
+type builtStmt struct {
 	sql  string
 	vars []any
 }
 
+// dryRun calls build on a handle of tx that builds without running (gorm's
+// DryRun) and returns the statement it made, or build's error.
+func dryRun(tx *gorm.DB, build func(*gorm.DB) *gorm.DB) (builtStmt, error) {
+	res := build(tx.Session(&gorm.Session{DryRun: true}))
+	return builtStmt{sql: res.Statement.SQL.String(), vars: res.Statement.Vars}, res.Error
+}
+
+// joined returns statements as one multi-statement text and its arguments.
+func joined(stmts []builtStmt) (string, []any) {
+	var sql strings.Builder
+	var vars []any
+	for i, w := range stmts {
+		if i > 0 {
+			sql.WriteString(";\n")
+		}
+		sql.WriteString(w.sql)
+		vars = append(vars, w.vars...)
+	}
+	return sql.String(), vars
+}
+
 // appendLater keeps the write build makes on tx for the end of the
 // transaction tx (opened by Deps.tx): build is called at once on a handle
-// that builds without running (gorm's DryRun) and must make exactly one
+// that builds without running (dryRun) and must make exactly one
 // statement (Create, Exec, Updates…), whose result nobody reads. Outside
 // such a transaction the write runs at once. It returns build's error, or
 // the write's when it runs at once; a kept write's error fails the
 // transaction.
 func appendLater(tx *gorm.DB, build func(*gorm.DB) *gorm.DB) error {
-	v, ok := tx.Get(afterCommitKey)
-	hooks, _ := v.(*txHooks)
-	if !ok || hooks == nil {
+	hooks := hooksOf(tx)
+	if hooks == nil {
 		return build(tx).Error
 	}
-	res := build(tx.Session(&gorm.Session{DryRun: true}))
-	if res.Error != nil {
-		return res.Error
+	w, err := dryRun(tx, build)
+	if err != nil {
+		return err
 	}
-	hooks.kept = append(hooks.kept, keptWrite{sql: res.Statement.SQL.String(), vars: res.Statement.Vars})
+	hooks.kept = append(hooks.kept, w)
 	return nil
 }
 
@@ -60,16 +81,8 @@ func (h *txHooks) sendKept(tx *gorm.DB) error {
 		}
 		return nil
 	}
-	var sql strings.Builder
-	var vars []any
-	for i, w := range kept {
-		if i > 0 {
-			sql.WriteString(";\n")
-		}
-		sql.WriteString(w.sql)
-		vars = append(vars, w.vars...)
-	}
-	return tx.Exec(sql.String(), vars...).Error
+	sql, vars := joined(kept)
+	return tx.Exec(sql, vars...).Error
 }
 
 // oneRow is a read of readTogether: build makes it on the handle it is
@@ -87,8 +100,7 @@ type oneRow struct {
 // them one after the other either way, so a read after a locking read runs
 // once the lock is granted. It returns the first error.
 func readTogether(tx *gorm.DB, reads ...oneRow) error {
-	v, _ := tx.Get(afterCommitKey)
-	if hooks, _ := v.(*txHooks); hooks == nil || !hooks.pipelined {
+	if hooks := hooksOf(tx); hooks == nil || !hooks.pipelined {
 		for _, r := range reads {
 			res := r.build(tx)
 			if res.Error != nil {
@@ -100,20 +112,15 @@ func readTogether(tx *gorm.DB, reads ...oneRow) error {
 		}
 		return nil
 	}
-	var sql strings.Builder
-	var vars []any
+	stmts := make([]builtStmt, len(reads))
 	for i, r := range reads {
-		res := r.build(tx.Session(&gorm.Session{DryRun: true}))
-		if res.Error != nil {
-			return res.Error
+		var err error
+		if stmts[i], err = dryRun(tx, r.build); err != nil {
+			return err
 		}
-		if i > 0 {
-			sql.WriteString(";\n")
-		}
-		sql.WriteString(res.Statement.SQL.String())
-		vars = append(vars, res.Statement.Vars...)
 	}
-	rows, err := tx.Raw(sql.String(), vars...).Rows()
+	sql, vars := joined(stmts)
+	rows, err := tx.Raw(sql, vars...).Rows()
 	if err != nil {
 		return err
 	}

@@ -260,7 +260,7 @@ type txHooks struct {
 	pending  map[string]any
 	// kept are the writes appendLater keeps for the end (pipeline.go),
 	// sent in one round trip when pipelined.
-	kept      []keptWrite
+	kept      []builtStmt
 	pipelined bool
 }
 
@@ -268,13 +268,19 @@ type txHooks struct {
 // nothing runs if it rolls back. Outside such a transaction fn runs at once.
 // Use it for side effects outside the database (Redis caches, leaderboards).
 func afterCommit(tx *gorm.DB, fn func()) {
-	if v, ok := tx.Get(afterCommitKey); ok {
-		if hooks, ok := v.(*txHooks); ok {
-			hooks.fns = append(hooks.fns, fn)
-			return
-		}
+	if hooks := hooksOf(tx); hooks != nil {
+		hooks.fns = append(hooks.fns, fn)
+		return
 	}
 	fn()
+}
+
+// hooksOf returns the hooks of the transaction tx when Deps.tx opened it,
+// else nil.
+func hooksOf(tx *gorm.DB) *txHooks {
+	v, _ := tx.Get(afterCommitKey)
+	hooks, _ := v.(*txHooks)
+	return hooks
 }
 
 // afterCommitBatch adds item to the batch named key of the transaction tx
@@ -282,9 +288,8 @@ func afterCommit(tx *gorm.DB, fn func()) {
 // with all of them after the commit, where afterCommit would run it.
 // Outside such a transaction flush runs at once with item alone.
 func afterCommitBatch[T any](tx *gorm.DB, key string, item T, flush func([]T)) {
-	v, ok := tx.Get(afterCommitKey)
-	hooks, _ := v.(*txHooks)
-	if !ok || hooks == nil {
+	hooks := hooksOf(tx)
+	if hooks == nil {
 		flush([]T{item})
 		return
 	}
@@ -308,9 +313,8 @@ func afterCommitBatch[T any](tx *gorm.DB, key string, item T, flush func([]T)) {
 // transaction write runs at once with item alone. It returns write's error
 // when it runs at once, else nil (the transaction fails with write's error).
 func beforeCommitBatch[T any](tx *gorm.DB, key string, item T, write func(tx *gorm.DB, items []T) error) error {
-	v, ok := tx.Get(afterCommitKey)
-	hooks, _ := v.(*txHooks)
-	if !ok || hooks == nil {
+	hooks := hooksOf(tx)
+	if hooks == nil {
 		return write(tx, []T{item})
 	}
 	if items, ok := hooks.pending[key].(*[]T); ok {

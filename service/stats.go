@@ -83,16 +83,8 @@ func writeDayStats(tx *gorm.DB, rows []model.CommunityDayStats) error {
 	})
 	for _, k := range keys {
 		row := sum[k]
-		err := appendLater(tx, func(db *gorm.DB) *gorm.DB {
-			return db.Clauses(clause.OnConflict{
-				Columns: []clause.Column{{Name: "community_id"}, {Name: "day"}},
-				DoUpdates: clause.Assignments(map[string]any{
-					"minutes_issued":  gorm.Expr("minutes_issued + ?", row.MinutesIssued),
-					"points_issued":   gorm.Expr("points_issued + ?", row.PointsIssued),
-					"points_redeemed": gorm.Expr("points_redeemed + ?", row.PointsRedeemed),
-				}),
-			}).Create(row)
-		})
+		err := addCounts(tx, row, []string{"community_id", "day"}, map[string]any{
+			"minutes_issued": row.MinutesIssued, "points_issued": row.PointsIssued, "points_redeemed": row.PointsRedeemed})
 		if err != nil {
 			return err
 		}
@@ -252,4 +244,22 @@ func (s *OversightService) ledgerDays(ctx context.Context) (map[dayStatsKey]*mod
 		}
 	}
 	return out, nil
+}
+
+// addCounts inserts row, a running figure keyed by the columns keys, or,
+// when that key exists, adds to its counts (column → amount): one upsert,
+// kept for the end of the transaction (appendLater). It returns the
+// database's error.
+func addCounts(tx *gorm.DB, row any, keys []string, adds map[string]any) error {
+	cols := make([]clause.Column, len(keys))
+	for i, k := range keys {
+		cols[i] = clause.Column{Name: k}
+	}
+	set := make(map[string]any, len(adds))
+	for col, n := range adds {
+		set[col] = gorm.Expr(col+" + ?", n)
+	}
+	return appendLater(tx, func(db *gorm.DB) *gorm.DB {
+		return db.Clauses(clause.OnConflict{Columns: cols, DoUpdates: clause.Assignments(set)}).Create(row)
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"linli/model"
 )
@@ -59,20 +58,9 @@ func recordStatsRow(userID int64, kind model.ServiceKind, at time.Time, delta in
 // (appendLater). It returns the database's error.
 func (d Deps) addRecordStats(tx *gorm.DB, userID int64, kind model.ServiceKind, at time.Time, delta int) error {
 	row := recordStatsRow(userID, kind, at, delta, d.Config.Location)
-	return appendLater(tx, func(db *gorm.DB) *gorm.DB {
-		return db.Clauses(clause.OnConflict{
-			Columns: []clause.Column{{Name: "user_id"}, {Name: "quarter"}},
-			DoUpdates: clause.Assignments(map[string]any{
-				"contact_help":    gorm.Expr("contact_help + ?", row.ContactHelp),
-				"post_duty":       gorm.Expr("post_duty + ?", row.PostDuty),
-				"public_activity": gorm.Expr("public_activity + ?", row.PublicActivity),
-				"practical_deed":  gorm.Expr("practical_deed + ?", row.PracticalDeed),
-				"month1":          gorm.Expr("month1 + ?", row.Month1),
-				"month2":          gorm.Expr("month2 + ?", row.Month2),
-				"month3":          gorm.Expr("month3 + ?", row.Month3),
-			}),
-		}).Create(&row)
-	})
+	return addCounts(tx, &row, []string{"user_id", "quarter"}, map[string]any{
+		"contact_help": row.ContactHelp, "post_duty": row.PostDuty, "public_activity": row.PublicActivity,
+		"practical_deed": row.PracticalDeed, "month1": row.Month1, "month2": row.Month2, "month3": row.Month3})
 }
 
 // Kinds of wish_day_durations.
@@ -168,12 +156,7 @@ func HistogramMedian(hours []float64) *float64 {
 func (d Deps) addWishDuration(tx *gorm.DB, communityID int64, created time.Time, kind int, dur time.Duration) error {
 	row := model.WishDayDurations{CommunityID: communityID, Day: dayKey(created, d.Config.Location), Kind: kind,
 		Bucket: durationBucket(dur.Hours()), N: 1}
-	return appendLater(tx, func(db *gorm.DB) *gorm.DB {
-		return db.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "community_id"}, {Name: "day"}, {Name: "kind"}, {Name: "bucket"}},
-			DoUpdates: clause.Assignments(map[string]any{"n": gorm.Expr("n + 1")}),
-		}).Create(&row)
-	})
+	return addCounts(tx, &row, []string{"community_id", "day", "kind", "bucket"}, map[string]any{"n": 1})
 }
 
 // rebuildRollups recomputes member_quarter_stats from the approved service

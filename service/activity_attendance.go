@@ -489,23 +489,7 @@ func (s *ActivityService) ApproveBatch(ctx context.Context, actorID, activityID 
 		if err != nil {
 			return err
 		}
-		var w approvalWrites
-		var ps []*approval
-		for _, it := range items {
-			p, err := s.prepareApproval(ctx, tx, a, actorID, it, atts[it.UserID], accounts, &w)
-			if err != nil {
-				return prefixError(err, fmt.Sprintf("用户 %d：", it.UserID))
-			}
-			if p != nil {
-				ps = append(ps, p)
-			}
-		}
-		if len(ps) > 0 {
-			if err := s.creditApprovals(ctx, tx, a, actorID, ps, true, &w); err != nil {
-				return err
-			}
-		}
-		return s.writeApprovals(ctx, tx, &w)
+		return s.approveAll(ctx, tx, a, actorID, items, atts, accounts, true)
 	})
 	if err != nil {
 		return nil, err
@@ -626,13 +610,30 @@ func (s *ActivityService) writeApprovals(ctx context.Context, tx *gorm.DB, w *ap
 // approveAlone approves a single attendance, with its audit entry and
 // notification written.
 func (s *ActivityService) approveAlone(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, it ApprovalItem, att *model.Attendance) error {
+	return s.approveAll(ctx, tx, a, actorID, []ApprovalItem{it}, map[int64]*model.Attendance{it.UserID: att}, nil, false)
+}
+
+// approveAll approves the items inside tx: each checked (prepareApproval),
+// then their credits posted together and the rest written
+// (creditApprovals), then the audit entries and notifications
+// (writeApprovals). atts are the users' sign-ups, locked by the caller;
+// accounts, when not nil, the ledger accounts tx locked for the credits.
+// An error names the user concerned when named (a batch).
+func (s *ActivityService) approveAll(ctx context.Context, tx *gorm.DB, a *model.Activity, actorID int64, items []ApprovalItem,
+	atts map[int64]*model.Attendance, accounts *ledger.Accounts, named bool) error {
 	var w approvalWrites
-	p, err := s.prepareApproval(ctx, tx, a, actorID, it, att, nil, &w)
-	if err != nil {
-		return err
+	var ps []*approval
+	for _, it := range items {
+		p, err := s.prepareApproval(ctx, tx, a, actorID, it, atts[it.UserID], accounts, &w)
+		if err != nil {
+			return userError(err, it.UserID, named)
+		}
+		if p != nil {
+			ps = append(ps, p)
+		}
 	}
-	if p != nil {
-		if err := s.creditApprovals(ctx, tx, a, actorID, []*approval{p}, false, &w); err != nil {
+	if len(ps) > 0 {
+		if err := s.creditApprovals(ctx, tx, a, actorID, ps, named, &w); err != nil {
 			return err
 		}
 	}
@@ -744,7 +745,7 @@ func (s *ActivityService) creditApprovals(ctx context.Context, tx *gorm.DB, a *m
 		}
 		recs = recs[len(p.credits):]
 		if err := s.approveRecord(ctx, tx, a, p.att, p.it.Minutes, actorID); err != nil {
-			return userError(err, p, named)
+			return userError(err, p.it.UserID, named)
 		}
 		att, it := p.att, p.it
 		res := tx.Model(&model.Attendance{}).Where("id = ? AND approval_version = ?", att.ID, att.ApprovalVersion).
@@ -755,7 +756,7 @@ func (s *ActivityService) creditApprovals(ctx context.Context, tx *gorm.DB, a *m
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
-			return userError(conflict("考勤已被他人修改，请刷新后重试"), p, named)
+			return userError(conflict("考勤已被他人修改，请刷新后重试"), p.it.UserID, named)
 		}
 		w.audits = append(w.audits, attendanceEvent(actorID, a, att, AuditAttendanceApprove,
 			map[string]any{"state": att.State, "minutes": att.Minutes, "computedMinutes": att.ComputedMinutes},
@@ -766,12 +767,12 @@ func (s *ActivityService) creditApprovals(ctx context.Context, tx *gorm.DB, a *m
 	return nil
 }
 
-// userError prefixes err with the user of p when named.
-func userError(err error, p *approval, named bool) error {
+// userError prefixes err with the user it concerns when named.
+func userError(err error, userID int64, named bool) error {
 	if !named {
 		return err
 	}
-	return prefixError(err, fmt.Sprintf("用户 %d：", p.it.UserID))
+	return prefixError(err, fmt.Sprintf("用户 %d：", userID))
 }
 
 // attendanceEvent is the audit event of a staff action on an attendance of

@@ -222,22 +222,18 @@ func (l *Ledger) CreditAll(ctx context.Context, tx *gorm.DB, credits []Credit) (
 	}
 	// Each account moves once, by the sum of its legs (the community's
 	// account is in every credit of its currency).
-	sum := map[int64]*leg{}
-	var legs []*leg
+	var moves []leg
+	at := map[int64]int{} // account → its move
 	for i, c := range credits {
 		for _, lg := range []leg{{account: accts[i].user, amount: c.Amount, earned: c.Amount}, {account: accts[i].community, amount: -c.Amount}} {
-			if s := sum[lg.account]; s != nil {
-				s.amount += lg.amount
-				s.earned += lg.earned
+			if j, ok := at[lg.account]; ok {
+				moves[j].amount += lg.amount
+				moves[j].earned += lg.earned
 				continue
 			}
-			sum[lg.account] = &lg
-			legs = append(legs, &lg)
+			at[lg.account] = len(moves)
+			moves = append(moves, lg)
 		}
-	}
-	moves := make([]leg, len(legs))
-	for i, lg := range legs {
-		moves[i] = *lg
 	}
 	n, err := moveBalances(db, moves)
 	if err != nil {

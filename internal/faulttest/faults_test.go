@@ -277,6 +277,17 @@ func (l *linli) call(method, path, token string, body any) answer {
 	}
 	req, _ := http.NewRequest(method, l.base+path, rd)
 	req.Header.Set("Content-Type", "application/json")
+	// A POST carrying a requestId is idempotent (the server answers a
+	// replay with the first result), and saying so lets Go's client do
+	// what it does for a GET: resend a request it wrote on a kept-alive
+	// connection the server closed as idle at that very moment (a
+	// shutdown's race that no server can close). A request the server
+	// read and then lost is not resent: the test still sees it cut.
+	if m, ok := body.(map[string]any); ok {
+		if id, ok := m["requestId"].(string); ok {
+			req.Header.Set("Idempotency-Key", id)
+		}
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -332,6 +332,11 @@ type ActivityConfig struct {
 	// instance while another is written are written together in one
 	// transaction; 1 writes each alone.
 	SignupGroupMax int `koanf:"signup_group_max"`
+	// ListCacheMaxAge is how long an instance may keep the first page of a
+	// public activities list at most; every change to what it shows ends
+	// it at once on every instance (see service.activityPages), so this
+	// bounds only a change written around linli. 0 keeps nothing.
+	ListCacheMaxAge time.Duration `koanf:"list_cache_max_age"`
 	// WXACodePage is the mini-program page a check-in wxacode opens.
 	WXACodePage string `koanf:"wxacode_page"`
 }
@@ -498,6 +503,7 @@ func baseDefaults() map[string]any {
 		"activity.noshow_block":            "720h",
 		"activity.sweep_interval":          "1m",
 		"activity.signup_group_max":        100,
+		"activity.list_cache_max_age":      "1m",
 		"activity.wxacode_page":            "pages/activity/checkin",
 
 		// Time bank, points and the points mall.
@@ -825,6 +831,8 @@ func (a ActivityConfig) validate(bad func(key, why string) error) error {
 		return bad("activity.sweep_interval", "must not be negative (0 disables the sweep loop)")
 	case a.SignupGroupMax < 1 || a.SignupGroupMax > 1000:
 		return bad("activity.signup_group_max", "must be between 1 and 1000")
+	case a.ListCacheMaxAge < 0 || a.ListCacheMaxAge > time.Hour:
+		return bad("activity.list_cache_max_age", "must be between 0 (keep nothing) and 1h")
 	case a.WXACodePage == "" || strings.HasPrefix(a.WXACodePage, "/"):
 		return bad("activity.wxacode_page", "must be a mini-program page path without a leading /")
 	}

@@ -60,6 +60,9 @@ type ActivityService struct {
 	callers *CallerService
 	orgs    *OrgTree
 	notify  *NotificationService
+	// pages keeps the first page of the public lists (activityPages);
+	// every change to what a list shows calls pages.Changed.
+	pages *activityPages
 	// groups writes the sign-ups of a crowd together; nil when
 	// activity.signup_group_max is 1 (each sign-up alone).
 	groups *signupGroups
@@ -347,6 +350,7 @@ func (s *ActivityService) Publish(ctx context.Context, actorID, id int64) (*Acti
 		if res.RowsAffected != 1 {
 			return Errorf(CodeActivityState, "活动当前状态（%s）不能发布", a.Status)
 		}
+		s.pages.Changed(tx, a.CommunityID)
 		if err := s.deps.audit(ctx, tx, auditEvent{Actor: actorID, Org: a.CommunityID, Action: AuditActivityPublish,
 			ObjectKind: "activity", ObjectID: id, Before: map[string]any{"status": a.Status},
 			After: map[string]any{"status": model.ActivityPublished}}); err != nil {
@@ -390,6 +394,7 @@ func (s *ActivityService) Cancel(ctx context.Context, actorID, id int64, reason 
 		if res.RowsAffected != 1 {
 			return Errorf(CodeActivityState, "活动已结束或已取消，不能取消")
 		}
+		s.pages.Changed(tx, a.CommunityID)
 		var users []int64
 		if err := tx.Model(&model.Attendance{}).
 			Where("activity_id = ? AND status IN ?", id, []model.SignupStatus{model.SignupSigned, model.SignupWaitlisted}).
@@ -588,11 +593,22 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	if !staffList {
 		list = s.deps.laggingRead(ctx)
 	}
-	base := func() *gorm.DB {
-		return list.Model(&model.Activity{}).Where("community_id IN ? AND status IN ?", communities, statuses)
+	on := func(db *gorm.DB) *gorm.DB {
+		return db.Model(&model.Activity{}).Where("community_id IN ? AND status IN ?", communities, statuses)
 	}
+	base := func() *gorm.DB { return on(list) }
 	if p.ByCursor {
-		return s.feed(list, base, now, p)
+		if p.Cursor == "" && !staffList {
+			// The first page of a public list: the kept copy while nothing
+			// it shows has changed (activityPages).
+			rows, err := s.pages.first(ctx, org.ID, communities, statuses, p.PageSize+1, now,
+				func(db *gorm.DB, limit int) ([]model.Activity, error) { return bothHalves(on(db), now, nil, limit) })
+			if err != nil {
+				return List[ActivityView]{}, err
+			}
+			return s.feedPage(rows, now, p), nil
+		}
+		return s.feed(base, now, p)
 	}
 	var nUpcoming, nPast int64
 	if err := base().Where("end_at > ?", now).Count(&nUpcoming).Error; err != nil {
@@ -640,57 +656,35 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 // (soonest first), then the ended ones (latest first), both halves in one
 // query and nothing counted. The cursor says which half it is in. It
 // returns 10001 for a cursor it did not make.
-func (s *ActivityService) feed(db *gorm.DB, base func() *gorm.DB, now time.Time, p Page) (List[ActivityView], error) {
-	past, after := false, timeCursor{}
+func (s *ActivityService) feed(base func() *gorm.DB, now time.Time, p Page) (List[ActivityView], error) {
+	past, after := false, (*timeCursor)(nil)
 	if p.Cursor != "" {
 		half, rest := p.Cursor[:1], p.Cursor[1:]
 		c, err := parseTimeCursor(rest)
 		if err != nil || (half != "u" && half != "p") {
 			return List[ActivityView]{}, invalid("cursor 无效，请从第一页重新加载")
 		}
-		past, after = half == "p", c
+		past, after = half == "p", &c
 	}
 	n := p.PageSize + 1
-	older := base().Where("end_at <= ?", now)
-	if past {
-		older = older.Where("(start_at < ? OR (start_at = ? AND id < ?))", after.At, after.At, after.ID)
-	}
-	older = older.Select(activityListColumns).Order("start_at DESC").Order("id DESC").Limit(n)
 	var rows []model.Activity
 	var err error
 	if past {
-		if rows, err = scanListedActivities(older); err != nil {
-			return List[ActivityView]{}, err
-		}
+		rows, err = scanListedActivities(endedHalf(base(), now, after, n))
 	} else {
-		upcoming := base().Where("end_at > ?", now)
-		if p.Cursor != "" {
-			upcoming = upcoming.Where("(start_at > ? OR (start_at = ? AND id > ?))", after.At, after.At, after.ID)
-		}
-		upcoming = upcoming.Select(activityListColumns).Order("start_at ASC").Order("id ASC").Limit(n)
-		// One round trip for both halves; the page takes the upcoming ones
-		// first and fills up with the ended ones.
-		rows, err = scanListedActivities(db.Raw("SELECT * FROM (?) AS upcoming UNION ALL SELECT * FROM (?) AS ended", upcoming, older))
-		if err != nil {
-			return List[ActivityView]{}, err
-		}
-		slices.SortStableFunc(rows, func(x, y model.Activity) int {
-			xu, yu := x.EndAt.After(now), y.EndAt.After(now)
-			switch {
-			case xu && !yu:
-				return -1
-			case !xu && yu:
-				return 1
-			case xu:
-				return cmp.Or(x.StartAt.Compare(y.StartAt), cmp.Compare(x.ID, y.ID))
-			default:
-				return cmp.Or(y.StartAt.Compare(x.StartAt), cmp.Compare(y.ID, x.ID))
-			}
-		})
+		rows, err = bothHalves(base(), now, after, n)
 	}
-	if len(rows) > n {
-		rows = rows[:n]
+	if err != nil {
+		return List[ActivityView]{}, err
 	}
+	return s.feedPage(rows, now, p), nil
+}
+
+// feedPage is the page of p.PageSize from rows in list order (more rows
+// mean there is a next page), with each row's cursor. It does not change
+// rows (a kept page's are shared).
+func (s *ActivityService) feedPage(rows []model.Activity, now time.Time, p Page) List[ActivityView] {
+	rows = rows[:min(len(rows), p.PageSize+1)]
 	out := make([]ActivityView, 0, len(rows))
 	for i := range rows {
 		out = append(out, s.activityView(&rows[i]))
@@ -701,7 +695,48 @@ func (s *ActivityService) feed(db *gorm.DB, base func() *gorm.DB, now time.Time,
 			half = "u"
 		}
 		return half + timeCursor{At: rows[i].StartAt, ID: rows[i].ID}.String()
-	}), nil
+	})
+}
+
+// bothHalves reads, in one round trip, up to limit activities of q not yet
+// ended at now (soonest first, after the cursor when one is given) and up to
+// limit ended ones (latest first), in list order. It returns the database's
+// error, if any.
+func bothHalves(q *gorm.DB, now time.Time, after *timeCursor, limit int) ([]model.Activity, error) {
+	upcoming := q.Session(&gorm.Session{}).Where("end_at > ?", now)
+	if after != nil {
+		upcoming = upcoming.Where("(start_at > ? OR (start_at = ? AND id > ?))", after.At, after.At, after.ID)
+	}
+	upcoming = upcoming.Select(activityListColumns).Order("start_at ASC").Order("id ASC").Limit(limit)
+	rows, err := scanListedActivities(q.Session(&gorm.Session{NewDB: true}).
+		Raw("SELECT * FROM (?) AS upcoming UNION ALL SELECT * FROM (?) AS ended", upcoming, endedHalf(q, now, nil, limit)))
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(rows, func(x, y model.Activity) int {
+		xu, yu := x.EndAt.After(now), y.EndAt.After(now)
+		switch {
+		case xu && !yu:
+			return -1
+		case !xu && yu:
+			return 1
+		case xu:
+			return cmp.Or(x.StartAt.Compare(y.StartAt), cmp.Compare(x.ID, y.ID))
+		default:
+			return cmp.Or(y.StartAt.Compare(x.StartAt), cmp.Compare(y.ID, x.ID))
+		}
+	})
+	return rows, nil
+}
+
+// endedHalf is the query of up to limit activities of q ended at now,
+// latest first, after the cursor when one is given.
+func endedHalf(q *gorm.DB, now time.Time, after *timeCursor, limit int) *gorm.DB {
+	older := q.Session(&gorm.Session{}).Where("end_at <= ?", now)
+	if after != nil {
+		older = older.Where("(start_at < ? OR (start_at = ? AND id < ?))", after.At, after.At, after.ID)
+	}
+	return older.Select(activityListColumns).Order("start_at DESC").Order("id DESC").Limit(limit)
 }
 
 // activityListColumns are the columns activityView shows, in the order

@@ -1012,7 +1012,7 @@ func (s *ActivityService) Sweep(ctx context.Context) (ActivitySweepResult, error
 	now := s.deps.Clock.Now().UTC()
 	db := s.deps.DB.WithContext(ctx)
 	var ended []model.Activity
-	if err := db.Select("id", "end_at").Where("status = ? AND end_at <= ?", model.ActivityPublished, now).
+	if err := db.Select("id", "community_id", "end_at").Where("status = ? AND end_at <= ?", model.ActivityPublished, now).
 		Order("end_at").Limit(activitySweepBatch).Find(&ended).Error; err != nil {
 		return out, err
 	}
@@ -1026,6 +1026,7 @@ func (s *ActivityService) Sweep(ctx context.Context) (ActivitySweepResult, error
 				return res.Error // another instance finished it
 			}
 			finished = 1
+			s.pages.Changed(tx, a.CommunityID)
 			res = tx.Model(&model.Attendance{}).
 				Where("activity_id = ? AND status = ? AND state = ?", a.ID, model.SignupSigned, model.AttendNone).
 				Updates(map[string]any{"state": model.AttendAbsent, "absent_at": a.EndAt.UTC()})

@@ -115,6 +115,9 @@ func (s *ActivityService) signupOne(ctx context.Context, userID, activityID int6
 		if isDuplicate(err) {
 			return Errorf(CodeAlreadySignedUp, "您已报名该活动")
 		}
+		if err == nil {
+			s.pages.Changed(tx, a.CommunityID)
+		}
 		return err
 	})
 	if err == nil && out.Status == model.SignupWaitlisted {
@@ -351,6 +354,7 @@ func (s *ActivityService) CancelSignup(ctx context.Context, userID, activityID i
 		if res.RowsAffected != 1 {
 			return Errorf(CodeNotSignedUp, "您未报名该活动")
 		}
+		s.pages.Changed(tx, a.CommunityID)
 		if att.Status == model.SignupWaitlisted {
 			return nil
 		}

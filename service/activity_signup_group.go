@@ -258,6 +258,7 @@ func (s *ActivityService) signupTogether(ctx context.Context, activityID int64, 
 		if len(admitted) == 0 {
 			return nil
 		}
+		s.pages.Changed(tx, a.CommunityID)
 		if len(reused) > 0 {
 			// A sign-up made again is a new row (see signupOne).
 			res := tx.Where("id IN ? AND status = ?", reused, model.SignupCancelled).Delete(&model.Attendance{})

@@ -134,7 +134,8 @@ func New(d Deps) *Service {
 	leaderboards := newLeaderboardService(d, boards, callers, orgs)
 	wishes := &WishService{deps: d, authz: authz, timeBank: timeBank, uploads: uploads, reports: reports, content: content, callers: callers, orgs: orgs, notify: notify}
 	auth := &AuthService{deps: d, users: users, callers: callers, orgs: orgs, rotate: redis.NewScript(rotateLua)}
-	activities := &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify}
+	activities := &ActivityService{deps: d, authz: authz, timeBank: timeBank, volunteers: volunteers, reports: reports, callers: callers, orgs: orgs, notify: notify,
+		pages: newActivityPages(d)}
 	if n := d.Config.Activity.SignupGroupMax; n > 1 {
 		activities.groups = newSignupGroups(n, activities.signupAll)
 	}

@@ -1,0 +1,165 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	"linli/model"
+)
+
+// activityPages is this instance's copy of the first page of the public
+// activities list of each org (a community, or every community beneath a
+// street or district) and status filter, so that the page residents open
+// most often is answered without a query.
+//
+// Every community has a token in Redis ("activities:ver:<id>"). Every change
+// to what its list shows — an activity published, cancelled or finished, a
+// seat taken or freed, the waitlist joined, left or promoted — sets a new
+// random token after its commit (Changed). A page is kept with the tokens
+// read before it was queried (from the primary, never a lagging replica)
+// and served only while the tokens read for the request are the same, until
+// the first of its activities not yet ended ends (it then moves to the
+// ended half), and for at most activity.list_cache_max_age (which heals a
+// change written around the service, e.g. by hand in SQL). So a change made
+// on any instance is seen by the very next list on every instance.
+type activityPages struct {
+	deps   Deps
+	maxAge time.Duration // 0: nothing is kept (tokens are still set on changes)
+
+	mu    sync.Mutex
+	pages map[activityPageKey]*activityPage
+}
+
+// activityPageKey names a kept page: the org listed and the statuses
+// asked for, joined.
+type activityPageKey struct {
+	org      int64
+	statuses string
+}
+
+// activityPage is one kept first page: the rows in list order (the upcoming
+// half soonest first, then the ended half latest first), at most limit of
+// each half, read at the tokens; valid before until.
+type activityPage struct {
+	tokens string
+	limit  int
+	until  time.Time
+	rows   []model.Activity
+}
+
+func newActivityPages(d Deps) *activityPages {
+	return &activityPages{deps: d, maxAge: d.Config.Activity.ListCacheMaxAge, pages: map[activityPageKey]*activityPage{}}
+}
+
+func (p *activityPages) key(community int64) string {
+	return p.deps.redisKey("activities", "ver", strconv.FormatInt(community, 10))
+}
+
+// Changed sets new tokens for the communities after tx commits (once per
+// community and transaction), so that no instance serves a page read
+// before the change. A Redis failure is logged: the pages then stay as they
+// were for at most activity.list_cache_max_age.
+func (p *activityPages) Changed(tx *gorm.DB, community int64) {
+	afterCommitBatch(tx, "activity-pages", community, func(ids []int64) {
+		pipe := p.deps.Redis.Pipeline()
+		for _, id := range ids {
+			pipe.Set(context.Background(), p.key(id), randomHex(8), 0)
+		}
+		if _, err := pipe.Exec(context.Background()); err != nil {
+			p.deps.Logger.Error("activity list tokens not set; other instances may show old seat counts for a while",
+				"error", err.Error())
+		}
+	})
+}
+
+// tokens reads the communities' tokens in one round trip, creating those
+// Redis has none of (a new or flushed Redis), so that an absent token never
+// stands for a page. It returns Redis's error, if any.
+func (p *activityPages) tokens(ctx context.Context, communities []int64) (string, error) {
+	keys := make([]string, len(communities))
+	for i, c := range communities {
+		keys[i] = p.key(c)
+	}
+	vals, err := p.deps.Redis.MGet(ctx, keys...).Result()
+	if err != nil {
+		return "", err
+	}
+	var missing []string
+	for i, v := range vals {
+		if v == nil {
+			missing = append(missing, keys[i])
+		}
+	}
+	if len(missing) > 0 {
+		pipe := p.deps.Redis.Pipeline()
+		for _, k := range missing {
+			pipe.SetNX(ctx, k, randomHex(8), 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return "", err
+		}
+		if vals, err = p.deps.Redis.MGet(ctx, keys...).Result(); err != nil {
+			return "", err
+		}
+	}
+	var b strings.Builder
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			return "", errors.New("activity list token vanished")
+		}
+		b.WriteString(s)
+		b.WriteByte(',')
+	}
+	return b.String(), nil
+}
+
+// first returns the first page's rows of org's list of statuses, at most
+// limit of each half, in list order: the kept page when it is still valid at
+// now, else the rows load reads from the primary, then kept. The rows are
+// shared: callers must not change them. Without a token (Redis failing) it
+// answers from load and keeps nothing. It returns load's error, if any.
+func (p *activityPages) first(ctx context.Context, org int64, communities []int64, statuses []model.ActivityStatus,
+	limit int, now time.Time, load func(db *gorm.DB, limit int) ([]model.Activity, error)) ([]model.Activity, error) {
+	primary := p.deps.DB.WithContext(ctx)
+	if p.maxAge <= 0 {
+		return load(primary, limit)
+	}
+	tokens, err := p.tokens(ctx, communities)
+	if err != nil {
+		p.deps.Logger.Warn("activity list tokens unreadable; listing without the kept page", "error", err.Error())
+		return load(primary, limit)
+	}
+	names := make([]string, len(statuses))
+	for i, st := range statuses {
+		names[i] = string(st)
+	}
+	key := activityPageKey{org: org, statuses: strings.Join(names, ",")}
+	p.mu.Lock()
+	kept := p.pages[key]
+	p.mu.Unlock()
+	if kept != nil && kept.tokens == tokens && kept.limit >= limit && now.Before(kept.until) {
+		return kept.rows, nil
+	}
+	limit = max(limit, DefaultPageSize+1) // a page of the default size from any kept page
+	rows, err := load(primary, limit)
+	if err != nil {
+		return nil, err
+	}
+	until := now.Add(p.maxAge)
+	for _, r := range rows {
+		if r.EndAt.After(now) && r.EndAt.Before(until) {
+			until = r.EndAt
+		}
+	}
+	p.mu.Lock()
+	p.pages[key] = &activityPage{tokens: tokens, limit: limit, until: until, rows: rows}
+	p.mu.Unlock()
+	return rows, nil
+}

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,57 +66,27 @@ func (p *activityPages) key(community int64) string {
 // were for at most activity.list_cache_max_age.
 func (p *activityPages) Changed(tx *gorm.DB, community int64) {
 	afterCommitBatch(tx, "activity-pages", community, func(ids []int64) {
-		pipe := p.deps.Redis.Pipeline()
-		for _, id := range ids {
-			pipe.Set(context.Background(), p.key(id), randomHex(8), 0)
-		}
-		if _, err := pipe.Exec(context.Background()); err != nil {
+		if err := p.deps.renewTokens(p.keys(ids)...); err != nil {
 			p.deps.Logger.Error("activity list tokens not set; other instances may show old seat counts for a while",
 				"error", err.Error())
 		}
 	})
 }
 
-// tokens reads the communities' tokens in one round trip, creating those
-// Redis has none of (a new or flushed Redis), so that an absent token never
-// stands for a page. It returns Redis's error, if any.
-func (p *activityPages) tokens(ctx context.Context, communities []int64) (string, error) {
+// keys are the token keys of the communities.
+func (p *activityPages) keys(communities []int64) []string {
 	keys := make([]string, len(communities))
 	for i, c := range communities {
 		keys[i] = p.key(c)
 	}
-	vals, err := p.deps.Redis.MGet(ctx, keys...).Result()
-	if err != nil {
-		return "", err
-	}
-	var missing []string
-	for i, v := range vals {
-		if v == nil {
-			missing = append(missing, keys[i])
-		}
-	}
-	if len(missing) > 0 {
-		pipe := p.deps.Redis.Pipeline()
-		for _, k := range missing {
-			pipe.SetNX(ctx, k, randomHex(8), 0)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return "", err
-		}
-		if vals, err = p.deps.Redis.MGet(ctx, keys...).Result(); err != nil {
-			return "", err
-		}
-	}
-	var b strings.Builder
-	for _, v := range vals {
-		s, ok := v.(string)
-		if !ok {
-			return "", errors.New("activity list token vanished")
-		}
-		b.WriteString(s)
-		b.WriteByte(',')
-	}
-	return b.String(), nil
+	return keys
+}
+
+// tokens reads the communities' tokens in one round trip (readTokens),
+// joined. It returns Redis's error, if any.
+func (p *activityPages) tokens(ctx context.Context, communities []int64) (string, error) {
+	toks, err := p.deps.readTokens(ctx, p.keys(communities)...)
+	return strings.Join(toks, ","), err
 }
 
 // first returns the first page's rows of org's list of statuses, at most

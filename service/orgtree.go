@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 
@@ -39,7 +38,7 @@ func (t *OrgTree) epochKey() string { return t.deps.redisKey("orgs", "epoch") }
 // stay as they were until the next change.
 func (t *OrgTree) Changed(tx *gorm.DB) {
 	afterCommit(tx, func() {
-		if err := t.deps.Redis.Set(context.Background(), t.epochKey(), randomHex(8), 0).Err(); err != nil {
+		if err := t.deps.renewTokens(t.epochKey()); err != nil {
 			t.deps.Logger.Error("org epoch not bumped; other instances may show old org names until the next change", "error", err.Error())
 		}
 	})
@@ -54,15 +53,11 @@ func (t *OrgTree) epochCmd(ctx context.Context, pipe redis.Pipeliner) *redis.Str
 // (a new or flushed Redis), so that an empty token never stands for a tree.
 // It returns Redis's error, if any.
 func (t *OrgTree) currentEpoch(ctx context.Context) (string, error) {
-	tok, err := t.deps.Redis.Get(ctx, t.epochKey()).Result()
-	if errors.Is(err, redis.Nil) {
-		fresh := randomHex(8)
-		if err := t.deps.Redis.SetNX(ctx, t.epochKey(), fresh, 0).Err(); err != nil {
-			return "", err
-		}
-		return t.deps.Redis.Get(ctx, t.epochKey()).Result()
+	toks, err := t.deps.readTokens(ctx, t.epochKey())
+	if err != nil {
+		return "", err
 	}
-	return tok, err
+	return toks[0], nil
 }
 
 // snapshot returns the tree as of the request's epoch: the copy when its

@@ -173,3 +173,19 @@ func TestActivityStreetListKeptPage(t *testing.T) {
 		t.Fatalf("street list on B after a sign-up on A: %+v", got[id])
 	}
 }
+
+// TestActivityListNotKeptWhenOff: with activity.list_cache_max_age 0 the
+// first page is read each time, so even a change written around linli
+// shows at once.
+func TestActivityListNotKeptWhenOff(t *testing.T) {
+	e := newActEnv(t, testutil.WithConfig(map[string]any{"activity.list_cache_max_age": "0s"}))
+	r := e.login("reader")
+	x := e.newActivity(map[string]any{"title": "X"})
+	listActivities(t, e.h.Router, "/activities", r.token)
+	if err := e.h.DB.Model(&model.Activity{}).Where("id = ?", x).Update("title", "X2").Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, got := listActivities(t, e.h.Router, "/activities", r.token); got[x].Title != "X2" {
+		t.Fatalf("with nothing kept the list shows %q, want the title written in SQL", got[x].Title)
+	}
+}

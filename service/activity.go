@@ -598,7 +598,7 @@ func (s *ActivityService) List(ctx context.Context, actorID int64, f ActivityFil
 	}
 	base := func() *gorm.DB { return on(list) }
 	if p.ByCursor {
-		if p.Cursor == "" && !staffList {
+		if p.Cursor == "" && !staffList && s.pages.keeps() {
 			// The first page of a public list: the kept copy while nothing
 			// it shows has changed (activityPages).
 			rows, err := s.pages.first(ctx, org.ID, communities, statuses, p.PageSize+1, now,

@@ -29,7 +29,7 @@ import (
 // on any instance is seen by the very next list on every instance.
 type activityPages struct {
 	deps   Deps
-	maxAge time.Duration // 0: nothing is kept (tokens are still set on changes)
+	maxAge time.Duration // 0: nothing is kept (keeps; tokens are still set on changes)
 
 	mu    sync.Mutex
 	pages map[activityPageKey]*activityPage
@@ -55,6 +55,10 @@ type activityPage struct {
 func newActivityPages(d Deps) *activityPages {
 	return &activityPages{deps: d, maxAge: d.Config.Activity.ListCacheMaxAge, pages: map[activityPageKey]*activityPage{}}
 }
+
+// keeps reports whether pages are kept at all (activity.list_cache_max_age
+// above 0); when not, the lists read as any later page does.
+func (p *activityPages) keeps() bool { return p.maxAge > 0 }
 
 func (p *activityPages) key(community int64) string {
 	return p.deps.redisKey("activities", "ver", strconv.FormatInt(community, 10))
@@ -97,9 +101,6 @@ func (p *activityPages) tokens(ctx context.Context, communities []int64) (string
 func (p *activityPages) first(ctx context.Context, org int64, communities []int64, statuses []model.ActivityStatus,
 	limit int, now time.Time, load func(db *gorm.DB, limit int) ([]model.Activity, error)) ([]model.Activity, error) {
 	primary := p.deps.DB.WithContext(ctx)
-	if p.maxAge <= 0 {
-		return load(primary, limit)
-	}
 	tokens, err := p.tokens(ctx, communities)
 	if err != nil {
 		p.deps.Logger.Warn("activity list tokens unreadable; listing without the kept page", "error", err.Error())
